@@ -1,0 +1,314 @@
+"""Semantic checks that the schema alone cannot make.
+
+They run on the merged raw document, defensively (a malformed part is skipped:
+the schema reports it), so that schema and semantic problems are all reported
+in one pass.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+from collections.abc import Iterable
+from typing import Any
+
+from ..exceptions import Problem
+from .errors import locate
+from .overlay import item_key
+
+NODE_SECTIONS = ("facilities", "markets", "stockpiles", "recyclers")
+
+
+def _d(x: Any) -> dict[Any, Any]:
+    return x if isinstance(x, dict) else {}
+
+
+def _l(x: Any) -> list[Any]:
+    return x if isinstance(x, list) else []
+
+
+def _strs(x: Any) -> list[str]:
+    if isinstance(x, str):
+        return [x]
+    return [v for v in _l(x) if isinstance(v, str)]
+
+
+class _Checker:
+    def __init__(self, doc: dict[str, Any]):
+        self.doc = doc
+        self.problems: list[Problem] = []
+        self.regions = set(_d(doc.get("regions")))
+        self.products = set(_d(doc.get("products")))
+        self.facilities = set(_d(doc.get("facilities")))
+        self.markets = set(_d(doc.get("markets")))
+        self.stockpiles = set(_d(doc.get("stockpiles")))
+        self.recyclers = set(_d(doc.get("recyclers")))
+        self.nodes = self.facilities | self.markets | self.stockpiles | self.recyclers
+        self.events = [item_key(e) for e in _l(doc.get("events"))]
+        self.links = [item_key(x) for x in _l(doc.get("links"))]
+        self.sectors = {
+            m.get("sector") for m in _d(doc.get("markets")).values() if isinstance(m, dict)
+        }
+
+    def add(self, loc: tuple[Any, ...], message: str) -> None:
+        mark, path, _ = locate(self.doc, loc)
+        self.problems.append(Problem(mark.file, mark.line, mark.col, path, message))
+
+    def ref(self, loc: tuple[Any, ...], value: Any, known: Iterable[Any], what: str) -> bool:
+        """Check that ``value`` is one of ``known``; report with a 'did you mean'."""
+        if not isinstance(value, str):
+            return False
+        known_s = sorted(k for k in known if isinstance(k, str))
+        if value in known_s:
+            return True
+        msg = f"unknown {what} {value!r}"
+        close = difflib.get_close_matches(value, known_s, n=1)
+        if close:
+            msg += f" (did you mean {close[0]!r}?)"
+        elif known_s:
+            shown = ", ".join(known_s[:15]) + (", ..." if len(known_s) > 15 else "")
+            msg += f" (known: {shown})"
+        else:
+            msg += f" (no {what}s are defined)"
+        self.add(loc, msg)
+        return False
+
+    def refs(self, loc: tuple[Any, ...], values: Any, known: Iterable[Any], what: str) -> None:
+        if isinstance(values, list):
+            for i, v in enumerate(values):
+                self.ref((*loc, i), v, known, what)
+        else:
+            self.ref(loc, values, known, what)
+
+    # ------------------------------------------------------------------ sections
+
+    def run(self) -> list[Problem]:
+        self.check_namespace()
+        self.check_regions()
+        self.check_facilities()
+        self.check_markets()
+        self.check_stockpiles()
+        self.check_recyclers()
+        self.check_links()
+        self.check_events()
+        self.check_report()
+        self.check_reachability()
+        return self.problems
+
+    def check_namespace(self) -> None:
+        seen: dict[str, str] = {}
+        for sec in NODE_SECTIONS:
+            for k in _d(self.doc.get(sec)):
+                if k in seen:
+                    self.add(
+                        (sec, k),
+                        f"duplicate id {k!r}: already used in {seen[k]} "
+                        "(facilities, markets, stockpiles and recyclers share one set of ids)",
+                    )
+                else:
+                    seen[k] = sec
+        for sec, keys in (("events", self.events), ("links", self.links)):
+            first: dict[str, int] = {}
+            for i, k in enumerate(keys):
+                if k is None:
+                    continue
+                if k in first:
+                    self.add((sec, i), f"duplicate {sec[:-1]} id {k!r} (first at {sec}[{first[k]}])")
+                else:
+                    first[k] = i
+
+    def check_regions(self) -> None:
+        blocs = _d(self.doc.get("blocs"))
+        if blocs:
+            for rid, r in _d(self.doc.get("regions")).items():
+                if isinstance(r, dict):
+                    self.ref(("regions", rid, "bloc"), r.get("bloc"), blocs, "bloc")
+
+    def check_facilities(self) -> None:
+        for fid, f in _d(self.doc.get("facilities")).items():
+            if not isinstance(f, dict):
+                continue
+            base = ("facilities", fid)
+            self.ref((*base, "region"), f.get("region"), self.regions, "region")
+            ins, outs = _d(f.get("inputs")), _d(f.get("outputs"))
+            for p in ins:
+                self.ref((*base, "inputs", p), p, self.products, "product")
+            for p in outs:
+                self.ref((*base, "outputs", p), p, self.products, "product")
+            if "outputs" not in f or not outs:
+                self.add((*base, "outputs"), "the recipe has no output (give outputs: {product: ratio})")
+            for p in set(ins) & set(outs):
+                self.add((*base, "outputs", p), f"{p!r} is both an input and an output of this process")
+            for p in _d(f.get("stock")):
+                if p not in ins:
+                    self.add(
+                        (*base, "stock", p),
+                        f"stock policy for {p!r}, which is not an input (inputs: {', '.join(ins) or 'none'})",
+                    )
+            self.in_horizon((*base, "online"), f.get("online"), allow_before=True)
+
+    def check_markets(self) -> None:
+        for mid, m in _d(self.doc.get("markets")).items():
+            if not isinstance(m, dict):
+                continue
+            base = ("markets", mid)
+            self.ref((*base, "region"), m.get("region"), self.regions, "region")
+            demand = _d(m.get("demand"))
+            for p in demand:
+                self.ref((*base, "demand", p), p, self.products, "product")
+            for p in _d(m.get("stock")):
+                if p not in demand:
+                    self.add((*base, "stock", p), f"stock policy for {p!r}, which this market does not demand")
+            for i, s in enumerate(_l(m.get("substitution"))):
+                if isinstance(s, dict):
+                    self.ref((*base, "substitution", i, "product"), s.get("product"), demand, "demanded product")
+
+    def check_stockpiles(self) -> None:
+        for sid, s in _d(self.doc.get("stockpiles")).items():
+            if not isinstance(s, dict):
+                continue
+            base = ("stockpiles", sid)
+            self.ref((*base, "region"), s.get("region"), self.regions, "region")
+            for p in _d(s.get("holds")):
+                self.ref((*base, "holds", p), p, self.products, "product")
+            rel = _d(s.get("release"))
+            self.refs((*base, "release", "to"), rel.get("to"), self.facilities | self.markets, "facility or market")
+
+    def check_recyclers(self) -> None:
+        for rid, r in _d(self.doc.get("recyclers")).items():
+            if not isinstance(r, dict):
+                continue
+            base = ("recyclers", rid)
+            self.ref((*base, "region"), r.get("region"), self.regions, "region")
+            outs = _d(r.get("outputs"))
+            for p in outs:
+                self.ref((*base, "outputs", p), p, self.products, "product")
+            if "outputs" in r and not outs:
+                self.add((*base, "outputs"), "the recipe has no output (give outputs: {product: ratio})")
+            col = _d(r.get("collects"))
+            self.refs((*base, "collects", "from"), col.get("from"), self.markets, "market")
+            self.ref((*base, "collects", "product"), col.get("product"), self.products, "product")
+            self.in_horizon((*base, "online"), r.get("online"), allow_before=True)
+
+    def outputs_of(self, node: str) -> set[str]:
+        for sec, key in (("facilities", "outputs"), ("recyclers", "outputs"), ("stockpiles", "holds")):
+            n = _d(self.doc.get(sec)).get(node)
+            if isinstance(n, dict):
+                return set(_d(n.get(key)))
+        return set()
+
+    def uses_of(self, node: str) -> set[str]:
+        for sec, key in (("facilities", "inputs"), ("markets", "demand"), ("stockpiles", "holds")):
+            n = _d(self.doc.get(sec)).get(node)
+            if isinstance(n, dict):
+                return set(_d(n.get(key)))
+        return set()
+
+    def check_links(self) -> None:
+        suppliers = self.facilities | self.stockpiles | self.recyclers
+        buyers = self.facilities | self.markets | self.stockpiles
+        for i, x in enumerate(_l(self.doc.get("links"))):
+            if not isinstance(x, dict):
+                continue
+            base = ("links", i)
+            ok_from = self.ref((*base, "from"), x.get("from"), suppliers, "supplier")
+            ok_to = self.ref((*base, "to"), x.get("to"), buyers, "buyer")
+            p = x.get("product")
+            ok_p = self.ref((*base, "product"), p, self.products, "product")
+            if ok_from and ok_p and p not in self.outputs_of(x["from"]):
+                outs = ", ".join(sorted(self.outputs_of(x["from"]))) or "nothing"
+                self.add((*base, "product"), f"supplier {x['from']!r} does not output {p!r} (it outputs: {outs})")
+            if ok_to and ok_p and p not in self.uses_of(x["to"]):
+                uses = ", ".join(sorted(self.uses_of(x["to"]))) or "nothing"
+                self.add((*base, "product"), f"buyer {x['to']!r} does not use {p!r} (it uses: {uses})")
+            if ok_from and ok_to and x["from"] == x["to"]:
+                self.add((*base, "to"), "a link cannot go from a node to itself")
+
+    def check_events(self) -> None:
+        link_ids = [k for k in self.links if k]
+        for i, e in enumerate(_l(self.doc.get("events"))):
+            if not isinstance(e, dict):
+                continue
+            base = ("events", i)
+            t = e.get("type")
+            if t == "export_control":
+                self.refs((*base, "origin"), e.get("origin"), self.regions, "region")
+                self.refs((*base, "products"), e.get("products"), self.products, "product")
+                dest = _d(e.get("destinations"))
+                for k in ("include", "exclude"):
+                    self.refs((*base, "destinations", k), dest.get(k), self.regions, "region")
+                for j, st in enumerate(_l(e.get("schedule"))):
+                    if isinstance(st, dict):
+                        self.in_horizon((*base, "schedule", j, "start"), st.get("start"))
+            elif t == "outage":
+                self.refs((*base, "facilities"), e.get("facilities"), self.facilities | self.recyclers, "facility")
+                self.refs((*base, "regions"), e.get("regions"), self.regions, "region")
+            elif t == "logistics":
+                self.refs((*base, "links"), e.get("links"), link_ids, "link")
+                self.refs((*base, "from_regions"), e.get("from_regions"), self.regions, "region")
+                self.refs((*base, "to_regions"), e.get("to_regions"), self.regions, "region")
+                self.refs((*base, "products"), e.get("products"), self.products, "product")
+            elif t == "demand_shock":
+                self.refs((*base, "markets"), e.get("markets"), self.markets, "market")
+                self.refs((*base, "sectors"), e.get("sectors"), self.sectors, "sector")
+                self.refs((*base, "regions"), e.get("regions"), self.regions, "region")
+            elif t == "commission":
+                self.ref((*base, "facility"), e.get("facility"), self.facilities | self.recyclers, "facility")
+            self.in_horizon((*base, "start"), e.get("start"))
+            self.in_horizon((*base, "end"), e.get("end"), allow_after=True)
+            win = _d(_d(e.get("stochastic")).get("window"))
+            self.in_horizon((*base, "stochastic", "window", "start"), win.get("start"))
+
+    def check_report(self) -> None:
+        ref = _d(self.doc.get("report")).get("reference_event")
+        if ref is not None:
+            self.ref(("report", "reference_event"), ref, [k for k in self.events if k], "event")
+
+    def in_horizon(
+        self, loc: tuple[Any, ...], value: Any, allow_before: bool = False, allow_after: bool = False
+    ) -> None:
+        h = _d(self.doc.get("horizon"))
+        start, end = h.get("start"), h.get("end")
+        if not all(isinstance(x, dt.date) for x in (value, start, end)):
+            return
+        if (value < start and not allow_before) or (value > end and not allow_after):
+            self.add(loc, f"date {value} is outside the horizon (allowed: {start} to {end})")
+
+    def check_reachability(self) -> None:
+        """Every market product must be reachable from a mine through recipes and links."""
+        avail: set[tuple[str, str]] = set()
+        facs = _d(self.doc.get("facilities"))
+        links = [x for x in _l(self.doc.get("links")) if isinstance(x, dict)]
+        recs = _d(self.doc.get("recyclers"))
+        for _ in range(len(facs) + len(links) + len(recs) + 2):
+            before = len(avail)
+            for fid, f in facs.items():
+                if not isinstance(f, dict):
+                    continue
+                ins = _d(f.get("inputs"))
+                if all((fid, q) in avail for q in ins):
+                    avail.update((fid, p) for p in _d(f.get("outputs")))
+            for rid, r in recs.items():
+                col = _d(_d(r).get("collects"))
+                if any((m, col.get("product")) in avail for m in _strs(col.get("from"))):
+                    avail.update((rid, p) for p in _d(_d(r).get("outputs")))
+            for x in links:
+                if (x.get("from"), x.get("product")) in avail:
+                    avail.add((x.get("to"), x.get("product")))  # type: ignore[arg-type]
+            if len(avail) == before:
+                break
+        for mid, m in _d(self.doc.get("markets")).items():
+            for p in _d(_d(m).get("demand")):
+                if p in self.products and (mid, p) not in avail:
+                    self.add(
+                        ("markets", mid, "demand", p),
+                        f"no mine can reach {p!r} at market {mid!r} through recipes and links "
+                        "(add a link from a facility that outputs it)",
+                    )
+
+
+def check(doc: dict[str, Any]) -> list[Problem]:
+    """All semantic problems of a merged scenario document."""
+    if not isinstance(doc, dict):
+        return []
+    return _Checker(doc).run()

@@ -1,0 +1,205 @@
+"""Turn pydantic validation errors into located, plain-language problems."""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from ..exceptions import Problem
+from .yamlpos import Mark, PosDict, PosList
+
+
+def locate(doc: Any, loc: tuple[Any, ...]) -> tuple[Mark, str, list[Any]]:
+    """Follow a pydantic ``loc`` through the document.
+
+    Returns the best-known mark, the display path (``facilities.x.capacity``,
+    ``events[3].type``), and the loc elements that were actually walked (union
+    tags such as ``'export_control'`` or ``'lognormal'`` are skipped).
+    """
+    node = doc
+    mark: Mark = getattr(doc, "mark", Mark("?"))
+    path = ""
+    walked: list[Any] = []
+    for i, part in enumerate(loc):
+        last = i == len(loc) - 1
+        if isinstance(node, dict) and part in node:
+            m = getattr(node, "key_marks", {}).get(part)
+            mark = m or mark
+            path = f"{path}.{part}" if path else str(part)
+            node = node[part]
+            walked.append(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            marks = getattr(node, "item_marks", [])
+            if part < len(marks):
+                mark = marks[part]
+            path = f"{path}[{part}]"
+            node = node[part]
+            walked.append(part)
+        elif last and isinstance(node, dict) and isinstance(part, str) and not _is_tag(part):
+            path = f"{path}.{part}" if path else part
+            walked.append(part)
+        # otherwise: a union tag or validator name; skip it
+    return mark, path, walked
+
+
+def _is_tag(part: str) -> bool:
+    return "[" in part or part in ("number", "constrained-float", "float", "int")
+
+
+def model_fields_at(root: type[BaseModel], walked: list[Any], doc: Any) -> list[str] | None:
+    """Allowed keys of the model found by walking ``walked`` (minus its last element)."""
+    tp: Any = root
+    node = doc
+    for part in walked[:-1]:
+        tp = _resolve(tp, node)
+        if tp is None:
+            return None
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            field = _field_by_alias(tp, part)
+            if field is None:
+                return None
+            tp = field.annotation
+        else:
+            origin = typing.get_origin(tp)
+            args = typing.get_args(tp)
+            if origin is dict:
+                tp = args[1]
+            elif origin is list:
+                tp = args[0]
+            else:
+                return None
+        node = node[part] if isinstance(node, (dict, list)) else None
+    tp = _resolve(tp, node)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return [f.alias or name for name, f in tp.model_fields.items()]
+    return None
+
+
+def _field_by_alias(model: type[BaseModel], key: Any) -> Any:
+    for name, f in model.model_fields.items():
+        if (f.alias or name) == key:
+            return f
+    return None
+
+
+def _resolve(tp: Any, node: Any) -> Any:
+    """Unwrap Annotated/Optional/Union to the member matching ``node``."""
+    for _ in range(10):
+        origin = typing.get_origin(tp)
+        if origin is typing.Annotated:
+            tp = typing.get_args(tp)[0]
+            continue
+        if origin in (typing.Union, types.UnionType):
+            members = [a for a in typing.get_args(tp) if a is not type(None)]
+            models = [m for m in (_resolve(a, node) for a in members) if _is_model(m)]
+            if isinstance(node, dict) and models:
+                t = node.get("type")
+                for m in models:
+                    f = m.model_fields.get("type")
+                    if f is not None and t in typing.get_args(f.annotation):
+                        return m
+                for m in models:
+                    keys = {f.alias or n for n, f in m.model_fields.items()}
+                    if set(node) & keys:
+                        return m
+                return models[0]
+            tp = members[0] if len(members) == 1 else tp
+            if len(members) != 1:
+                return None
+            continue
+        return tp
+    return tp
+
+
+def _is_model(t: Any) -> bool:
+    return isinstance(t, type) and issubclass(t, BaseModel)
+
+
+def _scalar(v: Any) -> bool:
+    return isinstance(v, (str, int, float, bool)) or v is None or hasattr(v, "isoformat")
+
+
+def message_for(err: dict[str, Any], allowed: list[str] | None) -> str:
+    """A plain message with what is allowed, for one pydantic error."""
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    value = err.get("input")
+    got = f", got {value!r}" if _scalar(value) else ""
+    loc = err["loc"]
+    key = loc[-1] if loc else None
+    if kind == "extra_forbidden":
+        msg = f"unknown key {key!r}"
+        if allowed:
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            if close:
+                msg += f" (did you mean {close[0]!r}?)"
+            msg += f" (allowed: {', '.join(sorted(allowed))})"
+        return msg
+    if kind == "missing":
+        return f"missing required key {key!r}"
+    if kind == "greater_than":
+        return f"must be > {ctx.get('gt')}{got}"
+    if kind == "greater_than_equal":
+        return f"must be >= {ctx.get('ge')}{got} (negative values are not allowed)"
+    if kind == "less_than_equal":
+        return f"must be <= {ctx.get('le')}{got}"
+    if kind == "less_than":
+        return f"must be < {ctx.get('lt')}{got}"
+    if kind == "literal_error":
+        return f"got {value!r} (allowed: {ctx.get('expected')})"
+    if kind == "union_tag_invalid":
+        return f"unknown type {ctx.get('tag')!r} (allowed: {ctx.get('expected_tags')})"
+    if kind == "union_tag_not_found":
+        return f"missing key {ctx.get('discriminator', 'type')} (allowed: {_event_types()})"
+    if kind == "string_pattern_mismatch":
+        return f"{value!r} is not a valid id (allowed: a letter, then letters, digits, '_' or '-')"
+    if kind == "too_short":
+        return f"needs at least {ctx.get('min_length')} item(s)"
+    if kind.startswith("date") or kind.startswith("datetime"):
+        return f"not a date{got} (allowed: YYYY-MM-DD)"
+    if kind in ("float_parsing", "float_type", "int_parsing", "int_type", "int_from_float"):
+        want = "a whole number" if kind.startswith("int") else "a number"
+        return f"expected {want}{got}"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return f"expected a mapping of keys{got}"
+    if kind == "list_type":
+        return f"expected a list{got}"
+    if kind == "string_type":
+        return f"expected text{got}"
+    if kind == "bool_type" or kind == "bool_parsing":
+        return f"expected true or false{got}"
+    if kind == "value_error":
+        return str(err["msg"]).removeprefix("Value error, ")
+    if kind == "distribution":
+        return f"{err['msg']}{got}"
+    return f"{err['msg']}{got}"
+
+
+def _event_types() -> str:
+    from .models import EVENT_TYPES
+
+    return ", ".join(EVENT_TYPES)
+
+
+def problems_from(exc: ValidationError, doc: Any, root: type[BaseModel]) -> list[Problem]:
+    """Every pydantic error as a located problem, without duplicates."""
+    out: list[Problem] = []
+    seen: set[tuple[str, str]] = set()
+    for err in exc.errors(include_url=False):
+        mark, path, walked = locate(doc, tuple(err["loc"]))
+        allowed = (
+            model_fields_at(root, walked, doc) if err["type"] == "extra_forbidden" else None
+        )
+        msg = message_for(err, allowed)
+        if (path, msg) in seen:
+            continue
+        seen.add((path, msg))
+        out.append(Problem(mark.file, mark.line, mark.col, path, msg))
+    return out
+
+
+__all__ = ["PosDict", "PosList", "locate", "problems_from"]

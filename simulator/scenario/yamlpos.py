@@ -1,0 +1,206 @@
+"""Safe YAML reading that remembers where every key and item came from.
+
+PyYAML's ``safe_load`` silently keeps the last of two equal keys, turns the
+region code ``NO`` into ``False`` and expands aliases without bound. This
+module composes the node tree with a safe loader and builds plain dicts and
+lists itself, so it can refuse duplicate keys, bound alias expansion, keep
+``yes``/``no``/``on``/``off`` as strings and record a position for each key.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..exceptions import Problem
+
+MAX_BYTES = 8 * 1024 * 1024
+MAX_NODES = 200_000
+MAX_DEPTH = 64
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A 1-based position in a file (line None: not from a file, e.g. ``--set``)."""
+
+    file: str
+    line: int | None = None
+    col: int | None = None
+
+
+class PosDict(dict):  # type: ignore[type-arg]
+    """A dict that knows where it and each of its keys stand in the source."""
+
+    mark: Mark
+    key_marks: dict[Any, Mark]
+
+    def __init__(self, *args: Any, mark: Mark | None = None, **kw: Any):
+        super().__init__(*args, **kw)
+        self.mark = mark or Mark("?")
+        self.key_marks = {}
+
+
+class PosList(list):  # type: ignore[type-arg]
+    """A list that knows where it and each of its items stand in the source."""
+
+    mark: Mark
+    item_marks: list[Mark]
+
+    def __init__(self, *args: Any, mark: Mark | None = None):
+        super().__init__(*args)
+        self.mark = mark or Mark("?")
+        self.item_marks = []
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader whose booleans are only true/false (so ``NO`` stays Norway)."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:bool"]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"),
+)
+
+
+class _Builder:
+    def __init__(self, loader: _Loader, name: str):
+        self.loader = loader
+        self.name = name
+        self.count = 0
+        self.problems: list[Problem] = []
+
+    def mark(self, node: yaml.Node) -> Mark:
+        return Mark(self.name, node.start_mark.line + 1, node.start_mark.column + 1)
+
+    def build(self, node: yaml.Node, path: str, depth: int = 0) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise _Abort(
+                self.mark(node),
+                f"more than {MAX_NODES} values after expanding aliases "
+                "(is an anchor referenced recursively or too often?)",
+            )
+        if depth > MAX_DEPTH:
+            raise _Abort(self.mark(node), f"nested deeper than {MAX_DEPTH} levels")
+        if isinstance(node, yaml.MappingNode):
+            return self.build_mapping(node, path, depth)
+        if isinstance(node, yaml.SequenceNode):
+            out = PosList(mark=self.mark(node))
+            for i, item in enumerate(node.value):
+                out.append(self.build(item, f"{path}[{i}]", depth + 1))
+                out.item_marks.append(self.mark(item))
+            return out
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except yaml.constructor.ConstructorError as exc:
+            raise _Abort(self.mark(node), f"cannot read this value: {exc.problem}") from None
+
+    def build_mapping(self, node: yaml.MappingNode, path: str, depth: int) -> PosDict:
+        out = PosDict(mark=self.mark(node))
+        merged: list[PosDict] = []
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                value = self.build(value_node, path, depth + 1)
+                merged.extend(value if isinstance(value, list) else [value])
+                continue
+            key = self.build(key_node, path, depth + 1)
+            if isinstance(key, (dict, list)):
+                self.problems.append(
+                    Problem(self.name, *_lc(self.mark(key_node)), path, "a key must be a plain value")
+                )
+                continue
+            sub = f"{path}.{key}" if path else str(key)
+            if key in out:
+                first = out.key_marks[key]
+                self.problems.append(
+                    Problem(
+                        self.name,
+                        *_lc(self.mark(key_node)),
+                        sub,
+                        f"duplicate key {key!r} (first given at line {first.line}); "
+                        "each key may appear once in a mapping",
+                    )
+                )
+                continue
+            out[key] = self.build(value_node, sub, depth + 1)
+            out.key_marks[key] = self.mark(key_node)
+        for m in merged:
+            if isinstance(m, PosDict):
+                for k, v in m.items():
+                    if k not in out:
+                        out[k] = v
+                        out.key_marks[k] = m.key_marks.get(k, m.mark)
+        return out
+
+
+class _Abort(Exception):
+    def __init__(self, mark: Mark, message: str):
+        self.mark = mark
+        self.message = message
+
+
+def _lc(mark: Mark) -> tuple[int | None, int | None]:
+    return mark.line, mark.col
+
+
+def read_text(path: Path, shown: str) -> tuple[str | None, list[Problem]]:
+    """Read a scenario file as UTF-8 text, refusing huge or non-UTF-8 files."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        return None, [Problem(shown, None, None, "", f"cannot read file: {exc.strerror}")]
+    if size > MAX_BYTES:
+        return None, [
+            Problem(shown, None, None, "", f"file is {size} bytes; the limit is {MAX_BYTES} bytes")
+        ]
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return None, [Problem(shown, None, None, "", f"cannot read file: {exc.strerror}")]
+    try:
+        return data.decode("utf-8"), []
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        return None, [
+            Problem(
+                shown,
+                line,
+                col,
+                "",
+                f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8",
+            )
+        ]
+
+
+def parse(text: str, shown: str) -> tuple[Any, list[Problem]]:
+    """Parse YAML text into PosDict/PosList trees; return (document, problems)."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, [Problem(shown, 1, 1, "", "the file is empty; a scenario starts with 'reesim: 1'")]
+        builder = _Builder(loader, shown)
+        doc = builder.build(node, "")
+        return doc, builder.problems
+    except _Abort as exc:
+        return None, [Problem(shown, exc.mark.line, exc.mark.col, "", exc.message)]
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        col = mark.column + 1 if mark else None
+        what = " ".join(x for x in (exc.context, exc.problem) if x)
+        return None, [Problem(shown, line, col, "", f"YAML syntax error: {what}")]
+    except yaml.YAMLError as exc:
+        return None, [Problem(shown, None, None, "", f"YAML error: {exc}")]
+    finally:
+        loader.dispose()
