@@ -60,7 +60,9 @@ def _main(
 
 @app.command()
 def validate(
-    files: Annotated[list[Path], typer.Argument(help="Scenario files to check.", dir_okay=False)],
+    files: Annotated[
+        list[Path], typer.Argument(help="Scenario files to check.", exists=True, dir_okay=False)
+    ],
     set_: SetOpt = None,
 ) -> None:
     """Check scenario files; print one summary line per valid file, every problem otherwise."""
@@ -104,6 +106,7 @@ def schema(
         sys.stdout.write(text)
         return
     _refuse_overwrite(output, force)
+    output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text, encoding="utf-8")
     typer.echo(f"wrote {output}")
 
@@ -127,6 +130,91 @@ def graph(
     output.parent.mkdir(parents=True, exist_ok=True)
     draw_network(sc, net, output)
     typer.echo(f"wrote {output}")
+
+
+@app.command()
+def run(
+    file: ScenarioArg,
+    n: Annotated[Optional[int], typer.Option("-n", "--replications", min=1, help="Replicates (default: the scenario's).")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", min=0, help="Root seed (default: the scenario's).")] = None,
+    set_: SetOpt = None,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Results folder (default: reports/<scenario name>).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing results folder.")] = False,
+    checks: Annotated[str, typer.Option("--checks", help="Invariant checks: error, warn or off.")] = "error",
+) -> None:
+    """Simulate a scenario: progress bar, a table per market, summary.json and timeseries.csv."""
+    import time
+
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from .engine import simulate
+    from .network import compile_network
+    from .results import write_run
+    from .scenario import scenario_files
+
+    if checks not in ("error", "warn", "off"):
+        raise UsageError(f"--checks {checks!r}: allowed: error, warn, off")
+    t0 = time.perf_counter()
+    sc = _load(file, set_)
+    outdir = output if output is not None else Path("reports") / sc.name
+    if outdir.exists() and any(outdir.iterdir()) and not force:
+        raise UsageError(f"{outdir} exists and is not empty; add --force to overwrite it, or -o another folder")
+    R = n if n is not None else sc.replications
+    s = seed if seed is not None else sc.seed
+    net = compile_network(sc)
+    t_load = time.perf_counter() - t0
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn(f"[bold]{sc.name}[/] R={R}"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True,
+    ) as bar:
+        task = bar.add_task("run", total=net.n_steps)
+        res = simulate(net, R, s, checks=checks, progress=lambda done, total: bar.update(task, completed=done))
+    files = scenario_files(file)
+    provenance = {
+        "file": str(file),
+        "sha256": files[0][1] if files else None,
+        "files": [{"path": p, "sha256": h} for p, h in files],
+        "command": "reesim " + " ".join(sys.argv[1:]),
+        "sets": list(set_ or []),
+    }
+    summary = write_run(outdir, res, sc.horizon, provenance)
+    wall = time.perf_counter() - t0
+    _print_table(Console(), sc, summary, res)
+    nrd = res.timings["node_replicate_days"]
+    typer.echo(
+        f"wrote {outdir}/summary.json and timeseries.csv — {R} replicates x {sc.horizon.days} days in "
+        f"{wall:.1f} s (load {t_load:.2f} s, simulate {res.timings['simulate_s']:.2f} s, "
+        f"{nrd / max(res.timings['simulate_s'], 1e-9) / 1e6:.1f} M node-replicate-days/s); "
+        f"mass balance error {res.mass_balance_error:.1e}"
+    )
+
+
+def _print_table(console, sc, summary, res) -> None:  # type: ignore[no-untyped-def]
+    from rich.table import Table
+
+    def ci(s: dict) -> str:  # type: ignore[type-arg]
+        lo, hi = s["ci95"]
+        return f"{s['mean']:.3f} ±{(hi - lo) / 2:.3f}"
+
+    def days(s: dict) -> str:  # type: ignore[type-arg]
+        if s.get("n", 0) == 0:
+            return f">{s['censored_at_least']:.0f} (censored)" if s.get("censored_at_least") is not None else "—"
+        out = f"{s['p50']:.0f} ({s['p5']:.0f}–{s['p95']:.0f})"
+        if s.get("censored"):
+            out += f" {s['censored']:.0%} cens."
+        return out
+
+    ref = summary.get("reference_event")
+    table = Table(title=f"{sc.title or sc.name} — {summary['replications']} replicates"
+                  + (f"; TTS/TTR from {ref}" if ref else ""))
+    for col in ("market", "fill rate", "unmet t", "lost d", "TTS d p50 (p5–p95)", "TTR d p50 (p5–p95)"):
+        table.add_column(col, justify="left" if col == "market" else "right")
+    for mid, m in summary["markets"].items():
+        table.add_row(mid, ci(m["fill_rate"]), f"{m['unmet_t']['mean']:,.0f}", f"{m['lost_days']['mean']:.1f}",
+                      days(m["tts_days"]), days(m["ttr_days"]))
+    console.print(table)
 
 
 def _refuse_overwrite(path: Path, force: bool) -> None:
@@ -154,14 +242,36 @@ def main(argv: list[str] | None = None) -> None:
         _err("reesim: interrupted")
         sys.exit(130)
     except Exception as exc:  # click usage errors and aborts
-        import click
-
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.ClickException):
+        exits, errors, aborts = _click_exceptions()
+        if isinstance(exc, exits):
+            sys.exit(getattr(exc, "exit_code", 0))
+        if isinstance(exc, errors) and hasattr(exc, "show"):
             exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(getattr(exc, "exit_code", 2))
+        if isinstance(exc, aborts):
             _err("reesim: aborted")
             sys.exit(130)
         raise
+
+
+def _click_exceptions() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type, ...]]:
+    """Exit, usage-error and abort classes of click and of the click that typer vendors.
+
+    typer >= 0.20 raises its own copies of click's exceptions, which are not
+    subclasses of ``click.ClickException``.
+    """
+    exits: list[type] = [typer.Exit]
+    errors: list[type] = []
+    aborts: list[type] = [typer.Abort]
+    base = getattr(typer, "TyperException", None)
+    if isinstance(base, type):
+        errors.append(base)
+    try:
+        import click
+    except ImportError:  # pragma: no cover - typer without click
+        pass
+    else:
+        exits.append(click.exceptions.Exit)
+        errors.append(click.ClickException)
+        aborts.append(click.exceptions.Abort)
+    return tuple(exits), tuple(errors), tuple(aborts)

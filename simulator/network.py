@@ -78,6 +78,7 @@ class Network:
     link_src: I64  #: supplier holding [E]
     link_dst: I64  #: buyer holding [E]
     link_product: I64  #: [E]
+    lead_days: F64  #: lead time [d] [E]
     lead_steps: I64  #: ceil(lead_days / step_days), at least 1 [E]
     weight: F64  #: sourcing weight, 0 for links from stockpiles [E]
     price: F64  #: [USD/t] [E]
@@ -322,6 +323,7 @@ def compile_network(sc: Scenario) -> Network:
         link_src=_ro(link_src),
         link_dst=_ro(link_dst),
         link_product=_ro(np.array([pidx[x.product] for x in sc.links], dtype=np.int64)),
+        lead_days=_ro(np.array([x.lead_days for x in sc.links], dtype=float)),
         lead_steps=_ro(lead),
         weight=_ro(weight),
         price=_ro(np.array([x.price for x in sc.links], dtype=float)),

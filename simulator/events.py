@@ -1,0 +1,322 @@
+"""Disruptions and interventions as SimPy processes that edit factor arrays.
+
+Every event (and every facility's random ``outages:``) is compiled into an
+:class:`EventPlan`: which columns of which factor array it touches, and, per
+replicate, its occurrences (start step, end step, severity). Deterministic
+events have one occurrence shared by all replicates (a ``schedule`` gives one
+occurrence per step of the schedule); ``stochastic:`` events draw Poisson
+arrivals, durations and severities per replicate from their own stream.
+
+:func:`event_process` is the SimPy process of one plan: it waits for each
+moment its contribution changes for some replicate, and asks the
+:class:`Board` to recombine the factor array. Contributions of several events
+on the same array combine by product (capacity, link openness, demand) or by
+sum (extra lead time, added capacity), so overlapping events restore correctly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from .network import Network
+from .rng import Streams, is_random, sample
+from .scenario.models import (
+    Commission,
+    DemandShock,
+    ExportControl,
+    Logistics,
+    Outage,
+    PolicyEvent,
+)
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
+#: factor array -> how contributions combine and its neutral value
+ARRAYS = {
+    "capacity_factor": ("prod", 1.0),
+    "added_capacity": ("sum", 0.0),
+    "link_open": ("prod", 1.0),
+    "extra_lead_days": ("sum", 0.0),
+    "demand_factor": ("prod", 1.0),
+}
+
+
+@dataclass
+class EventPlan:
+    """One event's effect: target columns and per-replicate occurrences."""
+
+    id: str
+    type: str
+    array: str  #: which factor array (keys of ARRAYS), or "policy"
+    targets: I64  #: columns of that array it touches
+    start: I64  #: [R, K] start step of each occurrence (a large number when unused)
+    end: I64  #: [R, K] end step, exclusive
+    value: F64  #: [R, K] contribution while active (factor, or additive amount)
+    ramp_steps: float = 0.0  #: commission ramp
+    label: str = ""
+    deterministic: bool = True
+
+    def contribution(self, t: int) -> F64:
+        """Contribution of this plan at step t, per replicate [R]."""
+        kind, neutral = ARRAYS.get(self.array, ("prod", 1.0))
+        active = (self.start <= t) & (t < self.end)
+        val = self.value
+        if self.ramp_steps > 0:
+            frac = np.minimum(1.0, (t - self.start + 1.0) / self.ramp_steps)
+            val = val * np.clip(frac, 0.0, 1.0)
+        if kind == "prod":
+            return np.prod(np.where(active, val, 1.0), axis=1)
+        return np.sum(np.where(active, val, 0.0), axis=1)
+
+    def change_steps(self, n_steps: int) -> list[int]:
+        """Steps at which the contribution may change for some replicate."""
+        pts = set(np.unique(self.start[self.start < n_steps]).tolist())
+        pts |= set(np.unique(self.end[self.end < n_steps]).tolist())
+        if self.ramp_steps > 0:
+            for s in np.unique(self.start[self.start < n_steps]).tolist():
+                pts |= set(range(int(s), min(n_steps, int(s + math.ceil(self.ramp_steps)))))
+        return sorted(p for p in pts if p >= 0)
+
+
+class Board:
+    """The factor arrays of a run, recombined from the active plans' contributions."""
+
+    def __init__(self, R: int, sizes: dict[str, int], plans: list[EventPlan]):
+        self.R = R
+        self.arrays: dict[str, F64] = {
+            name: np.full((R, sizes[name]), ARRAYS[name][1]) for name in ARRAYS
+        }
+        self.plans = plans
+        self.current: dict[int, F64] = {}
+        self.policy: dict[str, F64] = {}
+        self.changed = True  #: set when any factor changed since the engine last looked
+
+    def update(self, i: int, t: int) -> None:
+        """Recompute plan i's contribution at step t and the array it feeds."""
+        plan = self.plans[i]
+        self.current[i] = plan.contribution(t)
+        kind, neutral = ARRAYS[plan.array]
+        arr = np.full_like(self.arrays[plan.array], neutral)
+        for j, p in enumerate(self.plans):
+            if p.array != plan.array or j not in self.current:
+                continue
+            c = self.current[j][:, None]
+            if kind == "prod":
+                arr[:, p.targets] *= c
+            else:
+                arr[:, p.targets] += c
+        self.arrays[plan.array][...] = arr
+        self.changed = True
+
+
+def event_process(env: Any, board: Board, i: int, n_steps: int) -> Generator[Any, None, None]:
+    """SimPy process of plan i: at each change point, recombine its array."""
+    for t in board.plans[i].change_steps(n_steps):
+        if t > env.now:
+            yield env.timeout(t - env.now)
+        board.update(i, t)
+
+
+# --------------------------------------------------------------------------- compile
+
+
+def _step(net: Network, date: Any) -> int:
+    return (date - net.scenario.horizon.start).days // net.step_days
+
+
+def _occurrences(
+    ev: Any, net: Network, streams: Streams, component: str, severity: Any
+) -> tuple[I64, I64, F64, bool]:
+    """Per-replicate occurrences of an event: start[R,K], end[R,K], severity[R,K]."""
+    R, T, step = streams.R, net.n_steps, net.step_days
+    never = np.int64(T + 10**6)
+    if ev.stochastic is None:
+        s = _step(net, ev.start)
+        if ev.end is not None:
+            e = _step(net, ev.end)
+        elif ev.duration_days is not None:
+            e = s + math.ceil(ev.duration_days / step)
+        else:
+            e = T
+        if is_random(severity):
+            u = streams.uniforms(component, 2)
+            sev = sample(severity, u[:, :1], u[:, 1:])
+        else:
+            sev = np.full((R, 1), float(sample(severity, np.zeros(1), np.zeros(1))[0]))
+        return np.full((R, 1), s, dtype=np.int64), np.full((R, 1), e, dtype=np.int64), sev, True
+    st = ev.stochastic
+    if st.window is not None:
+        w0 = max(0, _step(net, st.window.start))
+        w1 = min(T, _step(net, st.window.end) + 1)
+    else:
+        w0, w1 = 0, T
+    years = max(0.0, (w1 - w0) * step / 365.0)
+    lam = st.rate_per_year * years
+    K = int(math.ceil(lam + 6.0 * math.sqrt(lam) + 4.0))
+    u = streams.uniforms(component, 8 * K).reshape(R, K, 8)
+    gaps = -np.log1p(-u[:, :, 0]) / st.rate_per_year * 365.0  # days
+    start_day = w0 * step + np.cumsum(gaps, axis=1)
+    dur = np.maximum(0.0, sample(st.duration_days, u[:, :, 1], u[:, :, 2]))
+    sev = sample(severity, u[:, :, 3], u[:, :, 4])
+    start = np.floor(start_day / step).astype(np.int64)
+    end = start + np.maximum(1, np.ceil(dur / step)).astype(np.int64)
+    unused = start >= w1
+    start = np.where(unused, never, start)
+    end = np.where(unused, never, end)
+    return start, end, sev, False
+
+
+def _select_links(net: Network, ev: ExportControl | Logistics) -> I64:
+    sc = net.scenario
+    idx = []
+    for e, link in enumerate(sc.links):
+        src_region = net.regions[net.link_src_region[e]]
+        dst_region = net.regions[net.link_dst_region[e]]
+        if isinstance(ev, ExportControl):
+            if src_region not in ev.origin or link.product not in ev.products:
+                continue
+            if dst_region in ev.origin:
+                continue  # export controls never touch domestic links
+            d = ev.destinations
+            if d.include is not None and dst_region not in d.include:
+                continue
+            if d.exclude is not None and dst_region in d.exclude:
+                continue
+        else:
+            if ev.links is not None and link.key not in ev.links:
+                continue
+            if ev.from_regions is not None and src_region not in ev.from_regions:
+                continue
+            if ev.to_regions is not None and dst_region not in ev.to_regions:
+                continue
+            if ev.products is not None and link.product not in ev.products:
+                continue
+        idx.append(e)
+    return np.array(idx, dtype=np.int64)
+
+
+def _select_producers(net: Network, ev: Outage) -> I64:
+    out = []
+    for f, fid in enumerate(net.producers):
+        region = net.regions[net.producer_region[f]]
+        if ev.facilities is not None and fid in ev.facilities:
+            out.append(f)
+            continue
+        if ev.facilities is not None and not (ev.regions or ev.stages):
+            continue
+        if ev.regions is not None and region not in ev.regions:
+            continue
+        if ev.stages is not None and net.producer_stage[f] not in ev.stages:
+            continue
+        if ev.regions is None and ev.stages is None:
+            continue
+        out.append(f)
+    return np.array(out, dtype=np.int64)
+
+
+def _select_demand(net: Network, ev: DemandShock) -> I64:
+    sc = net.scenario
+    out = []
+    for d, m in enumerate(net.dem_market):
+        mid = net.markets[m]
+        mk = sc.markets[mid]
+        if ev.markets is not None and mid in ev.markets:
+            out.append(d)
+            continue
+        if ev.markets is not None and not (ev.sectors or ev.regions):
+            continue
+        if ev.sectors is not None and mk.sector not in ev.sectors:
+            continue
+        if ev.regions is not None and mk.region not in ev.regions:
+            continue
+        if ev.sectors is None and ev.regions is None:
+            continue
+        out.append(d)
+    return np.array(out, dtype=np.int64)
+
+
+def compile_events(net: Network, streams: Streams) -> list[EventPlan]:
+    """Every event of the scenario and every facility's random outages as plans."""
+    sc = net.scenario
+    plans: list[EventPlan] = []
+    for ev in sc.events:
+        comp = f"event:{ev.id}"
+        label = ev.name or ev.id
+        if isinstance(ev, ExportControl):
+            targets = _select_links(net, ev)
+            if ev.schedule and ev.stochastic is None:
+                plans.extend(_schedule_plans(net, ev, targets, streams.R, label))
+                continue
+            s, e, sev, det = _occurrences(ev, net, streams, comp, ev.blocked)
+            plans.append(EventPlan(ev.id, ev.type, "link_open", targets, s, e, 1.0 - np.clip(sev, 0, 1), label=label, deterministic=det))
+        elif isinstance(ev, Outage):
+            s, e, sev, det = _occurrences(ev, net, streams, comp, ev.capacity_lost)
+            plans.append(EventPlan(ev.id, ev.type, "capacity_factor", _select_producers(net, ev), s, e, 1.0 - np.clip(sev, 0, 1), label=label, deterministic=det))
+        elif isinstance(ev, Logistics):
+            s, e, sev, det = _occurrences(ev, net, streams, comp, ev.extra_lead_days)
+            plans.append(EventPlan(ev.id, ev.type, "extra_lead_days", _select_links(net, ev), s, e, np.maximum(sev, 0), label=label, deterministic=det))
+        elif isinstance(ev, DemandShock):
+            s, e, sev, det = _occurrences(ev, net, streams, comp, ev.factor)
+            plans.append(EventPlan(ev.id, ev.type, "demand_factor", _select_demand(net, ev), s, e, np.maximum(sev, 0), label=label, deterministic=det))
+        elif isinstance(ev, Commission):
+            s, e, _, det = _occurrences(ev, net, streams, comp, 0.0)
+            f = net.producers.index(ev.facility)
+            amount = ev.capacity * net.step_days / 365.0
+            plans.append(EventPlan(ev.id, ev.type, "added_capacity", np.array([f]), s, e, np.full(s.shape, amount), ramp_steps=ev.ramp_days / net.step_days, label=label, deterministic=det))
+        elif isinstance(ev, PolicyEvent):
+            continue  # policy switches act in the diversification mechanics
+    for f, fid in enumerate(net.producers):
+        fac = sc.facilities.get(fid)
+        if fac is None or fac.outages is None or fac.outages.rate_per_year <= 0:
+            continue
+        from .scenario.models import Stochastic
+
+        pseudo = Outage(
+            id=f"outages-{fid}",
+            type="outage",
+            facilities=[fid],
+            capacity_lost=fac.outages.capacity_lost,
+            stochastic=Stochastic(rate_per_year=fac.outages.rate_per_year, duration_days=fac.outages.duration_days),
+        )
+        s, e, sev, _ = _occurrences(pseudo, net, streams, f"outage:{fid}", fac.outages.capacity_lost)
+        plans.append(EventPlan(pseudo.id, "outage", "capacity_factor", np.array([f]), s, e, 1.0 - np.clip(sev, 0, 1), label=f"{fid} outages", deterministic=False))
+    return plans
+
+
+def _schedule_plans(net: Network, ev: ExportControl, targets: I64, R: int, label: str) -> list[EventPlan]:
+    """An export control whose blocked fraction follows a schedule: one occurrence per step."""
+    T = net.n_steps
+    s0 = _step(net, ev.start)
+    e_all = T if ev.end is None else _step(net, ev.end)
+    if ev.duration_days is not None:
+        e_all = s0 + math.ceil(ev.duration_days / net.step_days)
+    points = [(s0, float(sample(ev.blocked, np.zeros(1), np.zeros(1))[0]))]
+    for st in sorted(ev.schedule, key=lambda x: x.start):
+        points.append((max(s0, _step(net, st.start)), st.blocked))
+    starts, ends, vals = [], [], []
+    for k, (s, b) in enumerate(points):
+        e = points[k + 1][0] if k + 1 < len(points) else e_all
+        e = min(e, e_all)
+        if e > s:
+            starts.append(s)
+            ends.append(e)
+            vals.append(1.0 - b)
+    K = max(1, len(starts))
+    if not starts:
+        starts, ends, vals = [T + 10**6], [T + 10**6], [1.0]
+    return [
+        EventPlan(
+            ev.id, ev.type, "link_open", targets,
+            np.tile(np.array(starts, dtype=np.int64), (R, 1)).reshape(R, K),
+            np.tile(np.array(ends, dtype=np.int64), (R, 1)).reshape(R, K),
+            np.tile(np.array(vals, dtype=float), (R, 1)).reshape(R, K),
+            label=label,
+        )
+    ]

@@ -1,0 +1,208 @@
+"""Streaming metrics and invariant checks (DESIGN §5), bounded in memory.
+
+Per-replicate totals are R-vectors (or [R, M]); time series are kept only as
+quantiles across replicates at the reporting interval — never R x N x T.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from .exceptions import InvariantError
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
+SHORT = 0.99  #: daily fill below this is a shortage day (TTS)
+RECOVERED = 0.99  #: rolling 30-day fill at or above this is recovery (TTR)
+QUANTILES = (0.05, 0.5, 0.95)
+
+
+def stat(x: F64) -> dict[str, object]:
+    """Mean, sd, p5/p50/p95 and a 95 % CI of the mean over replicates."""
+    x = np.asarray(x, dtype=float)
+    x = x[np.isfinite(x)]
+    n = len(x)
+    if n == 0:
+        return {"mean": None, "sd": None, "p5": None, "p50": None, "p95": None, "ci95": [None, None], "n": 0}
+    mean = float(np.mean(x))
+    sd = float(np.std(x, ddof=1)) if n > 1 else 0.0
+    half = 1.96 * sd / math.sqrt(n) if n > 1 else 0.0
+    p5, p50, p95 = (float(v) for v in np.quantile(x, QUANTILES))
+    return {"mean": mean, "sd": sd, "p5": p5, "p50": p50, "p95": p95, "ci95": [mean - half, mean + half], "n": n}
+
+
+def censored_stat(x: F64, censored: npt.NDArray[np.bool_]) -> dict[str, object]:
+    """STAT over the uncensored replicates, plus the censored share and its lower bound."""
+    s = stat(np.where(censored, np.nan, x))
+    s["censored"] = float(np.mean(censored)) if len(censored) else 0.0
+    s["censored_at_least"] = float(np.min(x[censored])) if censored.any() else None
+    return s
+
+
+@dataclass
+class MarketTracker:
+    """Streaming market metrics: fill, unmet, max shortfall, TTS, TTR, interval series.
+
+    Parameters
+    ----------
+    R, M : replicates and markets.
+    step_days : length of a step [d].
+    ref_step : [R] step of the reference event's start per replicate (-1: none).
+    window_steps : steps in the rolling window of TTR (30 days).
+    """
+
+    R: int
+    M: int
+    step_days: int
+    ref_step: I64
+    window_steps: int
+    demand: F64 = field(init=False)
+    served: F64 = field(init=False)
+    max_shortfall: F64 = field(init=False)
+    short_step: I64 = field(init=False)
+    recover_step: I64 = field(init=False)
+    ring_d: F64 = field(init=False)
+    ring_s: F64 = field(init=False)
+    roll_d: F64 = field(init=False)
+    roll_s: F64 = field(init=False)
+    int_d: F64 = field(init=False)
+    int_s: F64 = field(init=False)
+
+    def __post_init__(self) -> None:
+        R, M, W = self.R, self.M, self.window_steps
+        self.demand = np.zeros((R, M))
+        self.served = np.zeros((R, M))
+        self.max_shortfall = np.zeros((R, M))
+        self.short_step = np.full((R, M), -1, dtype=np.int64)
+        self.recover_step = np.full((R, M), -1, dtype=np.int64)
+        self.ring_d = np.zeros((R, M, W))
+        self.ring_s = np.zeros((R, M, W))
+        self.roll_d = np.zeros((R, M))
+        self.roll_s = np.zeros((R, M))
+        self.int_d = np.zeros((R, M))
+        self.int_s = np.zeros((R, M))
+
+    def update(self, t: int, served: F64, demand: F64) -> F64:
+        """Add one step's served and demand per market [R, M]; return daily fill [R, M]."""
+        self.demand += demand
+        self.served += served
+        self.int_d += demand
+        self.int_s += served
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fill = np.where(demand > 0, served / np.where(demand > 0, demand, 1.0), 1.0)
+        np.maximum(self.max_shortfall, 1.0 - fill, out=self.max_shortfall)
+        k = t % self.window_steps
+        self.roll_d += demand - self.ring_d[:, :, k]
+        self.roll_s += served - self.ring_s[:, :, k]
+        self.ring_d[:, :, k] = demand
+        self.ring_s[:, :, k] = served
+        after_ref = (self.ref_step[:, None] >= 0) & (t >= self.ref_step[:, None])
+        new_short = after_ref & (self.short_step < 0) & (fill < SHORT)
+        self.short_step[new_short] = t
+        with np.errstate(divide="ignore", invalid="ignore"):
+            roll = np.where(self.roll_d > 1e-12, self.roll_s / np.where(self.roll_d > 1e-12, self.roll_d, 1.0), 1.0)
+        rec = (self.short_step >= 0) & (t > self.short_step) & (self.recover_step < 0) & (roll >= RECOVERED)
+        self.recover_step[rec] = t
+        return fill
+
+    def take_interval(self) -> F64:
+        """Fill over the interval just ended [R, M], and reset the interval sums."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            f = np.where(self.int_d > 0, self.int_s / np.where(self.int_d > 0, self.int_d, 1.0), 1.0)
+        self.int_d[:] = 0.0
+        self.int_s[:] = 0.0
+        return f
+
+    def resilience(self, n_steps: int) -> dict[str, F64]:
+        """TTS and TTR in days with censoring flags, per replicate and market."""
+        ref = self.ref_step[:, None].astype(float)
+        has_ref = self.ref_step[:, None] >= 0
+        end = float(n_steps)
+        tts = np.where(self.short_step >= 0, self.short_step - ref, end - ref) * self.step_days
+        tts_c = (self.short_step < 0) & has_ref
+        ttr = np.where(
+            self.short_step < 0,
+            0.0,
+            np.where(self.recover_step >= 0, self.recover_step - ref, end - ref),
+        ) * self.step_days
+        ttr_c = (self.short_step >= 0) & (self.recover_step < 0)
+        tts = np.where(has_ref, tts, np.nan)
+        ttr = np.where(has_ref, ttr, np.nan)
+        return {"tts": tts, "tts_censored": tts_c, "ttr": ttr, "ttr_censored": ttr_c}
+
+
+class SeriesQuantiles:
+    """Quantiles across replicates of [R, K] values, one row per reporting interval."""
+
+    def __init__(self) -> None:
+        self.rows: list[F64] = []
+
+    def add(self, x: F64) -> None:
+        """Append p5, p50, p95 and mean of ``x[R, K]`` as a [K, 4] row."""
+        q = np.quantile(x, QUANTILES, axis=0)  # [3, K]
+        self.rows.append(np.vstack([q, x.mean(axis=0)]).T)
+
+    def array(self) -> F64:
+        """[n_intervals, K, 4]: p5, p50, p95, mean."""
+        if not self.rows:
+            return np.zeros((0, 0, 4))
+        return np.stack(self.rows)
+
+
+def check_invariants(
+    t: int,
+    on_hand: F64,
+    backlog: F64,
+    in_transit: F64,
+    backorder: F64,
+    stock_p: F64,
+    stock0_p: F64,
+    flows_p: F64,
+    products: tuple[str, ...],
+    r0: int,
+    mode: str,
+    tol: float = 1e-9,
+) -> float:
+    """No negative stock, no NaN, mass balance per product and replicate.
+
+    ``stock_p`` and ``stock0_p`` are on-hand plus in-transit by product [R, P] now
+    and at the start; ``flows_p`` is produced - used - consumed - surplus [R, P],
+    cumulative. Returns the largest relative mass-balance error.
+
+    Raises
+    ------
+    InvariantError
+        In mode ``error``, naming the product, replicate and step.
+    """
+    problems: list[str] = []
+    for name, arr in (("on_hand", on_hand), ("backlog", backlog), ("in_transit", in_transit), ("backorder", backorder)):
+        if arr.size and not np.all(np.isfinite(arr)):
+            r = int(np.argwhere(~np.isfinite(arr))[0][0])
+            problems.append(f"NaN or inf in {name} at replicate {r + r0}, step {t}")
+        if arr.size and arr.min() < -1e-9:
+            r, c = (int(v) for v in np.argwhere(arr < -1e-9)[0])
+            problems.append(f"negative {name} ({arr[r, c]:.3g}) at replicate {r + r0}, column {c}, step {t}")
+    lhs = flows_p
+    rhs = stock_p - stock0_p
+    scale = np.maximum.reduce([np.abs(stock_p), np.abs(stock0_p), np.abs(flows_p), np.ones_like(stock_p)])
+    err = np.abs(lhs - rhs) / scale
+    worst = float(err.max()) if err.size else 0.0
+    if worst > tol:
+        r, p = (int(v) for v in np.unravel_index(np.argmax(err), err.shape))
+        problems.append(
+            f"mass balance broken for product {products[p]!r}, replicate {r + r0}, by step {t}: "
+            f"produced-used-consumed-surplus = {lhs[r, p]:.9g} t but stock change = {rhs[r, p]:.9g} t "
+            f"(relative error {worst:.2e} > {tol:g})"
+        )
+    if problems and mode == "error":
+        raise InvariantError("invariant check failed: " + "; ".join(problems) + " (use --checks warn to continue)")
+    if problems and mode == "warn":
+        import warnings
+
+        warnings.warn("; ".join(problems), stacklevel=2)
+    return worst
