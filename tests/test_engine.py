@@ -1,0 +1,209 @@
+"""Engine: theory checks, hand-computed runs, randomness, invariants, CLI run."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from simulator import load_scenario
+from simulator.engine import simulate
+from simulator.events import compile_events
+from simulator.exceptions import InvariantError, ResourceError
+from simulator.network import compile_network
+from simulator.rng import Streams
+
+ROOT = Path(__file__).resolve().parents[1]
+TUTORIAL = ROOT / "scenarios" / "tutorial.yaml"
+
+ONE_LINK = """
+reesim: 1
+name: one_link
+seed: {seed}
+replications: 10
+horizon: {{start: 2025-01-01, end: {end}, step_days: 1}}
+report: {{interval_days: 7}}
+regions: {{AU: {{name: Australia, bloc: allied}}}}
+products: {{magnet: {{unit: t, family: magnets}}}}
+facilities:
+  maker: {{region: AU, stage: component, capacity: 1000000, outputs: {{magnet: 1.0}}, finished_cover_days: 0}}
+markets:
+  m:
+    region: AU
+    sector: ev_motors
+    demand: {{magnet: {{rate: 36500, noise_cv: {cv}}}}}
+    stock: {{magnet: {{cover_days: {cover}, initial_days: {cover}}}}}
+    unmet: {unmet}
+links:
+  - {{from: maker, to: m, product: magnet, lead_days: {lead}}}
+events: {events}
+"""
+
+
+def one_link(tmp_path: Path, *, cv=0.0, cover=10, lead=1, unmet="lost", end="2025-06-30", events="[]", seed=1):
+    p = tmp_path / "one_link.yaml"
+    p.write_text(ONE_LINK.format(cv=cv, cover=cover, lead=lead, unmet=unmet, end=end, events=events, seed=seed))
+    return compile_network(load_scenario(p))
+
+
+def test_backorder_fill_rate_matches_base_stock_theory(tmp_path):
+    # S = 680.581 = 6.80581 d x 100 t/d; protection interval L + 1 = 6 d; demand N(100, 20^2)/d.
+    # Expected shortage per day = E[(D6 - S)+] - E[(D5 - S)+] = 48.990 * G(1.6449) = 1.0235 t,
+    # so the fill rate is 1 - 1.0235/100 = 0.98977 (exact theory, standard normal loss function).
+    net = one_link(tmp_path, cv=0.2, cover=6.80581, lead=5, unmet="backorder", end="2030-12-31")
+    res = simulate(net, 40, seed=11)
+    fill = res.served_t.sum() / res.demand_t.sum()
+    assert fill == pytest.approx(0.98977, abs=0.003)
+
+
+def test_lost_sales_fill_rate_sits_above_backorder_theory(tmp_path):
+    net = one_link(tmp_path, cv=0.2, cover=6.80581, lead=5, unmet="lost", end="2030-12-31")
+    res = simulate(net, 40, seed=11)
+    fill = res.served_t.sum() / res.demand_t.sum()
+    assert 0.992 < fill < 0.998  # an independent simulation gives about 0.995
+
+
+def test_littles_law_in_transit_equals_throughput_times_lead(tmp_path):
+    net = one_link(tmp_path, cv=0.2, cover=20, lead=12, end="2027-12-31")
+    transit, shipped = [], []
+
+    def obs(t, s):
+        if t >= 100:
+            transit.append(s["in_transit"].sum(axis=1).mean())
+            shipped.append(s["shipped"].sum(axis=1).mean())
+
+    simulate(net, 20, seed=3, observer=obs)
+    assert np.mean(transit) == pytest.approx(np.mean(shipped) * 12, rel=0.01)
+
+
+def test_deterministic_outage_hand_computed(tmp_path):
+    # Lead 1 d, demand 100 t/d, cover 10 d, finished-goods target 0: in steady state the market
+    # holds 800 t after consumption with 100 t in transit. The only supplier is down for
+    # steps 30..49. Stock after consumption falls 800, 700, ..., 0 at step 38, so step 39 is the
+    # first day short: TTS = 39 - 30 = 9 d. At step 50 the plant ships the 1000 t backlog, which
+    # arrives at step 51; steps 39..50 are short (12 d x 100 t = 1200 t unmet). The 30-day
+    # rolling fill first reaches 99 % at step 80 (window 51..80): TTR = 50 d.
+    ev = "[{id: down, type: outage, facilities: [maker], capacity_lost: 1.0, start: 2025-01-31, end: 2025-02-20}]"
+    net = one_link(tmp_path, events=ev)
+    res = simulate(net, 3, seed=0)
+    assert res.unmet_t[:, 0] == pytest.approx([1200.0] * 3, abs=1e-9)
+    assert res.tts_days[:, 0] == pytest.approx([9.0] * 3)
+    assert res.ttr_days[:, 0] == pytest.approx([50.0] * 3)
+    assert not res.tts_censored.any() and not res.ttr_censored.any()
+    assert res.lost_days[:, 0] == pytest.approx([12.0 * 181 * 100 / (181 * 100)] * 3)
+    assert res.max_shortfall[:, 0] == pytest.approx([1.0] * 3)
+
+
+def test_export_control_caps_link_at_open_share_of_reference_flow(tmp_path):
+    # blocked 0.75 on the only link: 25 t/d of the 100 t/d reference flow gets through.
+    ev = "[{id: ban, type: export_control, origin: [AU], products: [magnet], blocked: 0.75, start: 2025-02-01, end: 2025-05-01}]"
+    p = tmp_path / "x.yaml"
+    txt = ONE_LINK.format(cv=0.0, cover=10, lead=1, unmet="lost", end="2025-06-30", events=ev, seed=1)
+    txt = txt.replace("regions: {AU: {name: Australia, bloc: allied}}",
+                      "regions: {AU: {name: Australia, bloc: allied}, JP: {name: Japan, bloc: allied}}")
+    txt = txt.replace("    region: AU\n    sector", "    region: JP\n    sector")
+    p.write_text(txt)
+    net = compile_network(load_scenario(p))
+    shipped = {}
+    simulate(net, 1, seed=0, observer=lambda t, s: shipped.__setitem__(t, float(s["shipped"][0, 0])))
+    assert all(shipped[t] == pytest.approx(25.0) for t in range(60, 119))
+    assert shipped[120] == pytest.approx(975.0)  # the held-back backlog ships once the control ends
+
+
+def test_same_seed_identical_and_chunk_invariant():
+    net = compile_network(load_scenario(TUTORIAL))
+    a = simulate(net, 8, seed=5)
+    b = simulate(net, 8, seed=5)
+    np.testing.assert_array_equal(a.served_t, b.served_t)
+    np.testing.assert_array_equal(a.tts_days, b.tts_days)
+    c = simulate(net, 5, seed=5, r0=3)  # replicates 3..7 in a chunk of their own
+    np.testing.assert_array_equal(a.served_t[3:], c.served_t)
+    np.testing.assert_array_equal(a.output_t[3:], c.output_t)
+    d = simulate(net, 8, seed=6)
+    assert not np.array_equal(a.served_t, d.served_t)
+
+
+def test_unrelated_event_and_facility_leave_other_draws_unchanged(tmp_path):
+    base = load_scenario(TUTORIAL)
+    extra = load_scenario(
+        TUTORIAL,
+        sets=[
+            "facilities.mine_x={region: AU, stage: mine, capacity: 10, outputs: {concentrate: 1.0}, "
+            "outages: {rate_per_year: 3, duration_days: 5}}",
+            "events=[{id: cn_magnet_licensing, type: export_control, origin: CN, products: [magnet], "
+            "destinations: {exclude: [CN]}, blocked: 0.75, start: 2025-04-04, end: 2025-09-30}, "
+            "{id: storm, type: logistics, from_regions: [AU], extra_lead_days: 3, "
+            "stochastic: {rate_per_year: 2, duration_days: {uniform: {low: 2, high: 9}}}}]",
+        ],
+    )
+    n1, n2 = compile_network(base), compile_network(extra)
+    p1 = {p.id: p for p in compile_events(n1, Streams(9, 0, 6))}
+    p2 = {p.id: p for p in compile_events(n2, Streams(9, 0, 6))}
+    assert set(p2) - set(p1) == {"storm", "outages-mine_x"}
+    for k in p1:
+        np.testing.assert_array_equal(p1[k].start, p2[k].start)
+        np.testing.assert_array_equal(p1[k].value, p2[k].value)
+    d1, d2 = [], []
+    simulate(n1, 6, 9, observer=lambda t, s: d1.append(s["demand"].copy()))
+    simulate(n2, 6, 9, observer=lambda t, s: d2.append(s["demand"].copy()))
+    np.testing.assert_array_equal(np.array(d1), np.array(d2))
+
+
+def test_stochastic_outage_durations_follow_their_distribution(tmp_path):
+    sc = load_scenario(TUTORIAL)
+    net = compile_network(sc)
+    plan = next(p for p in compile_events(net, Streams(1, 0, 4000)) if p.id == "outages-mine_cn")
+    used = plan.start < net.n_steps
+    dur = (plan.end - plan.start)[used]
+    assert np.median(dur) == pytest.approx(10, abs=1)  # lognormal median 10 d
+    assert np.quantile(dur, 0.95) == pytest.approx(40, rel=0.1)  # p95 40 d
+    per_year = used.sum() / 4000 / (net.n_steps / 365)
+    assert per_year == pytest.approx(0.5, rel=0.05)  # rate 0.5 / yr
+
+
+def test_invariant_violation_names_product_replicate_step(monkeypatch):
+    import simulator.kernels as K
+
+    real = K.consume
+
+    def leaky(on_hand, backorder, demand, net):
+        served, consumed = real(on_hand, backorder, demand, net)
+        on_hand[:, net.dem_hold[0]] += 0.5  # mass from nowhere
+        return served, consumed
+
+    monkeypatch.setattr(K, "consume", leaky)
+    net = compile_network(load_scenario(TUTORIAL))
+    with pytest.raises(InvariantError, match=r"mass balance broken for product 'magnet', replicate \d+, by step 6"):
+        simulate(net, 2, seed=1)
+
+
+def test_memory_estimate_refuses_with_figure_and_option():
+    net = compile_network(load_scenario(TUTORIAL))
+    with pytest.raises(ResourceError, match=r"need about .* GB.*use -n \d+"):
+        simulate(net, 100000, seed=1, max_memory=10_000_000)
+
+
+def test_cli_run_writes_summary_matching_contract(tmp_path):
+    out = tmp_path / "res"
+    cmd = [sys.executable, "-m", "simulator", "run", str(TUTORIAL), "-n", "20", "-o", str(out)]
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert "ev_us" in r.stdout and "Traceback" not in r.stderr
+    s = json.loads((out / "summary.json").read_text())
+    for key in ("scenario", "file", "sha256", "seed", "replications", "version", "horizon", "mass_balance_error",
+                "markets", "facilities", "surplus_t"):
+        assert key in s
+    stat_keys = {"mean", "sd", "p5", "p50", "p95", "ci95"}
+    for m in s["markets"].values():
+        for metric in ("fill_rate", "unmet_t", "lost_days", "max_shortfall", "tts_days", "ttr_days"):
+            assert stat_keys <= set(m[metric])
+    assert s["replications"] == 20 and s["mass_balance_error"] < 1e-9
+    lines = (out / "timeseries.csv").read_text().splitlines()
+    assert lines[0] == "time,series,stat,value" and len(lines) > 100
+    again = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    assert again.returncode == 2 and "--force" in again.stderr
