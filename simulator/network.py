@@ -101,9 +101,9 @@ class Network:
     dem_backorder: B  #: unmet demand deferred [D]
     mkt_starts: I64  #: start of each market's segment in D [M]
     # --- nominal flows
-    nominal_use: F64  #: daily use of each holding per unit of each demand entry's base rate [H, D]
-    nominal_link: F64  #: daily flow on each link per unit of each demand entry [E, D]
-    nominal_activity: F64  #: daily activity of each producer per unit of demand entry [F, D]
+    nominal_use: F64  #: daily use of each holding due to each demand entry at its base rate [t/d] [H, D]
+    nominal_link: F64  #: daily flow on each link due to each demand entry at base rate [t/d] [E, D]
+    nominal_activity: F64  #: daily activity of each producer due to each demand entry [1/d] [F, D]
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -264,7 +264,7 @@ def compile_network(sc: Scenario) -> Network:
     orders[link_dst[weight > 0]] = True
 
     start = sc.horizon.start
-    online_step = np.array([0.0 if d is None else (d - start).days / step for d in online])
+    online_step = np.array([0.0 if d is None else float((d - start).days // step) for d in online])
 
     in_arr = np.array(sorted(in_e), dtype=float).reshape(-1, 3)
     out_arr = np.array(sorted(out_e), dtype=float).reshape(-1, 3)
@@ -364,10 +364,12 @@ def _nominal(
 ) -> tuple[F64, F64, F64]:
     """Propagate each demand entry's base daily rate upstream (DESIGN §3, nominal flows).
 
-    Returns ``use[H, D]`` (daily use of each holding), ``flow[E, D]`` (daily flow
-    on each link) and ``activity[F, D]`` (daily activity of each producer), per
-    unit of each demand entry's base rate. A co-producing process runs at the
-    activity its most-demanded output needs, per demand entry.
+    Returns ``use[H, D]`` (daily use of each holding [t/d]), ``flow[E, D]`` (daily
+    flow on each link [t/d]) and ``activity[F, D]`` (daily activity of each
+    producer), each split by the demand entry, at base demand rates; multiplying
+    column d by entry d's current demand multiplier gives current nominal flows.
+    A co-producing process runs at the activity its most-demanded output needs
+    in total, shared among the entries in proportion to their own needs.
     """
     H, E, D, Fn = len(holdings), len(link_src), len(dem), len(producers)
     use = np.zeros((H, D))
@@ -429,6 +431,12 @@ def _nominal(
         a = np.zeros(D)
         for h, c in outs:
             a = np.maximum(a, use[h] / c)
+        # A co-producing plant runs at the activity its most-wanted output needs *in
+        # total*; per-entry maxima would add up to more. Share the total activity among
+        # the entries in proportion to what each alone would need (exact at base demand).
+        total = max((use[h].sum() / c for h, c in outs), default=0.0)
+        if a.sum() > 0:
+            a = a * (total / a.sum())
         act[f] = a
         for h, c in in_of.get(f, []):
             use[h] = a * c

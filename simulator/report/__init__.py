@@ -1,0 +1,1 @@
+"""Figures and reports: the only part of reesim that imports matplotlib (lazily, inside functions)."""
