@@ -222,6 +222,20 @@ def _refuse_overwrite(path: Path, force: bool) -> None:
         raise UsageError(f"{path} exists; add --force to overwrite it")
 
 
+def _register_more() -> None:
+    """Commands kept in their own modules (compare/report), registered on the same app."""
+    import importlib.util
+
+    if importlib.util.find_spec("simulator.cli_compare") is None:  # pragma: no cover
+        return
+    from . import cli_compare
+
+    cli_compare.register(app, _load, _refuse_overwrite, SetOpt, ScenarioArg)
+
+
+_register_more()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``reesim`` console script."""
     try:
