@@ -179,7 +179,7 @@ def run(
         "command": "reesim " + " ".join(sys.argv[1:]),
         "sets": list(set_ or []),
     }
-    summary = write_run(outdir, res, sc.horizon, provenance)
+    summary = write_run(outdir, res, net, provenance)
     wall = time.perf_counter() - t0
     _print_table(Console(), sc, summary, res)
     nrd = res.timings["node_replicate_days"]
@@ -203,17 +203,24 @@ def _print_table(console, sc, summary, res) -> None:  # type: ignore[no-untyped-
             return f">{s['censored_at_least']:.0f} (censored)" if s.get("censored_at_least") is not None else "—"
         out = f"{s['p50']:.0f} ({s['p5']:.0f}–{s['p95']:.0f})"
         if s.get("censored"):
-            out += f" {s['censored']:.0%} cens."
+            out += f"\n{s['censored']:.0%} cens."
         return out
 
     ref = summary.get("reference_event")
     table = Table(title=f"{sc.title or sc.name} — {summary['replications']} replicates"
-                  + (f"; TTS/TTR from {ref}" if ref else ""))
-    for col in ("market", "fill rate", "unmet t", "lost d", "TTS d p50 (p5–p95)", "TTR d p50 (p5–p95)"):
+                  + (f"; TTS/TTR from {ref}" if ref else ""), expand=False)
+    stages = summary.get("meta", {}).get("trace_stages", [])
+    cols = ["market", "fill rate", "unmet t", "lost d", "TTS d", "TTR d"]
+    cols += [f"CN% {s[:4]}" for s in stages]
+    table.caption = ("TTS/TTR: median days (p5–p95) from the reference event; "
+                     "CN%: share of consumption that passed through china-bloc regions at each stage")
+    for col in cols:
         table.add_column(col, justify="left" if col == "market" else "right")
     for mid, m in summary["markets"].items():
+        shares = [m["dependency_bloc"].get(s, {}).get("china", {}).get("mean") for s in stages]
         table.add_row(mid, ci(m["fill_rate"]), f"{m['unmet_t']['mean']:,.0f}", f"{m['lost_days']['mean']:.1f}",
-                      days(m["tts_days"]), days(m["ttr_days"]))
+                      days(m["tts_days"]), days(m["ttr_days"]),
+                      *("—" if v is None else f"{v:.0%}" for v in shares))
     console.print(table)
 
 

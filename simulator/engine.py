@@ -11,88 +11,38 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import simpy
 
+from . import diversify as V
 from . import kernels as K
 from .events import Board, EventPlan, compile_events, event_process
 from .exceptions import ResourceError
 from .metrics import MarketTracker, SeriesQuantiles, check_invariants
 from .network import Network
+from .result import Result
 from .rng import Streams
+from .state import State
+from .tracing import Tracer
 
 F64 = npt.NDArray[np.float64]
 NOISE_BLOCK = 16  #: steps of demand noise drawn at once (fixed: part of the stream layout)
 DISRUPTIONS = ("export_control", "outage", "logistics")
 
 
-@dataclass(frozen=True)
-class Result:
-    """Outcome of a run: per-replicate totals and quantile time series (immutable).
-
-    Per-replicate arrays have the replicate as leading axis R.
-    """
-
-    scenario: str
-    seed: int
-    replications: int
-    r0: int
-    n_steps: int
-    step_days: int
-    markets: tuple[str, ...]
-    producers: tuple[str, ...]
-    products: tuple[str, ...]
-    links: tuple[str, ...]
-    demand_t: F64  #: demand over the horizon [t] [R, M]
-    served_t: F64  #: demand met on the day it arose [t] [R, M]
-    max_shortfall: F64  #: max over steps of 1 - daily fill [-] [R, M]
-    tts_days: F64  #: time to survive [d] [R, M] (NaN: no reference event)
-    tts_censored: npt.NDArray[np.bool_]  #: [R, M]
-    ttr_days: F64  #: time to recover [d] [R, M]
-    ttr_censored: npt.NDArray[np.bool_]  #: [R, M]
-    window_fill: dict[str, F64]  #: fill rate inside each deterministic event window [R, M]
-    output_t: F64  #: facility output [t] [R, F]
-    capacity_used: F64  #: activity / capacity available [-] [R, F]
-    surplus_t: F64  #: co-product surplus [t] [R, P]
-    spend_usd: F64  #: procurement spend by link [USD] [R, E]
-    series_times: tuple[int, ...]  #: day (since start) at the end of each interval
-    series: dict[str, F64]  #: name -> [n_intervals, K, 4] (p5, p50, p95, mean)
-    event_windows: tuple[tuple[str, str, int, int], ...]  #: (id, label, start day, end day)
-    reference_event: str | None
-    mass_balance_error: float
-    timings: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def fill_rate(self) -> F64:
-        """Fill rate per replicate and market [-] [R, M] (1 where no demand)."""
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(self.demand_t > 0, self.served_t / np.where(self.demand_t > 0, self.demand_t, 1), 1.0)
-
-    @property
-    def unmet_t(self) -> F64:
-        """Demand not met on the day it arose [t] [R, M]."""
-        return np.maximum(0.0, self.demand_t - self.served_t)
-
-    @property
-    def lost_days(self) -> F64:
-        """Unmet demand in days of mean daily demand [d] [R, M]."""
-        days = self.n_steps * self.step_days
-        mean = self.demand_t / days
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(mean > 0, self.unmet_t / np.where(mean > 0, mean, 1), 0.0)
-
-
 def estimate_memory(net: Network, R: int) -> int:
     """Bytes the run's state and metrics need (an upper estimate)."""
     s = net.sizes
     W = int(net.lead_steps.max()) + 2 if len(net.lead_steps) else 2
+    G1 = len(net.regions) + 1
+    K_tr = len(net.scenario.report.trace_stages)
     per_rep = (
-        s["H"] * 8 + s["E"] * (6 + W) + s["D"] * (6 + NOISE_BLOCK) + s["F"] * 8
+        s["H"] * 8 + s["E"] * (8 + W) + s["D"] * (8 + NOISE_BLOCK) + s["F"] * 8
         + s["M"] * (16 + 2 * math.ceil(30 / net.step_days)) + s["P"] * 8
+        + (s["H"] + s["E"] + s["M"]) * K_tr * G1 * 3
     )
     return int(8 * R * per_rep * 1.5)
 
@@ -174,61 +124,66 @@ def simulate(
     sc = net.scenario
     T, step = net.n_steps, net.step_days
     sz = net.sizes
-    H, E, D, Fn, M, P = sz["H"], sz["E"], sz["D"], sz["F"], sz["M"], sz["P"]
+    H, E, D, Fn, M, P, S = sz["H"], sz["E"], sz["D"], sz["F"], sz["M"], sz["P"], sz["S"]
     interval = max(1, math.ceil(sc.report.interval_days / step))
     streams = Streams(seed, r0, R)
     plans = compile_events(net, streams)
-    board = Board(R, {"capacity_factor": Fn, "added_capacity": Fn, "link_open": E, "extra_lead_days": E, "demand_factor": D}, plans)
+    sizes = {"capacity_factor": Fn, "added_capacity": Fn, "link_open": E, "extra_lead_days": E, "demand_factor": D}
+    board = Board(R, sizes, plans, sc.policies, step)
     plan = K.build_plan(net)
-
+    mech = V.compile_mechanics(net)
+    Q = len(mech.ch_pile)
     extra_max = sum(float(np.max(p.value)) for p in plans if p.array == "extra_lead_days" and p.value.size)
     W = (int(net.lead_steps.max()) if E else 1) + math.ceil(extra_max / step) + 2
-    on_hand = np.zeros((R, H))
-    backlog = np.zeros((R, E))
-    ref_flow = np.zeros((R, E))
-    quota = np.full((R, E), np.inf)
-    in_transit = np.zeros((R, E))
-    pipe = np.zeros((R, E, W))
-    backorder = np.zeros((R, D))
-    exp_use = np.zeros((R, H))
-    fg_target = np.zeros((R, H))
-    order_up_to = np.zeros((R, H))
+    st = State.allocate(net, R, W, Q)
+    tracer = Tracer(net, R) if sc.report.trace_stages else None
+    scrap = V.ScrapRing(R, mech) if len(mech.rec_producer) else None
     noise_buf = np.zeros((R, D, NOISE_BLOCK))
     noisy = [d for d in range(D) if net.dem_noise_cv[d] > 0] if noise else []
-    noise_names = [f"demand:{net.markets[net.dem_market[d]]}:{net.products[net.hold_product[net.dem_hold[d]]]}" for d in range(D)]
+    noise_names = [f"demand:{net.markets[net.dem_market[d]]}:{net.products[net.hold_product[net.dem_hold[d]]]}"
+                   for d in range(D)]
 
     def refresh(t: int) -> None:
-        mult = net.growth_factor(t * step)[None, :] * board.arrays["demand_factor"]
-        exp_use[...] = mult @ net.nominal_use.T
-        ref_flow[...] = (mult @ net.nominal_link.T) * step
-        fg_target[...] = net.fg_days * exp_use
-        order_up_to[...] = net.cover_days * exp_use + net.pile_target
+        mult = (net.growth_factor(t * step)[None, :] * board.arrays["demand_factor"]
+                * (1.0 - V.substituted_share(t, st.adopt_at, mech)))
+        st.exp_use[...] = mult @ net.nominal_use.T
+        st.ref_flow[...] = (mult @ net.nominal_link.T) * step
+        st.fg_target[...] = net.fg_days * st.exp_use
+        st.order_up_to[...] = net.cover_days * st.exp_use + net.pile_target
 
     refresh(0)
     kind = net.hold_kind
-    on_hand[:, kind == 0] = (net.initial_days * exp_use)[:, kind == 0]
-    on_hand[:, kind == 3] = (net.initial_days * exp_use)[:, kind == 3]
-    on_hand[:, kind == 1] = fg_target[:, kind == 1]
-    on_hand[:, kind == 4] = net.pile_initial[kind == 4]
-    stock0 = on_hand @ plan.hold_prod
+    for k in (0, 3):
+        st.on_hand[:, kind == k] = (net.initial_days * st.exp_use)[:, kind == k]
+    st.on_hand[:, kind == 1] = st.fg_target[:, kind == 1]
+    st.on_hand[:, kind == 4] = net.pile_initial[kind == 4]
+    stock0 = st.on_hand @ plan.hold_prod
     flows = np.zeros((R, P))
 
     ref_step, ref_id = reference_steps(net, plans, R)
     tracker = MarketTracker(R, M, step, ref_step, max(1, math.ceil(30 / step)))
     windows = [(p.id, p.label, int(p.start[0, 0]), int(p.end[0, 0])) for p in plans
-               if p.deterministic and p.type != "commission" and p.start.size and p.start[0, 0] < T]
+               if p.deterministic and p.type not in ("commission", "policy") and p.start.size and p.start[0, 0] < T]
     win_acc = {w[0]: np.zeros((R, M, 2)) for w in windows}
-    fill_series, cover_series = SeriesQuantiles(), SeriesQuantiles()
+    series = {name: SeriesQuantiles() for name in ("fill", "market_cover_days", "stockpile_t")}
+    china = np.array([net.blocs[b] == "china" for b in net.region_bloc] + [False])
+    stages = tuple(sc.report.trace_stages)
+    for k in stages:
+        series[f"china_share_{k}"] = SeriesQuantiles()
+    dep_int = np.zeros((R, M, len(stages), len(net.regions) + 1))
     series_times: list[int] = []
-    output_t = np.zeros((R, Fn))
-    cap_avail = np.zeros((R, Fn))
-    act_sum = np.zeros((R, Fn))
-    surplus_t = np.zeros((R, P))
-    spend = np.zeros((R, E))
+    acc = {name: np.zeros(shape) for name, shape in (
+        ("output_t", (R, Fn)), ("cap_avail", (R, Fn)), ("act_sum", (R, Fn)), ("surplus_t", (R, P)),
+        ("spend", (R, E)), ("shipped_t", (R, E)), ("released_t", (R, S)), ("holding_cost", (R, S)),
+        ("substituted_t", (R, M)), ("collected_t", (R, P)))}
     out_per_act = np.zeros(Fn)
     np.add.at(out_per_act, net.out_fac, net.out_coef)
+    pile_of_q = mech.ch_stockpile
+    scrap_prod = np.zeros((len(mech.rec_producer), P))
+    scrap_prod[np.arange(len(mech.rec_producer)), np.asarray(net.hold_product)[mech.rec_scrap_hold]] = 1.0
     worst = 0.0
     lead_re: np.ndarray | None = None
+    trig_event: list[Any] = [None]
     setup_s = time.perf_counter() - t_start
 
     def step_fn(t: int) -> None:
@@ -238,54 +193,137 @@ def simulate(
             board.changed = True
         if board.changed:
             lo = board.arrays["link_open"]
-            quota[...] = np.where(lo >= 1.0, np.inf, lo * ref_flow)
+            st.quota[...] = np.where(lo >= 1.0, np.inf, lo * st.ref_flow)
             xl = board.arrays["extra_lead_days"]
             lead_re = None if not xl.any() else np.maximum(
                 1, np.ceil((net.lead_days[None, :] + xl) / step - 1e-12)).astype(np.int64)
             board.changed = False
-        K.arrive(on_hand, in_transit, pipe, t % W, plan)
+        pol = board.policy
+        # 2. arrive (and scrap)
+        arrived = K.arrive(st.on_hand, st.in_transit, st.pipe, t % W, plan)
+        if tracer is not None:
+            tracer.arrive(st.on_hand, arrived, plan.by_dst)
+        collected = np.zeros((R, P))
+        if scrap is not None:
+            got = scrap.take(t)
+            st.on_hand[:, mech.rec_scrap_hold] += got
+            collected = got @ scrap_prod
+        # 3. produce
         capacity = (net.cap_per_step * K.ramp_factor(t, net.online_step, net.ramp_steps)
                     + board.arrays["added_capacity"]) * board.arrays["capacity_factor"]
-        activity, made, used, extra, _ = K.produce(on_hand, backlog, fg_target, capacity, net, plan)
-        shipped = K.ship(on_hand, backlog, quota, net, plan)
-        K.dispatch(pipe, in_transit, shipped, t, net.lead_steps, lead_re)
+        if len(mech.rec_producer):
+            capacity[:, mech.rec_producer] *= pol["recycling"][:, None]
+        before_out = st.on_hand[:, net.out_hold].copy() if tracer is not None else None
+        activity, made, used, extra, _ = K.produce(st.on_hand, st.backlog, st.fg_target, capacity, net, plan)
+        if tracer is not None:
+            tracer.produce(before_out, used, made)
+        # 4. release, ship
+        released = np.zeros((R, Q))
+        if Q:
+            recv_before = st.on_hand[:, mech.ch_recv].copy()
+            released = V.release(st.on_hand, st.exp_use, st.triggered, pol["stockpile_release"], mech)
+            if tracer is not None:
+                tracer.release(recv_before, mech.ch_recv, released, mech.ch_pile)
+        transit_before = st.in_transit.copy() if tracer is not None else None
+        shipped = K.ship(st.on_hand, st.backlog, st.quota, net, plan)
+        if tracer is not None:
+            tracer.ship(transit_before, shipped)
+        K.dispatch(st.pipe, st.in_transit, shipped, t, net.lead_steps, lead_re)
+        # 5. consume
         if noisy and t % NOISE_BLOCK == 0:
             for d in noisy:
                 noise_buf[:, d, :] = streams.normals(noise_names[d], NOISE_BLOCK, block=t // NOISE_BLOCK)
-        demand = net.dem_rate * net.growth_factor(t * step) * board.arrays["demand_factor"]
+        raw = net.dem_rate * net.growth_factor(t * step) * board.arrays["demand_factor"]
         if noisy:
-            demand = demand * np.maximum(0.0, 1.0 + net.dem_noise_cv * noise_buf[:, :, t % NOISE_BLOCK])
-        served, consumed = K.consume(on_hand, backorder, demand, net)
-        K.order(on_hand, backlog, in_transit, backorder, order_up_to, plan.wnorm, net)
-        # record
-        flows[...] += made - used - consumed @ plan.dem_prod - extra
+            raw = raw * np.maximum(0.0, 1.0 + net.dem_noise_cv * noise_buf[:, :, t % NOISE_BLOCK])
+        sub = V.substituted_share(t, st.adopt_at, mech)
+        demand = raw * (1.0 - sub)
+        served, consumed = K.consume(st.on_hand, st.backorder, demand, net)
+        if tracer is not None:
+            before = tracer.dep.copy()
+            tracer.consume(consumed)
+            dep_int[...] += tracer.dep - before
+        if scrap is not None:
+            scrap.add(t, consumed)
+        V.substitution_update(t, served, demand, st.short_run, st.adopt_at, pol["substitution"], step, mech)
+        if Q:
+            new = V.triggers(st.on_hand, st.exp_use, mech)
+            if not np.array_equal(new, st.triggered) and trig_event[0] is not None:
+                trig_event[0].succeed(new)
+        # 6. order (re-routing; stockpiles refill only while not releasing)
+        weights = V.reroute(st.closed_for, board.arrays["link_open"], sc.policies.closed_below,
+                            pol["reroute_steps"], plan.wnorm, st.backlog, plan.by_dst)
+        if Q and st.triggered.any():
+            block = np.zeros((R, H))
+            for j, h in enumerate(mech.pile_holdings):
+                chs = mech.pile_channels[j]
+                if len(chs):
+                    block[:, h] = st.triggered[:, chs].any(axis=1)
+            weights = weights * (1.0 - block[:, net.link_dst])
+        K.order(st.on_hand, st.backlog, st.in_transit, st.backorder, st.order_up_to, weights, net)
+        # 8. record
+        consumed_p = consumed @ plan.dem_prod
+        flows[...] += made @ plan.out_prod - used @ plan.in_prod - consumed_p - extra @ plan.out_prod + collected
         served_m = np.add.reduceat(served, net.mkt_starts, axis=1)
         demand_m = np.add.reduceat(demand, net.mkt_starts, axis=1)
         tracker.update(t, served_m, demand_m)
-        for wid, _, s, e in windows:
-            if s <= t < e:
+        for wid, _, s0, e0 in windows:
+            if s0 <= t < e0:
                 win_acc[wid][:, :, 0] += served_m
                 win_acc[wid][:, :, 1] += demand_m
-        output_t[...] += activity * out_per_act
-        act_sum[...] += activity
-        cap_avail[...] += capacity
-        surplus_t[...] += extra
-        spend[...] += shipped * net.price
+        acc["output_t"] += activity * out_per_act
+        acc["act_sum"] += activity
+        acc["cap_avail"] += capacity
+        acc["surplus_t"] += extra @ plan.out_prod
+        acc["spend"] += shipped * net.price
+        acc["shipped_t"] += shipped
+        acc["collected_t"] += collected
+        acc["substituted_t"] += np.add.reduceat(raw * sub, net.mkt_starts, axis=1)
+        if S:
+            np.add.at(acc["released_t"], (slice(None), pile_of_q), released)
+            pile_h = mech.pile_holdings
+            np.add.at(acc["holding_cost"], (slice(None), mech.pile_of_holding),
+                      st.on_hand[:, pile_h] * mech.pile_cost_step[pile_h])
         if (t + 1) % interval == 0 or t == T - 1:
-            fill_series.add(tracker.take_interval())
-            with np.errstate(divide="ignore", invalid="ignore"):
-                cov = np.where(exp_use[:, net.dem_hold] > 0, on_hand[:, net.dem_hold] / np.where(exp_use[:, net.dem_hold] > 0, exp_use[:, net.dem_hold], 1), 0.0)
-            cover_series.add(cov)
-            series_times.append(min((t + 1) * step, sc.horizon.days))
-            if checks != "off":
-                stock = on_hand @ plan.hold_prod + in_transit @ plan.link_prod
-                worst = max(worst, check_invariants(t, on_hand, backlog, in_transit, backorder, stock, stock0, flows, net.products, r0, checks))
+            _record_interval(t)
         if observer is not None:
-            observer(t, {"on_hand": on_hand, "backlog": backlog, "in_transit": in_transit, "backorder": backorder,
-                         "demand": demand, "served": served, "activity": activity, "shipped": shipped,
-                         "surplus": extra, "produced": made, "used": used, "consumed": consumed @ plan.dem_prod})
+            observer(t, {"on_hand": st.on_hand, "backlog": st.backlog, "in_transit": st.in_transit,
+                         "backorder": st.backorder, "demand": demand, "served": served, "activity": activity,
+                         "shipped": shipped, "surplus": extra @ plan.out_prod, "produced": made @ plan.out_prod,
+                         "used": used @ plan.in_prod, "consumed": consumed_p, "released": released,
+                         "collected": collected, "weights": weights, "triggered": st.triggered,
+                         "substituted": raw * sub, "tags": None if tracer is None else tracer.hold})
         if progress is not None:
             progress(t + 1, T)
+
+    def _record_interval(t: int) -> None:
+        nonlocal worst
+        series["fill"].add(tracker.take_interval())
+        du = st.exp_use[:, net.dem_hold]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            series["market_cover_days"].add(np.where(du > 0, st.on_hand[:, net.dem_hold] / np.where(du > 0, du, 1), 0.0))
+        levels = np.zeros((R, S))
+        if S:
+            np.add.at(levels, (slice(None), mech.pile_of_holding), st.on_hand[:, mech.pile_holdings])
+        series["stockpile_t"].add(levels)
+        for k, sname in enumerate(stages):
+            tot = dep_int[:, :, k].sum(axis=-1)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                share = np.where(tot > 0, dep_int[:, :, k][..., china].sum(axis=-1) / np.where(tot > 0, tot, 1), 0.0)
+            series[f"china_share_{sname}"].add(share)
+        dep_int[...] = 0.0
+        series_times.append(min((t + 1) * step, sc.horizon.days))
+        if checks != "off":
+            stock = st.on_hand @ plan.hold_prod + st.in_transit @ plan.link_prod
+            worst = max(worst, check_invariants(t, st.on_hand, st.backlog, st.in_transit, st.backorder, stock,
+                                                stock0, flows, net.products, r0, checks))
+
+    def stockpile_watch(env: simpy.Environment) -> Any:
+        """Triggered policy: wait for the kernels to raise a change of release triggers."""
+        while True:
+            trig_event[0] = env.event()
+            new = yield trig_event[0]
+            st.triggered[...] = new
 
     def clock(env: simpy.Environment) -> Any:
         yield env.timeout(0.5)
@@ -296,23 +334,32 @@ def simulate(
     env = simpy.Environment()
     for i in range(len(plans)):
         env.process(event_process(env, board, i, T))
+    if Q:
+        env.process(stockpile_watch(env))
     env.process(clock(env))
     t_sim = time.perf_counter()
     env.run(until=T + 1)
     sim_s = time.perf_counter() - t_sim
     res = tracker.resilience(T)
     with np.errstate(divide="ignore", invalid="ignore"):
-        util = np.where(cap_avail > 0, act_sum / np.where(cap_avail > 0, cap_avail, 1), 0.0)
-        wfill = {w: np.where(a[:, :, 1] > 0, a[:, :, 0] / np.where(a[:, :, 1] > 0, a[:, :, 1], 1), 1.0) for w, a in win_acc.items()}
+        util = np.where(acc["cap_avail"] > 0, acc["act_sum"] / np.where(acc["cap_avail"] > 0, acc["cap_avail"], 1), 0.0)
+        wfill = {w: np.where(a[:, :, 1] > 0, a[:, :, 0] / np.where(a[:, :, 1] > 0, a[:, :, 1], 1), 1.0)
+                 for w, a in win_acc.items()}
+    dep = tracer.dependency() if tracer is not None else np.zeros((R, M, 0, len(net.regions) + 1))
+    labels = {"fill": net.markets, "market_cover_days": net.markets, "stockpile_t": net.stockpiles}
+    labels.update({f"china_share_{k}": net.markets for k in stages})
     return Result(
         scenario=sc.name, seed=seed, replications=R, r0=r0, n_steps=T, step_days=step,
         markets=net.markets, producers=net.producers, products=net.products, links=net.links,
         demand_t=tracker.demand, served_t=tracker.served, max_shortfall=tracker.max_shortfall,
         tts_days=res["tts"], tts_censored=res["tts_censored"], ttr_days=res["ttr"], ttr_censored=res["ttr_censored"],
-        window_fill=wfill, output_t=output_t, capacity_used=util, surplus_t=surplus_t, spend_usd=spend,
-        series_times=tuple(series_times),
-        series={"fill": fill_series.array(), "market_cover_days": cover_series.array()},
+        window_fill=wfill, output_t=acc["output_t"], capacity_used=util, surplus_t=acc["surplus_t"],
+        spend_usd=acc["spend"], shipped_t=acc["shipped_t"], released_t=acc["released_t"],
+        holding_cost_usd=acc["holding_cost"], substituted_t=acc["substituted_t"], collected_t=acc["collected_t"],
+        dependency=dep, trace_stages=stages, regions=net.regions,
+        series_times=tuple(series_times), series={k: v.array() for k, v in series.items()}, series_labels=labels,
         event_windows=tuple((w[0], w[1], w[2] * step, min(w[3], T) * step) for w in windows),
         reference_event=ref_id, mass_balance_error=worst,
-        timings={"setup_s": setup_s, "simulate_s": sim_s, "steps": T, "node_replicate_days": float(R * T * step * (Fn + M + len(net.stockpiles)))},
+        timings={"setup_s": setup_s, "simulate_s": sim_s, "steps": T,
+                 "node_replicate_days": float(R * T * step * (Fn + M + S))},
     )

@@ -62,6 +62,7 @@ class EventPlan:
     ramp_steps: float = 0.0  #: commission ramp
     label: str = ""
     deterministic: bool = True
+    switches: dict[str, Any] | None = None  #: policy events: the switches they set
 
     def contribution(self, t: int) -> F64:
         """Contribution of this plan at step t, per replicate [R]."""
@@ -88,19 +89,52 @@ class EventPlan:
 class Board:
     """The factor arrays of a run, recombined from the active plans' contributions."""
 
-    def __init__(self, R: int, sizes: dict[str, int], plans: list[EventPlan]):
+    def __init__(
+        self, R: int, sizes: dict[str, int], plans: list[EventPlan], policies: Any = None, step_days: int = 1
+    ):
         self.R = R
+        self.step_days = step_days
         self.arrays: dict[str, F64] = {
             name: np.full((R, sizes[name]), ARRAYS[name][1]) for name in ARRAYS
         }
         self.plans = plans
         self.current: dict[int, F64] = {}
+        self.base_policy = policies
         self.policy: dict[str, F64] = {}
         self.changed = True  #: set when any factor changed since the engine last looked
+        self._policy_at(0)
+
+    def _policy_at(self, t: int) -> None:
+        """Policy switches per replicate: the scenario's, overridden by active policy events."""
+        R, pol = self.R, self.base_policy
+        on = lambda b: np.full(R, 1.0 if b else 0.0)  # noqa: E731
+        steps = self.step_days_to_steps
+        self.policy = {
+            "stockpile_release": on(pol.stockpile_release if pol else True),
+            "substitution": on(pol.substitution if pol else True),
+            "recycling": on(pol.recycling if pol else True),
+            "reroute_steps": np.full(R, steps(pol.reroute_after_days) if pol else np.inf),
+        }
+        for p in self.plans:
+            if p.array != "policy" or not p.switches:
+                continue
+            active = ((p.start <= t) & (t < p.end)).any(axis=1)
+            for key, val in p.switches.items():
+                new = steps(val) if key == "reroute_after_days" else (1.0 if val else 0.0)
+                name = "reroute_steps" if key == "reroute_after_days" else key
+                self.policy[name] = np.where(active, new, self.policy[name])
+
+    def step_days_to_steps(self, days: Any) -> float:
+        """Reroute delay in steps (inf when none)."""
+        return np.inf if days is None else float(math.ceil(days / self.step_days))
 
     def update(self, i: int, t: int) -> None:
         """Recompute plan i's contribution at step t and the array it feeds."""
         plan = self.plans[i]
+        if plan.array == "policy":
+            self._policy_at(t)
+            self.changed = True
+            return
         self.current[i] = plan.contribution(t)
         kind, neutral = ARRAYS[plan.array]
         arr = np.full_like(self.arrays[plan.array], neutral)
@@ -271,7 +305,11 @@ def compile_events(net: Network, streams: Streams) -> list[EventPlan]:
             amount = ev.capacity * net.step_days / 365.0
             plans.append(EventPlan(ev.id, ev.type, "added_capacity", np.array([f]), s, e, np.full(s.shape, amount), ramp_steps=ev.ramp_days / net.step_days, label=label, deterministic=det))
         elif isinstance(ev, PolicyEvent):
-            continue  # policy switches act in the diversification mechanics
+            s, e, _, det = _occurrences(ev, net, streams, comp, 0.0)
+            sw = ev.set.model_dump(exclude_none=True)
+            if "reroute_after_days" in ev.set.model_fields_set:
+                sw["reroute_after_days"] = ev.set.reroute_after_days
+            plans.append(EventPlan(ev.id, ev.type, "policy", np.zeros(0, dtype=np.int64), s, e, np.zeros(s.shape), label=label, deterministic=det, switches=sw))
     for f, fid in enumerate(net.producers):
         fac = sc.facilities.get(fid)
         if fac is None or fac.outages is None or fac.outages.rate_per_year <= 0:

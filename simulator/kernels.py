@@ -145,7 +145,8 @@ def produce(
 
     Returns
     -------
-    activity [R, F], produced [R, P], used [R, P], surplus [R, P], backlog_out [R, H]
+    activity [R, F]; made [R, O], used [R, I] and surplus [R, O] per recipe entry [t];
+    backlog_out [R, H]
     """
     n = net
     R, H = on_hand.shape
@@ -168,7 +169,7 @@ def produce(
     on_hand[:, oh] += made
     extra = np.maximum(0.0, on_hand[:, oh] - fg_target[:, oh] - backlog_out[:, oh])
     on_hand[:, oh] -= extra
-    return activity, made @ plan.out_prod, used_e @ plan.in_prod, extra @ plan.out_prod, backlog_out
+    return activity, made, used_e, extra, backlog_out
 
 
 def ship(

@@ -11,15 +11,39 @@ from typing import Any
 import numpy as np
 
 from . import __version__
-from .engine import Result
+from .result import Result
 from .metrics import censored_stat, stat
 
 
-def summary_dict(result: Result, horizon: Any, provenance: dict[str, Any]) -> dict[str, Any]:
+def _hhi(out_by_region: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """HHI (0-10 000) and top-3 share per replicate of output by region [R, G]."""
+    tot = out_by_region.sum(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(tot > 0, out_by_region / np.where(tot > 0, tot, 1.0), 0.0)
+    hhi = ((100.0 * share) ** 2).sum(axis=1)
+    top3 = -np.sort(-share, axis=1)[:, :3].sum(axis=1)
+    return hhi, top3
+
+
+def summary_dict(result: Result, net: Any, provenance: dict[str, Any]) -> dict[str, Any]:
     """The DESIGN §8 summary of a run, as plain JSON-ready data."""
+    sc = net.scenario
+    horizon = sc.horizon
     fill, unmet, lost = result.fill_rate, result.unmet_t, result.lost_days
+    regions = list(result.regions)
+    blocs = [sc.regions[r].bloc for r in regions]
+    bloc_names = list(dict.fromkeys(blocs))
     markets: dict[str, Any] = {}
     for m, mid in enumerate(result.markets):
+        dep = {}
+        dep_bloc = {}
+        for k, stage in enumerate(result.trace_stages):
+            shares = result.dependency[:, m, k, :]
+            dep[stage] = {r: stat(shares[:, g]) for g, r in enumerate(regions)}
+            dep[stage]["none"] = stat(shares[:, -1])
+            dep_bloc[stage] = {
+                b: stat(shares[:, [g for g, bb in enumerate(blocs) if bb == b]].sum(axis=1)) for b in bloc_names
+            }
         markets[mid] = {
             "fill_rate": stat(fill[:, m]),
             "unmet_t": stat(unmet[:, m]),
@@ -28,11 +52,51 @@ def summary_dict(result: Result, horizon: Any, provenance: dict[str, Any]) -> di
             "tts_days": censored_stat(result.tts_days[:, m], result.tts_censored[:, m]),
             "ttr_days": censored_stat(result.ttr_days[:, m], result.ttr_censored[:, m]),
             "event_fill_rate": {w: stat(a[:, m]) for w, a in result.window_fill.items()},
-            "dependency": {},
+            "substituted_t": stat(result.substituted_t[:, m]),
+            "dependency": dep,
+            "dependency_bloc": dep_bloc,
         }
     facilities = {
         fid: {"output_t": stat(result.output_t[:, f]), "utilisation": stat(result.capacity_used[:, f])}
         for f, fid in enumerate(result.producers)
+    }
+    stages: dict[str, Any] = {}
+    for stage in dict.fromkeys(net.producer_stage):
+        fs = [f for f, s in enumerate(net.producer_stage) if s == stage]
+        by_region = np.zeros((result.replications, len(regions)))
+        for f in fs:
+            by_region[:, int(net.producer_region[f])] += result.output_t[:, f]
+        hhi, top3 = _hhi(by_region)
+        used = [g for g in range(len(regions)) if any(int(net.producer_region[f]) == g for f in fs)]
+        stages[stage] = {"hhi": stat(hhi), "top3_share": stat(top3),
+                         "output_by_region": {regions[g]: stat(by_region[:, g]) for g in used}}
+    links = {}
+    for e, lid in enumerate(result.links):
+        x = sc.links[e]
+        links[lid] = {"from": x.from_, "to": x.to, "product": x.product,
+                      "shipped_t": stat(result.shipped_t[:, e]), "spend_usd": stat(result.spend_usd[:, e])}
+    buyer_region = np.asarray(net.link_dst_region)
+    supplier_bloc = [sc.regions[regions[int(g)]].bloc for g in np.asarray(net.link_src_region)]
+    costs = {
+        "by_buyer_region": {r: stat(result.spend_usd[:, buyer_region == g].sum(axis=1))
+                            for g, r in enumerate(regions) if (buyer_region == g).any()},
+        "by_supplier_bloc": {b: stat(result.spend_usd[:, [e for e, bb in enumerate(supplier_bloc) if bb == b]].sum(axis=1))
+                             for b in dict.fromkeys(supplier_bloc)},
+        "total_usd": stat(result.spend_usd.sum(axis=1) + result.holding_cost_usd.sum(axis=1)),
+    }
+    stockpiles = {sid: {"released_t": stat(result.released_t[:, s]), "holding_cost_usd": stat(result.holding_cost_usd[:, s])}
+                  for s, sid in enumerate(net.stockpiles)}
+    meta = {
+        "regions": {r: {"name": sc.regions[r].name, "bloc": sc.regions[r].bloc} for r in regions},
+        "markets": {mid: {"region": mk.region, "sector": mk.sector,
+                          "family": next((sc.products[p].family for p in mk.demand if sc.products[p].family), None),
+                          "name": mk.name}
+                    for mid, mk in sc.markets.items()},
+        "facilities": {fid: {"region": f.region, "stage": f.stage} for fid, f in sc.facilities.items()}
+        | {rid: {"region": r.region, "stage": "recycler"} for rid, r in sc.recyclers.items()},
+        "stockpiles": {sid: {"region": s.region} for sid, s in sc.stockpiles.items()},
+        "title": sc.title,
+        "trace_stages": list(result.trace_stages),
     }
     return {
         "scenario": result.scenario,
@@ -51,6 +115,12 @@ def summary_dict(result: Result, horizon: Any, provenance: dict[str, Any]) -> di
         "markets": markets,
         "facilities": facilities,
         "surplus_t": {p: stat(result.surplus_t[:, i]) for i, p in enumerate(result.products)},
+        "collected_t": {p: stat(result.collected_t[:, i]) for i, p in enumerate(result.products)},
+        "stages": stages,
+        "links": links,
+        "costs": costs,
+        "stockpiles": stockpiles,
+        "meta": meta,
         "timings": result.timings,
     }
 
@@ -65,17 +135,18 @@ def write_timeseries(path: Path, result: Result, start: dt.date) -> int:
         for name, arr in result.series.items():
             for i, day in enumerate(result.series_times):
                 date = str(start + dt.timedelta(days=day - 1))
-                for k, mid in enumerate(result.markets):
+                for k, mid in enumerate(result.series_labels[name]):
                     for j, s in enumerate(stats):
                         w.writerow([date, f"{name}:{mid}", s, f"{arr[i, k, j]:.6g}"])
                         rows += 1
     return rows
 
 
-def write_run(outdir: Path, result: Result, horizon: Any, provenance: dict[str, Any]) -> dict[str, Any]:
+def write_run(outdir: Path, result: Result, net: Any, provenance: dict[str, Any]) -> dict[str, Any]:
     """Write summary.json and timeseries.csv into ``outdir``; return the summary."""
     outdir.mkdir(parents=True, exist_ok=True)
-    summary = summary_dict(result, horizon, provenance)
+    summary = summary_dict(result, net, provenance)
+    horizon = net.scenario.horizon
     (outdir / "summary.json").write_text(json.dumps(summary, indent=2, default=_json_default) + "\n", encoding="utf-8")
     write_timeseries(outdir / "timeseries.csv", result, horizon.start)
     return summary

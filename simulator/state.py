@@ -1,0 +1,59 @@
+"""The mutable per-replicate arrays of a run (leading axis R), allocated once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from .network import Network
+
+F64 = npt.NDArray[np.float64]
+
+
+@dataclass
+class State:
+    """Stocks, orders, pipelines and mechanism counters of R replicates.
+
+    Shapes use the DESIGN letters; W is the arrival ring width in steps,
+    Q the stockpile release channels.
+    """
+
+    on_hand: F64  #: stock [t] [R, H]
+    backlog: F64  #: ordered, not shipped [t] [R, E]
+    in_transit: F64  #: shipped, not arrived [t] [R, E]
+    pipe: F64  #: shipments by arrival slot [t] [R, E, W]
+    backorder: F64  #: deferred market demand [t] [R, D]
+    exp_use: F64  #: expected daily use [t/d] [R, H]
+    fg_target: F64  #: finished-goods targets [t] [R, H]
+    order_up_to: F64  #: [t] [R, H]
+    ref_flow: F64  #: reference flow per step (export-control quotas) [t] [R, E]
+    quota: F64  #: most a link may carry this step [t] [R, E]
+    closed_for: F64  #: consecutive closed steps per link [R, E]
+    short_run: F64  #: consecutive short steps per demand entry [R, D]
+    adopt_at: F64  #: step substitution adoption starts (inf: not yet) [R, D]
+    triggered: npt.NDArray[np.bool_]  #: release channels in force [R, Q]
+    extra: dict[str, F64] = field(default_factory=dict)
+
+    @classmethod
+    def allocate(cls, net: Network, R: int, W: int, Q: int) -> "State":
+        """Zeroed state for R replicates."""
+        s = net.sizes
+        H, E, D = s["H"], s["E"], s["D"]
+        return cls(
+            on_hand=np.zeros((R, H)),
+            backlog=np.zeros((R, E)),
+            in_transit=np.zeros((R, E)),
+            pipe=np.zeros((R, E, W)),
+            backorder=np.zeros((R, D)),
+            exp_use=np.zeros((R, H)),
+            fg_target=np.zeros((R, H)),
+            order_up_to=np.zeros((R, H)),
+            ref_flow=np.zeros((R, E)),
+            quota=np.full((R, E), np.inf),
+            closed_for=np.zeros((R, E)),
+            short_run=np.zeros((R, D)),
+            adopt_at=np.full((R, D), np.inf),
+            triggered=np.zeros((R, Q), dtype=bool),
+        )
