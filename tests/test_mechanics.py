@@ -1,0 +1,185 @@
+"""Diversification mechanics in the vectorised engine: hand-computed cases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from simulator import load_scenario
+from simulator.engine import simulate
+from simulator.network import compile_network
+
+BASE = """
+reesim: 1
+name: mech
+horizon: {{start: 2025-01-01, end: 2025-06-30}}
+report: {{interval_days: 7, trace_stages: [mine, separation]}}
+regions:
+  CN: {{name: China, bloc: china}}
+  AU: {{name: Australia, bloc: allied}}
+  JP: {{name: Japan, bloc: allied}}
+products:
+  conc: {{unit: t REO}}
+  oxide: {{unit: t}}
+  magnet: {{unit: t, family: magnets}}
+{body}
+"""
+
+
+def build(tmp_path: Path, body: str):
+    p = tmp_path / "m.yaml"
+    p.write_text(BASE.format(body=body))
+    return compile_network(load_scenario(p))
+
+
+def run(net, R=1, **kw):
+    rec: dict[str, list] = {}
+
+    def obs(t, s):
+        for k in ("served", "demand", "released", "collected", "weights", "substituted", "on_hand"):
+            rec.setdefault(k, []).append(np.array(s[k], copy=True))
+
+    res = simulate(net, R, seed=0, observer=obs, noise=False, **kw)
+    return res, {k: np.stack(v) for k, v in rec.items()}
+
+
+TWO_CHAINS = """
+facilities:
+  mine_cn: {region: CN, stage: mine, capacity: 1000000, outputs: {conc: 1.0}, finished_cover_days: 0}
+  sep_cn: {region: CN, stage: separation, capacity: 1000000, inputs: {conc: 1.0}, outputs: {oxide: 1.0}, finished_cover_days: 0}
+  mine_au: {region: AU, stage: mine, capacity: 1000000, outputs: {conc: 1.0}, finished_cover_days: 0}
+  sep_au: {region: AU, stage: separation, capacity: 1000000, inputs: {conc: 1.0}, outputs: {oxide: 1.0}, finished_cover_days: 0}
+  mag_a: {region: JP, stage: component, capacity: 1000000, inputs: {oxide: 1.0}, outputs: {magnet: 1.0}, finished_cover_days: 0}
+  mag_b: {region: JP, stage: component, capacity: 1000000, inputs: {oxide: 1.0}, outputs: {magnet: 1.0}, finished_cover_days: 0}
+markets:
+  via_cn: {region: JP, sector: ev_motors, demand: {magnet: {rate: 36500}}}
+  via_au: {region: JP, sector: wind, demand: {magnet: {rate: 18250}}}
+links:
+  - {from: mine_cn, to: sep_cn, product: conc, lead_days: 3}
+  - {from: sep_cn, to: mag_a, product: oxide, lead_days: 5}
+  - {from: mine_au, to: sep_au, product: conc, lead_days: 3}
+  - {from: sep_au, to: mag_b, product: oxide, lead_days: 5}
+  - {from: mag_a, to: via_cn, product: magnet, lead_days: 2}
+  - {from: mag_b, to: via_au, product: magnet, lead_days: 2}
+"""
+
+
+def test_dependency_exactly_one_through_china_and_zero_through_allied_chain(tmp_path):
+    net = build(tmp_path, TWO_CHAINS)
+    res = simulate(net, 4, seed=0)
+    cn, none = net.regions.index("CN"), -1
+    k_sep, k_mine = res.trace_stages.index("separation"), res.trace_stages.index("mine")
+    a, b = net.markets.index("via_cn"), net.markets.index("via_au")
+    assert (res.dependency[:, a, k_sep, cn] == 1.0).all()
+    assert (res.dependency[:, a, k_mine, cn] == 1.0).all()
+    assert (res.dependency[:, b, k_sep, cn] == 0.0).all()
+    assert (res.dependency[:, b, k_sep, net.regions.index("AU")] == 1.0).all()
+    assert (res.dependency[:, :, :, none] == 0.0).all()
+
+
+def test_reroute_ends_shortage_after_delay_plus_lead(tmp_path):
+    # Market: 100 t/d, cover 2 d, fed half by CN and half by AU (lead 1 d, ample capacity).
+    # The CN link closes fully at step 30; with reroute_after_days 20 the link counts as
+    # closed for 20 steps at step 49, so at step 49 the AU link takes all the weight and
+    # orders the whole gap; it ships at step 50 and arrives at step 51: fill is 0.5 from
+    # the day the stock runs out until step 50, and 1 again from step 51.
+    net = build(tmp_path, """
+facilities:
+  mag_cn: {region: CN, stage: component, capacity: 1000000, outputs: {magnet: 1.0}, finished_cover_days: 0}
+  mag_au: {region: AU, stage: component, capacity: 1000000, outputs: {magnet: 1.0}, finished_cover_days: 0}
+markets:
+  m: {region: JP, sector: ev_motors, demand: {magnet: {rate: 36500}}, stock: {magnet: {cover_days: 2}}}
+links:
+  - {from: mag_cn, to: m, product: magnet, lead_days: 1}
+  - {from: mag_au, to: m, product: magnet, lead_days: 1}
+events:
+  - {id: ban, type: export_control, origin: CN, products: [magnet], blocked: 1.0, start: 2025-01-31, end: 2025-04-01}
+policies: {reroute_after_days: 20}
+""")
+    res, rec = run(net)
+    fill = rec["served"][:, 0, 0] / rec["demand"][:, 0, 0]
+    assert fill[:30] == pytest.approx(1.0)
+    assert fill[35:51] == pytest.approx(0.5)
+    assert fill[51:89] == pytest.approx(1.0)
+    w = rec["weights"][:, 0]
+    assert w[48].tolist() == [0.5, 0.5] and w[49].tolist() == [0.0, 1.0]
+    assert w[95].tolist() == [0.5, 0.5]  # the control ended at step 90: weights back
+
+
+def test_stockpile_releases_max_per_day_from_the_step_after_trigger(tmp_path):
+    # A market of 100 t/d with 10 d cover loses its only supplier at step 20. In steady state
+    # (lead 1) it holds 800 after consumption, with 100 in transit (1000 - 100 - 100 ordered).
+    # At step 20 the last arrival keeps it at 800, then it falls by 100 a day: 700 at 21,
+    # 600, 500 at 23 (not below 5 d x 100 = 500), 400 at step 24: the trigger is raised at
+    # step 24 and releases start at step 25, 30 t a step (max_per_day) until the 600 t are
+    # gone (steps 25..44).
+    net = build(tmp_path, """
+facilities:
+  mag: {region: AU, stage: component, capacity: 1000000, outputs: {magnet: 1.0}, finished_cover_days: 0}
+markets:
+  m: {region: JP, sector: ev_motors, demand: {magnet: {rate: 36500}}, stock: {magnet: {cover_days: 10}}}
+stockpiles:
+  pile: {region: JP, holds: {magnet: {initial: 600}}, release: {to: [m], when_cover_below_days: 5, max_per_day: 30}, holding_cost: 365}
+links:
+  - {from: mag, to: m, product: magnet, lead_days: 1}
+events:
+  - {id: down, type: outage, facilities: [mag], capacity_lost: 1.0, start: 2025-01-21}
+""")
+    res, rec = run(net)
+    rel = rec["released"][:, 0, 0]
+    assert rel[:25].sum() == 0.0
+    assert rel[25:45] == pytest.approx(30.0)  # 20 x 30 = 600 t: the stockpile is empty after step 44
+    assert rel[45:].sum() == 0.0
+    assert res.released_t[0, 0] == pytest.approx(600.0)
+    # holding cost 1 USD/t/d on the level at the end of each step: 600 x 25 + sum of 570, 540, ..., 0
+    assert res.holding_cost_usd[0, 0] == pytest.approx(600 * 25 + sum(600 - 30 * k for k in range(1, 21)))
+
+
+def test_recycling_returns_recovered_consumption_after_lifetime(tmp_path):
+    # 100 t/d consumed; recovery 0.2; lifetime 30 d: scrap = 20 t/d, from pre-horizon
+    # consumption during steps 0..29 and from simulated consumption afterwards.
+    net = build(tmp_path, """
+facilities:
+  mag: {region: AU, stage: component, capacity: 1000000, outputs: {magnet: 1.0}, finished_cover_days: 0}
+recyclers:
+  rec: {region: JP, capacity: 100000, collects: {from: [m], product: magnet, lifetime_days: 30, recovery: 0.2}, outputs: {oxide: 0.25}}
+markets:
+  m: {region: JP, sector: ev_motors, demand: {magnet: {rate: 36500}}}
+links:
+  - {from: mag, to: m, product: magnet, lead_days: 2}
+""")
+    res, rec = run(net)
+    coll = rec["collected"][:, 0, net.products.index("magnet")]
+    assert coll == pytest.approx(20.0)
+    assert res.mass_balance_error < 1e-9
+
+
+def test_substitution_cuts_demand_after_shortage_persists(tmp_path):
+    # The only supplier is down from step 10; with cover 5 d and lead 1 the market holds 300
+    # after consumption in steady state (500 - 100 in transit - 100 ordered): 300 at step 10
+    # (last arrival), 200, 100, 0 at step 13, short from step 14. After 7 short days (steps
+    # 14..20) adoption starts at step 21 and ramps linearly over 10 steps to 30 %: demand at
+    # step 21 is 100 x (1 - 0.03), at step 30 and later 70.
+    net = build(tmp_path, """
+facilities:
+  mag: {region: AU, stage: component, capacity: 1000000, outputs: {magnet: 1.0}, finished_cover_days: 0}
+markets:
+  m:
+    region: JP
+    sector: ev_motors
+    demand: {magnet: {rate: 36500}}
+    stock: {magnet: {cover_days: 5}}
+    substitution: [{product: magnet, fraction: 0.3, after_shortfall_days: 7, adoption_days: 10}]
+links:
+  - {from: mag, to: m, product: magnet, lead_days: 1}
+events:
+  - {id: down, type: outage, facilities: [mag], capacity_lost: 1.0, start: 2025-01-11}
+""")
+    res, rec = run(net)
+    dem = rec["demand"][:, 0, 0]
+    assert dem[:21] == pytest.approx(100.0)
+    assert dem[21] == pytest.approx(97.0)
+    assert dem[30:] == pytest.approx(70.0)
+    assert rec["substituted"][40, 0, 0] == pytest.approx(30.0)
