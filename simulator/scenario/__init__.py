@@ -57,12 +57,13 @@ def load_scenario(path: str | Path, sets: Sequence[str] = ()) -> Scenario:
     if not path.is_file():
         raise ScenarioError([Problem(str(path), None, None, "", "no such file")])
     doc = load_document(path, problems)
-    if doc is None or problems:
+    if doc is None:
         raise ScenarioError(problems or [Problem(str(path), None, None, "", "could not read")])
     for s in sets:
         apply_set(doc, s)
-    scenario, problems = validate_document(doc)
-    if scenario is None:
+    scenario, found = validate_document(doc)
+    problems.extend(found)
+    if scenario is None or problems:
         raise ScenarioError(problems)
     return scenario
 

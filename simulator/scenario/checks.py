@@ -46,13 +46,20 @@ class _Checker:
         self.nodes = self.facilities | self.markets | self.stockpiles | self.recyclers
         self.events = [item_key(e) for e in _l(doc.get("events"))]
         self.links = [item_key(x) for x in _l(doc.get("links"))]
+        self.links_broken = False  # a link names an unknown end or product
         self.sectors = {
-            m.get("sector") for m in _d(doc.get("markets")).values() if isinstance(m, dict)
+            m.get("sector")
+            for m in _d(doc.get("markets")).values()
+            if isinstance(m, dict) and isinstance(m.get("sector"), str)
         }
 
-    def add(self, loc: tuple[Any, ...], message: str) -> None:
-        mark, path, _ = locate(self.doc, loc)
+    def add(self, loc: tuple[Any, ...], message: str, missing: bool = False) -> None:
+        mark, path, _ = locate(self.doc, loc, missing=missing)
         self.problems.append(Problem(mark.file, mark.line, mark.col, path, message))
+
+    def line_of(self, loc: tuple[Any, ...]) -> str:
+        mark, _, _ = locate(self.doc, loc)
+        return f" at line {mark.line}" if mark.line is not None else ""
 
     def ref(self, loc: tuple[Any, ...], value: Any, known: Iterable[Any], what: str) -> bool:
         """Check that ``value`` is one of ``known``; report with a 'did you mean'."""
@@ -61,17 +68,26 @@ class _Checker:
         known_s = sorted(k for k in known if isinstance(k, str))
         if value in known_s:
             return True
+        section = {"region": "regions", "product": "products"}.get(what)
+        if not known_s and section and not isinstance(self.doc.get(section), dict):
+            return False  # the schema reports the missing section; no cascade here
         msg = f"unknown {what} {value!r}"
+        other = self.kind_of(value)
+        if other:
+            msg = f"{value!r} is a {other}, not a {what}"
         close = difflib.get_close_matches(value, known_s, n=1)
-        if close:
+        if close and not other:
             msg += f" (did you mean {close[0]!r}?)"
-        elif known_s:
-            shown = ", ".join(known_s[:15]) + (", ..." if len(known_s) > 15 else "")
-            msg += f" (known: {shown})"
-        else:
-            msg += f" (no {what}s are defined)"
+        msg += f" (allowed: {_listing(known_s) or f'none; no {what} is defined'})"
         self.add(loc, msg)
         return False
+
+    def kind_of(self, value: str) -> str | None:
+        """What a node id names (``'market'``), for "is a market, not a supplier"."""
+        for sec, kind in zip(NODE_SECTIONS, ("facility", "market", "stockpile", "recycler")):
+            if value in _d(self.doc.get(sec)):
+                return kind
+        return None
 
     def refs(self, loc: tuple[Any, ...], values: Any, known: Iterable[Any], what: str) -> None:
         if isinstance(values, list):
@@ -102,7 +118,8 @@ class _Checker:
                 if k in seen:
                     self.add(
                         (sec, k),
-                        f"duplicate id {k!r}: already used in {seen[k]} "
+                        f"duplicate id {k!r}: already used in {seen[k]}"
+                        f"{self.line_of((seen[k], k))} "
                         "(facilities, markets, stockpiles and recyclers share one set of ids)",
                     )
                 else:
@@ -113,7 +130,14 @@ class _Checker:
                 if k is None:
                     continue
                 if k in first:
-                    self.add((sec, i), f"duplicate {sec[:-1]} id {k!r} (first at {sec}[{first[k]}])")
+                    item = _l(self.doc.get(sec))[i]
+                    loc = (sec, i, "id") if isinstance(item, dict) and "id" in item else (sec, i)
+                    self.add(
+                        loc,
+                        f"duplicate {sec[:-1]} id {k!r} "
+                        f"(first given{self.line_of((sec, first[k]))}, "
+                        f"{sec}[{first[k]}]; each id may appear once)",
+                    )
                 else:
                     first[k] = i
 
@@ -135,15 +159,20 @@ class _Checker:
                 self.ref((*base, "inputs", p), p, self.products, "product")
             for p in outs:
                 self.ref((*base, "outputs", p), p, self.products, "product")
-            if "outputs" not in f or not outs:
-                self.add((*base, "outputs"), "the recipe has no output (give outputs: {product: ratio})")
+            if not outs:
+                self.add(
+                    (*base, "outputs"),
+                    "the recipe has no output (give outputs: {product: ratio})",
+                    missing="outputs" not in f,
+                )
             for p in set(ins) & set(outs):
                 self.add((*base, "outputs", p), f"{p!r} is both an input and an output of this process")
             for p in _d(f.get("stock")):
                 if p not in ins:
                     self.add(
                         (*base, "stock", p),
-                        f"stock policy for {p!r}, which is not an input (inputs: {', '.join(ins) or 'none'})",
+                        f"stock policy for {p!r}, which is not an input "
+                        f"(allowed: {_listing(sorted(ins)) or 'none; the facility has no inputs'})",
                     )
             self.in_horizon((*base, "online"), f.get("online"), allow_before=True)
 
@@ -158,7 +187,11 @@ class _Checker:
                 self.ref((*base, "demand", p), p, self.products, "product")
             for p in _d(m.get("stock")):
                 if p not in demand:
-                    self.add((*base, "stock", p), f"stock policy for {p!r}, which this market does not demand")
+                    self.add(
+                        (*base, "stock", p),
+                        f"stock policy for {p!r}, which this market does not demand "
+                        f"(allowed: {_listing(sorted(demand))})",
+                    )
             for i, s in enumerate(_l(m.get("substitution"))):
                 if isinstance(s, dict):
                     self.ref((*base, "substitution", i, "product"), s.get("product"), demand, "demanded product")
@@ -190,18 +223,26 @@ class _Checker:
             self.ref((*base, "collects", "product"), col.get("product"), self.products, "product")
             self.in_horizon((*base, "online"), r.get("online"), allow_before=True)
 
-    def outputs_of(self, node: str) -> set[str]:
-        for sec, key in (("facilities", "outputs"), ("recyclers", "outputs"), ("stockpiles", "holds")):
-            n = _d(self.doc.get(sec)).get(node)
-            if isinstance(n, dict):
-                return set(_d(n.get(key)))
-        return set()
+    def outputs_of(self, node: str) -> set[str] | None:
+        """Products a node can ship; None if its recipe is malformed (the schema says so)."""
+        return self._products_of(
+            node, (("facilities", "outputs"), ("recyclers", "outputs"), ("stockpiles", "holds"))
+        )
 
-    def uses_of(self, node: str) -> set[str]:
-        for sec, key in (("facilities", "inputs"), ("markets", "demand"), ("stockpiles", "holds")):
+    def uses_of(self, node: str) -> set[str] | None:
+        """Products a node takes in; None if malformed (the schema says so)."""
+        return self._products_of(
+            node, (("facilities", "inputs"), ("markets", "demand"), ("stockpiles", "holds"))
+        )
+
+    def _products_of(self, node: str, where: tuple[tuple[str, str], ...]) -> set[str] | None:
+        for sec, key in where:
             n = _d(self.doc.get(sec)).get(node)
-            if isinstance(n, dict):
-                return set(_d(n.get(key)))
+            if n is None:
+                continue
+            if not isinstance(n, dict) or not isinstance(n.get(key, {}), dict):
+                return None
+            return set(_d(n.get(key)))
         return set()
 
     def check_links(self) -> None:
@@ -215,14 +256,24 @@ class _Checker:
             ok_to = self.ref((*base, "to"), x.get("to"), buyers, "buyer")
             p = x.get("product")
             ok_p = self.ref((*base, "product"), p, self.products, "product")
-            if ok_from and ok_p and p not in self.outputs_of(x["from"]):
-                outs = ", ".join(sorted(self.outputs_of(x["from"]))) or "nothing"
-                self.add((*base, "product"), f"supplier {x['from']!r} does not output {p!r} (it outputs: {outs})")
-            if ok_to and ok_p and p not in self.uses_of(x["to"]):
-                uses = ", ".join(sorted(self.uses_of(x["to"]))) or "nothing"
-                self.add((*base, "product"), f"buyer {x['to']!r} does not use {p!r} (it uses: {uses})")
+            n_before = len(self.problems)
+            made = self.outputs_of(x["from"]) if ok_from and ok_p else None
+            if made is not None and p not in made:
+                outs = _listing(sorted(made)) or "none; it outputs nothing"
+                self.add(
+                    (*base, "product"),
+                    f"supplier {x['from']!r} does not output {p!r} (allowed: {outs})",
+                )
+            used = self.uses_of(x["to"]) if ok_to and ok_p else None
+            if used is not None and p not in used:
+                uses = _listing(sorted(used)) or "none; it uses nothing"
+                self.add(
+                    (*base, "product"), f"buyer {x['to']!r} does not use {p!r} (allowed: {uses})"
+                )
             if ok_from and ok_to and x["from"] == x["to"]:
                 self.add((*base, "to"), "a link cannot go from a node to itself")
+            if not (ok_from and ok_to and ok_p) or len(self.problems) > n_before:
+                self.links_broken = True
 
     def check_events(self) -> None:
         link_ids = [k for k in self.links if k]
@@ -269,13 +320,19 @@ class _Checker:
     ) -> None:
         h = _d(self.doc.get("horizon"))
         start, end = h.get("start"), h.get("end")
-        if not all(isinstance(x, dt.date) for x in (value, start, end)):
-            return
+        if not all(isinstance(x, dt.date) for x in (value, start, end)) or end <= start:
+            return  # the schema reports a bad horizon
         if (value < start and not allow_before) or (value > end and not allow_after):
             self.add(loc, f"date {value} is outside the horizon (allowed: {start} to {end})")
 
     def check_reachability(self) -> None:
-        """Every market product must be reachable from a mine through recipes and links."""
+        """Every market product must be reachable from a mine through recipes and links.
+
+        Skipped when a link is already reported as broken: its consequences would
+        only repeat that problem.
+        """
+        if self.links_broken:
+            return
         avail: set[tuple[str, str]] = set()
         facs = _d(self.doc.get("facilities"))
         links = [x for x in _l(self.doc.get("links")) if isinstance(x, dict)]
@@ -290,11 +347,13 @@ class _Checker:
                     avail.update((fid, p) for p in _d(f.get("outputs")))
             for rid, r in recs.items():
                 col = _d(_d(r).get("collects"))
-                if any((m, col.get("product")) in avail for m in _strs(col.get("from"))):
+                prod = col.get("product")
+                if isinstance(prod, str) and any((m, prod) in avail for m in _strs(col.get("from"))):
                     avail.update((rid, p) for p in _d(_d(r).get("outputs")))
             for x in links:
-                if (x.get("from"), x.get("product")) in avail:
-                    avail.add((x.get("to"), x.get("product")))  # type: ignore[arg-type]
+                ends = (x.get("from"), x.get("to"), x.get("product"))
+                if all(isinstance(v, str) for v in ends) and (ends[0], ends[2]) in avail:
+                    avail.add((ends[1], ends[2]))
             if len(avail) == before:
                 break
         for mid, m in _d(self.doc.get("markets")).items():
@@ -305,6 +364,10 @@ class _Checker:
                         f"no mine can reach {p!r} at market {mid!r} through recipes and links "
                         "(add a link from a facility that outputs it)",
                     )
+
+
+def _listing(ids: list[str], limit: int = 15) -> str:
+    return ", ".join(ids[:limit]) + (", ..." if len(ids) > limit else "")
 
 
 def check(doc: dict[str, Any]) -> list[Problem]:

@@ -6,14 +6,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import types
 import typing
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 
-from .models import Scenario
+from .models import Scenario, _Event
+from .types import DocType, LognormalParams, TriangularParams, UniformParams
 
 
 def json_schema() -> dict[str, Any]:
@@ -29,45 +33,78 @@ def json_schema_text() -> str:
     return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
 
 
-def _type_name(tp: Any) -> str:
+_SCALARS = {str: "text", int: "integer", float: "number", bool: "true or false", dt.date: "date"}
+
+
+def _doc_type(metadata: Iterable[Any]) -> str | None:
+    names = [m.name for m in metadata if isinstance(m, DocType)]
+    return names[-1] if names else None
+
+
+def _bounds(metadata: Iterable[Any]) -> str:
+    """``>= 0``, ``> 0`` or ``1-31`` from annotated-types constraints."""
+    b: dict[str, Any] = {}
+    for m in metadata:
+        for k in ("gt", "ge", "lt", "le"):
+            if getattr(m, k, None) is not None:
+                b[k] = getattr(m, k)
+    low = (">", b["gt"]) if "gt" in b else (">=", b["ge"]) if "ge" in b else None
+    high = ("<", b["lt"]) if "lt" in b else ("<=", b["le"]) if "le" in b else None
+    if low and high and low[0] == ">=" and high[0] == "<=":
+        return f"{low[1]:g}-{high[1]:g}"
+    return " ".join(f"{op} {v:g}" for op, v in (x for x in (low, high) if x))
+
+
+def _anchor(model: type[BaseModel]) -> str:
+    return f"[{model.__name__}](#{model.__name__.lower()})"
+
+
+def type_name(tp: Any, metadata: Iterable[Any] = ()) -> str:
+    """How the reference names a type: ``id``, ``number > 0``, ``list of [Link](#link)``."""
+    metadata = list(metadata)
+    named = _doc_type(metadata)
+    if named:
+        return named
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin is typing.Annotated:
-        inner = _type_name(args[0])
-        if args[0] is float and any("fraction" in str(getattr(m, "description", "")) for m in args[1:]):
-            return "fraction"
-        meta = " ".join(
-            f"{op}{getattr(m, k)}"
-            for m in args[1:]
-            for k, op in (("gt", ">"), ("ge", ">="), ("le", "<="), ("lt", "<"))
-            if getattr(m, k, None) is not None
-        )
+        inner = list(args[1:])
         for m in args[1:]:
-            d = getattr(m, "description", None) or ""
-            if d.startswith("identifier"):
-                return "id"
-        if "Tag" in str(args[1:]) or "Discriminator" in str(args[1:]):
-            return "distribution"
-        for m in args[1:]:
-            for sub in getattr(m, "metadata", []) or []:
-                for k, op in (("gt", ">"), ("ge", ">=")):
-                    if getattr(sub, k, None) is not None:
-                        meta = f"{op}{getattr(sub, k)}"
-        return f"{inner} {meta}".strip()
+            inner.extend(getattr(m, "metadata", []) or [])  # a Field(...) inside Annotated
+        return type_name(args[0], [*inner, *metadata])
     if origin in (typing.Union, types.UnionType):
-        names = [_type_name(a) for a in args if a is not type(None)]
-        if any("distribution" in n for n in names):
-            return "distribution"
-        return " | ".join(dict.fromkeys(names))
+        members = [a for a in args if a is not type(None)]
+        if members and all(_is_event(_strip(a)) for a in members):
+            return "[event](#events)"
+        return " or ".join(dict.fromkeys(type_name(a) for a in members))
     if origin is typing.Literal:
-        return " | ".join(repr(a) for a in args)
+        return _choices(args)
     if origin is list:
-        return f"list of {_type_name(args[0])}"
+        if typing.get_origin(_strip(args[0])) is typing.Literal:
+            return f"list of: {_choices(typing.get_args(_strip(args[0])))}"
+        return f"list of {type_name(args[0])}"
     if origin is dict:
-        return f"mapping {_type_name(args[0])} -> {_type_name(args[1])}"
+        return f"mapping {type_name(args[0])} -> {type_name(args[1])}"
     if isinstance(tp, type) and issubclass(tp, BaseModel):
-        return tp.__name__
-    return getattr(tp, "__name__", str(tp))
+        return _anchor(tp)
+    name = _SCALARS.get(tp, getattr(tp, "__name__", str(tp)))
+    bounds = _bounds(metadata) if tp in (int, float) else ""
+    return f"{name} {bounds}".strip()
+
+
+def _choices(values: Iterable[Any]) -> str:
+    shown = [f"`{v}`" for v in values]
+    return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " or " + shown[-1]
+
+
+def _strip(tp: Any) -> Any:
+    while typing.get_origin(tp) is typing.Annotated:
+        tp = typing.get_args(tp)[0]
+    return tp
+
+
+def _is_event(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, _Event)
 
 
 def _models(root: type[BaseModel]) -> list[type[BaseModel]]:
@@ -88,6 +125,124 @@ def _models(root: type[BaseModel]) -> list[type[BaseModel]]:
     return seen
 
 
+def _referenced_model(tp: Any) -> type[BaseModel] | None:
+    """The model a field holds directly or as the values/items of a mapping/list."""
+    tp = _strip(tp)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return tp
+    origin = typing.get_origin(tp)
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    if origin in (dict, list) or (origin in (typing.Union, types.UnionType) and len(args) == 1):
+        return _referenced_model(args[-1])
+    return None
+
+
+def _first_line(model: type[BaseModel]) -> str:
+    lines = (model.__doc__ or "").strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def _yaml(v: Any) -> str:
+    """A default value as it would be written in a scenario file (flow style)."""
+    if isinstance(v, BaseModel):
+        v = v.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return f"{v:g}"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k}: {_yaml(x)}" for k, x in v.items()) + "}"
+    if isinstance(v, list):
+        return "[" + ", ".join(_yaml(x) for x in v) + "]"
+    return str(v)
+
+
+def _default(f: FieldInfo) -> str:
+    if f.is_required():
+        return ""
+    if f.default_factory is not None:
+        v = f.default_factory()  # type: ignore[call-arg]
+        if isinstance(v, BaseModel) and not v.model_dump(exclude_defaults=True):
+            return "all defaults"
+    else:
+        v = f.default
+    return "" if v in ({}, [], None) else f"`{_yaml(v)}`"
+
+
+def _table(model: type[BaseModel], names: Iterable[str]) -> list[str]:
+    lines = ["| key | type | required | default | meaning |", "|---|---|---|---|---|"]
+    for name in names:
+        f = model.model_fields[name]
+        key = f.alias or name
+        desc = f.description or ""
+        ref = _referenced_model(f.annotation)
+        if not desc and ref is not None:
+            desc = _first_line(ref)
+        tname = type_name(f.annotation, f.metadata)
+        cells = [f"`{key}`", tname, "yes" if f.is_required() else "", _default(f), desc]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    lines.append("")
+    return lines
+
+
+def _section(model: type[BaseModel], names: Iterable[str] | None = None) -> list[str]:
+    lines = [f"## {model.__name__}", ""]
+    if _first_line(model):
+        lines += [_first_line(model), ""]
+    return lines + _table(model, names if names is not None else model.model_fields)
+
+
+def _events_section(events: list[type[BaseModel]]) -> list[str]:
+    common = list(_Event.model_fields)
+    kinds = ", ".join(
+        f"`{typing.get_args(e.model_fields['type'].annotation)[0]}` ({_anchor(e)})" for e in events
+    )
+    lines = [
+        "## Events",
+        "",
+        "Every item of `events:` has the keys below; `type` picks the kind of event, and",
+        "the kind's section lists its further keys. Give either `start` (a deterministic",
+        "event) or `stochastic` (occurrences drawn per replicate).",
+        "",
+        *_table(_Event, common)[:-1],
+        f"| `type` | {kinds} | yes |  | kind of event |",
+        "",
+    ]
+    for e in events:
+        tag = typing.get_args(e.model_fields["type"].annotation)[0]
+        own = [n for n in e.model_fields if n not in common and n != "type"]
+        lines += [f"## {e.__name__}", "", f"`type: {tag}`. {_first_line(e)}", ""]
+        lines += _table(e, own)
+    return lines
+
+
+def _distributions_section() -> list[str]:
+    lines = [
+        "## Distributions",
+        "",
+        "A key whose type says *distribution* takes a plain number (a fixed value) or a",
+        "mapping with exactly one of these keys:",
+        "",
+        "| form | example | parameters |",
+        "|---|---|---|",
+    ]
+    for kind, params, example in (
+        ("fixed", None, "{fixed: 30}"),
+        ("uniform", UniformParams, "{uniform: {low: 10, high: 40}}"),
+        ("triangular", TriangularParams, "{triangular: {low: 10, mode: 20, high: 60}}"),
+        ("lognormal", LognormalParams, "{lognormal: {median: 20, p95: 90}}"),
+    ):
+        if params is None:
+            text = "the value"
+        else:
+            text = "; ".join(
+                f"`{n}`: {f.description}" for n, f in params.model_fields.items()
+            )
+        lines.append(f"| `{kind}` | `{example}` | {text} |")
+    lines.append("")
+    return lines
+
+
 def markdown_reference() -> str:
     """A Markdown page describing every model and key of the format."""
     lines = [
@@ -98,48 +253,26 @@ def markdown_reference() -> str:
         "Units are in brackets: [t] tonnes, [t/yr], [d] days, [USD/t], [-] dimensionless.",
         "Every model is closed: a key not listed here is an error.",
         "",
-        "Distributions are written as a number or one of `{fixed: x}`,",
-        "`{uniform: {low, high}}`, `{triangular: {low, mode, high}}`,",
-        "`{lognormal: {median, p95}}`.",
+        "Editors that speak the YAML language server complete and check scenario files",
+        "against the JSON Schema `docs/scenario.schema.json` (`reesim schema -o FILE`)",
+        "when the file starts with a line such as",
+        "`# yaml-language-server: $schema=../docs/scenario.schema.json`.",
+        "",
+        "Types: `id` is a letter followed by letters, digits, `_` or `-`; `fraction 0-1` is a",
+        "number from 0 to 1; a `date` is written YYYY-MM-DD; *distribution* is explained in",
+        "[Distributions](#distributions). `mapping id -> X` is a mapping from ids you choose",
+        "to X.",
         "",
     ]
-    for model in _models(Scenario):
+    models = _models(Scenario)
+    events = [m for m in models if _is_event(m)]
+    for model in models:
+        if model in events:
+            if model is events[0]:
+                lines += _events_section(events)
+            continue
         if model.__name__.endswith("Params") or model.__name__.endswith("Dist"):
             continue
-        lines.append(f"## {model.__name__}")
-        lines.append("")
-        doc = (model.__doc__ or "").strip().splitlines()
-        if doc:
-            lines.append(doc[0])
-            lines.append("")
-        lines.append("| key | type | required | default | meaning |")
-        lines.append("|---|---|---|---|---|")
-        for name, f in model.model_fields.items():
-            key = f.alias or name
-            req = "yes" if f.is_required() else ""
-            default = ""
-            if not f.is_required():
-                if f.default_factory is not None:
-                    try:
-                        v = f.default_factory()  # type: ignore[call-arg]
-                    except TypeError:
-                        v = None
-                    default = "" if v in ({}, [], None) else f"`{_plain(v)}`"
-                elif f.default is not None:
-                    default = f"`{_plain(f.default)}`"
-            desc = f.description or ""
-            if not desc and isinstance(f.annotation, type) and issubclass(f.annotation, BaseModel):
-                desc = (f.annotation.__doc__ or "").strip().splitlines()[0]
-            desc = desc.replace("|", "\\|")
-            tname = _type_name(f.annotation).replace("|", "or")
-            lines.append(f"| `{key}` | {tname} | {req} | {default} | {desc} |")
-        lines.append("")
-    return "\n".join(lines)
-
-
-def _plain(v: Any) -> str:
-    if isinstance(v, BaseModel):
-        return json.dumps(v.model_dump(mode="json", by_alias=True, exclude_none=True))
-    if isinstance(v, list):
-        return json.dumps(v)
-    return str(v)
+        lines += _section(model)
+    lines += _distributions_section()
+    return "\n".join(lines).rstrip("\n") + "\n"

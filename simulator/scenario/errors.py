@@ -10,15 +10,20 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from ..exceptions import Problem
+from .types import DIST_KINDS
 from .yamlpos import Mark, PosDict, PosList
 
 
-def locate(doc: Any, loc: tuple[Any, ...]) -> tuple[Mark, str, list[Any]]:
+def locate(
+    doc: Any, loc: tuple[Any, ...], missing: bool = False
+) -> tuple[Mark, str, list[Any]]:
     """Follow a pydantic ``loc`` through the document.
 
     Returns the best-known mark, the display path (``facilities.x.capacity``,
     ``events[3].type``), and the loc elements that were actually walked (union
-    tags such as ``'export_control'`` or ``'lognormal'`` are skipped).
+    tags such as ``'export_control'`` or ``'lognormal'`` are skipped). With
+    ``missing``, the last element names a key that is absent from the document
+    and is added to the path (the mark stays on the mapping that lacks it).
     """
     node = doc
     mark: Mark = getattr(doc, "mark", Mark("?"))
@@ -39,15 +44,11 @@ def locate(doc: Any, loc: tuple[Any, ...]) -> tuple[Mark, str, list[Any]]:
             path = f"{path}[{part}]"
             node = node[part]
             walked.append(part)
-        elif last and isinstance(node, dict) and isinstance(part, str) and not _is_tag(part):
+        elif missing and last and isinstance(node, dict) and isinstance(part, str):
             path = f"{path}.{part}" if path else part
             walked.append(part)
         # otherwise: a union tag or validator name; skip it
     return mark, path, walked
-
-
-def _is_tag(part: str) -> bool:
-    return "[" in part or part in ("number", "constrained-float", "float", "int")
 
 
 def model_fields_at(root: type[BaseModel], walked: list[Any], doc: Any) -> list[str] | None:
@@ -123,45 +124,76 @@ def _scalar(v: Any) -> bool:
     return isinstance(v, (str, int, float, bool)) or v is None or hasattr(v, "isoformat")
 
 
+def num(x: Any) -> str:
+    """A number as a reader writes it: ``0`` not ``0.0``, ``1.5``, ``1e-09``."""
+    if isinstance(x, float):
+        return f"{x:g}"
+    return str(x)
+
+
+def _did_you_mean(got: Any, choices: list[str]) -> str:
+    close = difflib.get_close_matches(str(got), choices, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+_DIST_FORMS = (
+    "a number, {fixed: x}, {uniform: {low, high}}, {triangular: {low, mode, high}}, "
+    "{lognormal: {median, p95}}"
+)
+
+
 def message_for(err: dict[str, Any], allowed: list[str] | None) -> str:
     """A plain message with what is allowed, for one pydantic error."""
     kind = err["type"]
     ctx = err.get("ctx") or {}
     value = err.get("input")
-    got = f", got {value!r}" if _scalar(value) else ""
+    is_num = isinstance(value, (int, float)) and not isinstance(value, bool)
+    shown = num(value) if is_num else str(value) if hasattr(value, "isoformat") else repr(value)
+    got = f", got {shown}" if _scalar(value) else ""
     loc = err["loc"]
     key = loc[-1] if loc else None
     if kind == "extra_forbidden":
         msg = f"unknown key {key!r}"
         if allowed:
-            close = difflib.get_close_matches(str(key), allowed, n=1)
-            if close:
-                msg += f" (did you mean {close[0]!r}?)"
+            msg += _did_you_mean(key, allowed)
             msg += f" (allowed: {', '.join(sorted(allowed))})"
         return msg
     if kind == "missing":
         return f"missing required key {key!r}"
     if kind == "greater_than":
-        return f"must be > {ctx.get('gt')}{got}"
+        return f"got {shown} (allowed: > {num(ctx.get('gt'))})"
     if kind == "greater_than_equal":
-        return f"must be >= {ctx.get('ge')}{got} (negative values are not allowed)"
+        neg = "negative value " if ctx.get("ge") == 0 and _is_negative(value) else "got "
+        return f"{neg}{shown} (allowed: >= {num(ctx.get('ge'))})"
     if kind == "less_than_equal":
-        return f"must be <= {ctx.get('le')}{got}"
+        return f"got {shown} (allowed: <= {num(ctx.get('le'))})"
     if kind == "less_than":
-        return f"must be < {ctx.get('lt')}{got}"
+        return f"got {shown} (allowed: < {num(ctx.get('lt'))})"
     if kind == "literal_error":
-        return f"got {value!r} (allowed: {ctx.get('expected')})"
+        return f"got {shown} (allowed: {ctx.get('expected')})"
     if kind == "union_tag_invalid":
-        return f"unknown type {ctx.get('tag')!r} (allowed: {ctx.get('expected_tags')})"
+        tags = [t.strip().strip("'") for t in str(ctx.get("expected_tags", "")).split(",")]
+        return (
+            f"unknown type {ctx.get('tag')!r}{_did_you_mean(ctx.get('tag'), tags)} "
+            f"(allowed: {', '.join(tags)})"
+        )
     if kind == "union_tag_not_found":
-        return f"missing key {ctx.get('discriminator', 'type')} (allowed: {_event_types()})"
+        return f"missing required key {key!r} (allowed: {_event_types()})"
     if kind == "string_pattern_mismatch":
         return f"{value!r} is not a valid id (allowed: a letter, then letters, digits, '_' or '-')"
+    if kind == "string_too_long":
+        return f"{value!r} is too long (allowed: at most {ctx.get('max_length')} characters)"
     if kind == "too_short":
-        return f"needs at least {ctx.get('min_length')} item(s)"
+        n = ctx.get("min_length")
+        return f"needs at least {n} item{'s' if n != 1 else ''}"
     if kind.startswith("date") or kind.startswith("datetime"):
         return f"not a date{got} (allowed: YYYY-MM-DD)"
-    if kind in ("float_parsing", "float_type", "int_parsing", "int_type", "int_from_float"):
+    if kind == "finite_number":
+        return f"got {shown} (allowed: a finite number)"
+    if kind in (
+        "float_parsing", "float_type", "int_parsing", "int_parsing_size", "int_type",
+        "int_from_float",
+    ):
         want = "a whole number" if kind.startswith("int") else "a number"
         return f"expected {want}{got}"
     if kind in ("dict_type", "model_type", "model_attributes_type"):
@@ -175,8 +207,18 @@ def message_for(err: dict[str, Any], allowed: list[str] | None) -> str:
     if kind == "value_error":
         return str(err["msg"]).removeprefix("Value error, ")
     if kind == "distribution":
-        return f"{err['msg']}{got}"
+        if isinstance(value, dict) and len(value) == 1:
+            k = next(iter(value))
+            return (
+                f"unknown distribution {k!r}{_did_you_mean(k, list(DIST_KINDS))} "
+                f"(allowed: {_DIST_FORMS})"
+            )
+        return f"not a distribution{got} (allowed: {_DIST_FORMS})"
     return f"{err['msg']}{got}"
+
+
+def _is_negative(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v < 0
 
 
 def _event_types() -> str:
@@ -190,7 +232,13 @@ def problems_from(exc: ValidationError, doc: Any, root: type[BaseModel]) -> list
     out: list[Problem] = []
     seen: set[tuple[str, str]] = set()
     for err in exc.errors(include_url=False):
-        mark, path, walked = locate(doc, tuple(err["loc"]))
+        loc = tuple(err["loc"])
+        if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            # pydantic locates these at the item; the culprit is its discriminator key
+            loc = (*loc, str((err.get("ctx") or {}).get("discriminator", "type")).strip("'"))
+        missing = err["type"] in ("missing", "union_tag_not_found")
+        mark, path, walked = locate(doc, loc, missing=missing)
+        err = {**err, "loc": loc}
         allowed = (
             model_fields_at(root, walked, doc) if err["type"] == "extra_forbidden" else None
         )

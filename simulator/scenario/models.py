@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal, Union
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from .types import (
     Date,
@@ -19,6 +19,7 @@ from .types import (
     Family,
     Fraction,
     Id,
+    IdList,
     NonNeg,
     Positive,
     Stage,
@@ -31,6 +32,18 @@ _SOURCE = Field(
     description="source key(s) in shared/data/ree-reference.md for the numbers here, "
     "or 'estimate: why'",
 )
+_NOTE = Field(default=None, description="free text for readers; ignored by the simulator")
+
+
+def _end_after_start(end: dt.date | None, info: ValidationInfo, strict: bool = True) -> None:
+    start = info.data.get("start")
+    if end is None or start is None:
+        return
+    if end < start or (strict and end == start):
+        raise ValueError(
+            f"end {end} is {'before' if end < start else 'the same day as'} start {start} "
+            f"(allowed: {'after' if strict else 'on or after'} {start})"
+        )
 
 
 class Horizon(Strict):
@@ -40,11 +53,11 @@ class Horizon(Strict):
     end: Date = Field(description="last simulated day, inclusive (YYYY-MM-DD)")
     step_days: int = Field(default=1, ge=1, le=31, description="length of one step [d]")
 
-    @model_validator(mode="after")
-    def _order(self) -> "Horizon":
-        if self.end <= self.start:
-            raise ValueError(f"end ({self.end}) must be after start ({self.start})")
-        return self
+    @field_validator("end")
+    @classmethod
+    def _order(cls, end: dt.date, info: ValidationInfo) -> dt.date:
+        _end_after_start(end, info)
+        return end
 
     @property
     def days(self) -> int:
@@ -143,7 +156,7 @@ class Facility(Strict):
     ramp_days: NonNeg = Field(default=0.0, description="linear ramp from 0 to full capacity [d]")
     outages: Outages | None = Field(default=None, description="random unplanned outages")
     source: str | None = _SOURCE
-    note: str | None = None
+    note: str | None = _NOTE
 
 
 class Demand(Strict):
@@ -186,7 +199,7 @@ class Market(Strict):
     )
     substitution: list[Substitution] = Field(default_factory=list, description="substitution rules")
     source: str | None = _SOURCE
-    note: str | None = None
+    note: str | None = _NOTE
 
 
 class Holding(Strict):
@@ -215,7 +228,7 @@ class Stockpile(Strict):
     release: Release | None = Field(default=None, description="release rule (none: never releases)")
     holding_cost: NonNeg = Field(default=0.0, description="cost of holding stock [USD/t/yr]")
     source: str | None = _SOURCE
-    note: str | None = None
+    note: str | None = _NOTE
 
 
 class Collection(Strict):
@@ -239,7 +252,7 @@ class Recycler(Strict):
     online: Date | None = Field(default=None, description="commissioning date")
     ramp_days: NonNeg = Field(default=0.0, description="linear ramp to full capacity [d]")
     source: str | None = _SOURCE
-    note: str | None = None
+    note: str | None = _NOTE
 
 
 class Link(Strict):
@@ -266,14 +279,14 @@ class Link(Strict):
 class Window(Strict):
     """A period in which stochastic events may start."""
 
-    start: Date
-    end: Date
+    start: Date = Field(description="first day an occurrence may start")
+    end: Date = Field(description="last day an occurrence may start")
 
-    @model_validator(mode="after")
-    def _order(self) -> "Window":
-        if self.end < self.start:
-            raise ValueError(f"end ({self.end}) is before start ({self.start})")
-        return self
+    @field_validator("end")
+    @classmethod
+    def _order(cls, end: dt.date, info: ValidationInfo) -> dt.date:
+        _end_after_start(end, info, strict=False)
+        return end
 
 
 class Stochastic(Strict):
@@ -287,8 +300,8 @@ class Stochastic(Strict):
 class ScheduleStep(Strict):
     """From this date on, the blocked fraction is this (until the next step)."""
 
-    start: Date
-    blocked: Fraction
+    start: Date = Field(description="date from which this fraction applies")
+    blocked: Fraction = Field(description="fraction of shipments withheld from then on [-]")
 
 
 class _Event(Strict):
@@ -299,7 +312,13 @@ class _Event(Strict):
     duration_days: NonNeg | None = Field(default=None, description="alternative to end [d]")
     stochastic: Stochastic | None = Field(default=None, description="draw occurrences per replicate")
     source: str | None = _SOURCE
-    note: str | None = None
+    note: str | None = _NOTE
+
+    @field_validator("end")
+    @classmethod
+    def _end(cls, end: dt.date | None, info: ValidationInfo) -> dt.date | None:
+        _end_after_start(end, info)
+        return end
 
     @model_validator(mode="after")
     def _timing(self) -> "_Event":
@@ -309,8 +328,6 @@ class _Event(Strict):
             raise ValueError("give either a start date or a stochastic: block, not both")
         if self.end is not None and self.duration_days is not None:
             raise ValueError("give end or duration_days, not both")
-        if self.start is not None and self.end is not None and self.end <= self.start:
-            raise ValueError(f"end ({self.end}) must be after start ({self.start})")
         return self
 
 
@@ -330,8 +347,8 @@ class Destinations(Strict):
 class ExportControl(_Event):
     """Withhold a fraction of an origin's shipments of some products to some destinations."""
 
-    type: Literal["export_control"]
-    origin: list[Id] = Field(min_length=1, description="exporting region ids")
+    type: Literal["export_control"] = Field(description="event type")
+    origin: IdList = Field(description="exporting region id(s)")
     products: list[Id] = Field(min_length=1, description="products controlled")
     destinations: Destinations = Field(
         default_factory=lambda: Destinations(exclude=[]), description="destination regions"
@@ -341,19 +358,11 @@ class ExportControl(_Event):
         default_factory=list, description="blocked fraction changing over time (overrides blocked)"
     )
 
-    @model_validator(mode="before")
-    @classmethod
-    def _origin_list(cls, data: object) -> object:
-        if isinstance(data, dict) and isinstance(data.get("origin"), str):
-            data = dict(data)
-            data["origin"] = [data["origin"]]
-        return data
-
 
 class Outage(_Event):
     """Capacity lost at a facility, or at every facility matching a selector."""
 
-    type: Literal["outage"]
+    type: Literal["outage"] = Field(description="event type")
     facilities: list[Id] | None = Field(default=None, description="facility ids")
     regions: list[Id] | None = Field(default=None, description="or: all facilities in these regions")
     stages: list[Stage] | None = Field(default=None, description="... and/or at these stages")
@@ -369,7 +378,7 @@ class Outage(_Event):
 class Logistics(_Event):
     """Extra lead time on links matching a selector (port closure, rerouted shipping)."""
 
-    type: Literal["logistics"]
+    type: Literal["logistics"] = Field(description="event type")
     links: list[Id] | None = Field(default=None, description="link ids")
     from_regions: list[Id] | None = Field(default=None, description="or: links from these regions")
     to_regions: list[Id] | None = Field(default=None, description="... and/or to these regions")
@@ -380,7 +389,7 @@ class Logistics(_Event):
 class DemandShock(_Event):
     """Demand multiplied by a factor in some markets."""
 
-    type: Literal["demand_shock"]
+    type: Literal["demand_shock"] = Field(description="event type")
     markets: list[Id] | None = Field(default=None, description="market ids")
     sectors: list[Id] | None = Field(default=None, description="or: markets of these sectors")
     regions: list[Id] | None = Field(default=None, description="... and/or in these regions")
@@ -390,7 +399,7 @@ class DemandShock(_Event):
 class Commission(_Event):
     """New capacity added at a facility from a date, with a linear ramp."""
 
-    type: Literal["commission"]
+    type: Literal["commission"] = Field(description="event type")
     facility: Id = Field(description="facility id")
     capacity: Positive = Field(description="capacity added [units/yr]")
     ramp_days: NonNeg = Field(default=0.0, description="linear ramp to the full addition [d]")
@@ -408,7 +417,7 @@ class PolicySet(Strict):
 class PolicyEvent(_Event):
     """Switch policies on or off for a period."""
 
-    type: Literal["policy"]
+    type: Literal["policy"] = Field(description="event type")
     set: PolicySet = Field(description="the switches")
 
 
@@ -458,18 +467,34 @@ class Scenario(Strict):
     )
     seed: int = Field(default=0, ge=0, description="root seed of all random streams")
     replications: int = Field(default=100, ge=1, description="number of replicates")
-    horizon: Horizon
-    report: ReportOptions = Field(default_factory=ReportOptions)
-    regions: dict[Id, Region] = Field(min_length=1)
+    horizon: Horizon = Field(description="simulated period and step length")
+    report: ReportOptions = Field(
+        default_factory=ReportOptions, description="what the results and the report contain"
+    )
+    regions: dict[Id, Region] = Field(
+        min_length=1, description="region id (ISO country code) -> region"
+    )
     blocs: dict[Id, Bloc] = Field(default_factory=dict, description="optional bloc names")
-    products: dict[Id, Product] = Field(min_length=1)
-    facilities: dict[Id, Facility] = Field(default_factory=dict)
-    markets: dict[Id, Market] = Field(min_length=1)
-    stockpiles: dict[Id, Stockpile] = Field(default_factory=dict)
-    recyclers: dict[Id, Recycler] = Field(default_factory=dict)
-    links: list[Link] = Field(default_factory=list)
-    events: list[Event] = Field(default_factory=list)
-    policies: Policies = Field(default_factory=Policies)
+    products: dict[Id, Product] = Field(min_length=1, description="product id -> product")
+    facilities: dict[Id, Facility] = Field(
+        default_factory=dict, description="facility id -> producing facility"
+    )
+    markets: dict[Id, Market] = Field(min_length=1, description="market id -> end-use market")
+    stockpiles: dict[Id, Stockpile] = Field(
+        default_factory=dict, description="stockpile id -> strategic stockpile"
+    )
+    recyclers: dict[Id, Recycler] = Field(
+        default_factory=dict, description="recycler id -> recycler"
+    )
+    links: list[Link] = Field(
+        default_factory=list, description="trade links, one product from a supplier to a buyer"
+    )
+    events: list[Event] = Field(
+        default_factory=list, description="disruptions and interventions; `type` picks the kind"
+    )
+    policies: Policies = Field(
+        default_factory=Policies, description="behaviour rules of buyers and the state"
+    )
     sources: dict[str, str] = Field(
         default_factory=dict, description="source key -> citation, for the keys used here"
     )

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import difflib
+import os
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from ..exceptions import Problem, UsageError
+from .errors import model_fields_at
+from .models import Scenario
 from .yamlpos import Mark, PosDict, PosList, parse, read_text
 
 #: Sections whose mapping keys are ids (``remove:`` deletes from them).
@@ -89,9 +92,11 @@ def apply_remove(doc: PosDict, ids: list[Any]) -> list[str]:
             keep = PosList(mark=lst.mark)
             for i, item in enumerate(lst):
                 k = item_key(item)
-                touches = isinstance(item, dict) and (
-                    item.get("from") in wanted or item.get("to") in wanted
-                ) and sec == "links"
+                touches = (
+                    sec == "links"
+                    and isinstance(item, dict)
+                    and any(isinstance(item.get(e), str) and item[e] in wanted for e in ("from", "to"))
+                )
                 if k in wanted or touches:
                     if k in wanted:
                         found.add(k)  # type: ignore[arg-type]
@@ -103,13 +108,14 @@ def apply_remove(doc: PosDict, ids: list[Any]) -> list[str]:
 
 
 def load_document(path: Path, problems: list[Problem], _stack: tuple[Path, ...] = ()) -> Any:
-    """Load a file and everything it ``extends``, merged; problems are appended."""
+    """Load a file and everything it ``extends``, merged; problems are appended.
+
+    Returns None when the document cannot be assembled (unreadable or unparsable
+    file, missing parent, ``extends`` cycle); otherwise the merged document, which
+    is worth validating even if ``problems`` is not empty (e.g. a duplicate key).
+    """
     shown = _shown(path)
     resolved = path.resolve()
-    if resolved in _stack:
-        chain = " -> ".join(_shown(p) for p in (*_stack, resolved))
-        problems.append(Problem(shown, None, None, "extends", f"extends cycle: {chain}"))
-        return None
     text, probs = read_text(path, shown)
     problems.extend(probs)
     if text is None:
@@ -132,31 +138,47 @@ def load_document(path: Path, problems: list[Problem], _stack: tuple[Path, ...] 
         return doc
     mark = doc.key_marks.get("extends", doc.mark)
     if isinstance(parents, str):
-        parents = [parents]
+        parents, marks, paths = [parents], [mark], ["extends"]
+    elif isinstance(parents, list):
+        item_marks = getattr(parents, "item_marks", [])
+        marks = [item_marks[i] if i < len(item_marks) else mark for i in range(len(parents))]
+        paths = [f"extends[{i}]" for i in range(len(parents))]
     if not isinstance(parents, list) or not all(isinstance(p, str) for p in parents):
         problems.append(
-            Problem(shown, mark.line, mark.col, "extends", "extends takes a file name or a list of them")
+            Problem(
+                shown, mark.line, mark.col, "extends",
+                "extends takes a file name or a list of them (allowed: text, list of text)",
+            )
         )
-        return doc
+        return None
     base: Any = None
-    for rel in parents:
+    ok = True
+    for rel, m, where in zip(parents, marks, paths):
         ppath = path.parent / rel
         if not ppath.is_file():
             problems.append(
                 Problem(
-                    shown,
-                    mark.line,
-                    mark.col,
-                    "extends",
+                    shown, m.line, m.col, where,
                     f"parent file {rel!r} not found (looked at {_shown(ppath)})",
                 )
             )
+            ok = False
             continue
-        pdoc = load_document(ppath, problems, (*_stack, resolved))
-        if isinstance(pdoc, PosDict):
-            base = _copy_marks(pdoc) if base is None else merge(base, pdoc)
-    if base is None:
-        return doc
+        chain = (*_stack, resolved)
+        if ppath.resolve() in chain:
+            cycle = " -> ".join(_shown(p) for p in (*chain, ppath.resolve()))
+            problems.append(
+                Problem(shown, m.line, m.col, where, f"extends cycle: {cycle}")
+            )
+            ok = False
+            continue
+        pdoc = load_document(ppath, problems, chain)
+        if not isinstance(pdoc, PosDict):
+            ok = False
+            continue
+        base = _copy_marks(pdoc) if base is None else merge(base, pdoc)
+    if not ok or base is None:
+        return None
     out = merge(base, doc)
     out.pop("extends", None)
     _do_remove(out, doc, problems)
@@ -178,19 +200,53 @@ def _do_remove(out: PosDict, child: PosDict, problems: list[Problem]) -> None:
         return
     mark = child.key_marks.get("remove", child.mark)
     if not isinstance(ids, list):
-        problems.append(Problem(mark.file, mark.line, mark.col, "remove", "remove takes a list of ids"))
-        return
-    for missing in apply_remove(out, ids):
         problems.append(
-            Problem(mark.file, mark.line, mark.col, "remove", f"nothing with id {missing!r} to remove")
+            Problem(
+                mark.file, mark.line, mark.col, "remove",
+                "remove takes a list of ids (allowed: [id, ...])",
+            )
         )
+        return
+    known = sorted(_ids_in(out))
+    missing = set(apply_remove(out, ids))
+    item_marks = getattr(ids, "item_marks", [])
+    for i, x in enumerate(ids):
+        m = item_marks[i] if i < len(item_marks) else mark
+        if not isinstance(x, str):
+            problems.append(
+                Problem(m.file, m.line, m.col, f"remove[{i}]", f"expected an id, got {x!r}")
+            )
+            continue
+        if x not in missing:
+            continue
+        close = difflib.get_close_matches(str(x), known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        problems.append(
+            Problem(
+                m.file, m.line, m.col, f"remove[{i}]",
+                f"nothing with id {x!r} to remove{hint} (allowed: ids the parents define)",
+            )
+        )
+
+
+def _ids_in(doc: PosDict) -> set[str]:
+    out: set[str] = set()
+    for sec in ID_SECTIONS:
+        d = doc.get(sec)
+        if isinstance(d, dict):
+            out.update(k for k in d if isinstance(k, str))
+    for sec in LIST_SECTIONS:
+        lst = doc.get(sec)
+        if isinstance(lst, list):
+            out.update(k for k in map(item_key, lst) if k)
+    return out
 
 
 def _shown(path: Path) -> str:
     try:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
-        return str(path)
+        return os.path.normpath(path)
 
 
 # --------------------------------------------------------------------------- --set
@@ -212,22 +268,36 @@ def apply_set(doc: PosDict, assignment: str) -> None:
         raise UsageError(f"--set {assignment!r}: empty part in path {path!r}")
     try:
         value = yaml.load(raw, Loader=_value_loader()) if raw.strip() else ""
-    except yaml.YAMLError as exc:
-        raise UsageError(f"--set {assignment!r}: cannot read value {raw!r}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - PyYAML also raises ValueError (2026-02-30), ...
+        what = exc.problem if isinstance(exc, yaml.MarkedYAMLError) and exc.problem else str(exc)
+        raise UsageError(f"--set {assignment!r}: cannot read value {raw!r}: {what}") from None
     mark = Mark(f"--set {assignment}")
     node: Any = doc
     walked: list[str] = []
+    loc: list[Any] = []  # the same path with list positions, for the schema lookup
     for i, part in enumerate(parts):
         last = i == len(parts) - 1
         if isinstance(node, dict):
+            if part not in node:
+                # a key the schema has is fine (an optional key the file leaves out, or
+                # a section to create on the way); so is a new id at the end of the path
+                # in a mapping of ids; anything else is a typo in the path
+                fields = model_fields_at(Scenario, [*loc, part], doc)
+                known = fields is not None and part in fields
+                if not known and (not last or fields is not None):
+                    choices = fields if fields is not None else [str(k) for k in node]
+                    raise UsageError(_no_such(assignment, walked, part, choices))
+                if not last:
+                    node[part] = PosDict(mark=mark)
+                    if isinstance(node, PosDict):
+                        node.key_marks[part] = mark
             if last:
                 node[part] = value
                 if isinstance(node, PosDict):
                     node.key_marks[part] = mark
                 return
-            if part not in node:
-                raise UsageError(_no_such(assignment, walked, part, [str(k) for k in node]))
             node = node[part]
+            loc.append(part)
         elif isinstance(node, list):
             keys = [item_key(x) for x in node]
             if part in keys:
@@ -242,6 +312,7 @@ def apply_set(doc: PosDict, assignment: str) -> None:
                     node.item_marks[j] = mark
                 return
             node = node[j]
+            loc.append(j)
         else:
             raise UsageError(
                 f"--set {assignment!r}: {'.'.join(walked) or 'the document'} is a value, "

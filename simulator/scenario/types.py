@@ -7,17 +7,29 @@ Every quantity carries its unit in the field description, in brackets:
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
     Tag,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
+
+
+@dataclass(frozen=True)
+class DocType:
+    """How the format reference names a type (pydantic ignores this metadata)."""
+
+    name: str
+
 
 #: Identifier of a region, product, facility, market, stockpile, recycler, link or event.
 Id = Annotated[
@@ -27,13 +39,31 @@ Id = Annotated[
         max_length=64,
         description="identifier: a letter, then letters, digits, '_' or '-'",
     ),
+    DocType("id"),
 ]
 #: A fraction in [0, 1].
-Fraction = Annotated[float, Field(ge=0.0, le=1.0, description="fraction [-] in [0, 1]")]
+Fraction = Annotated[
+    float, Field(ge=0.0, le=1.0, description="fraction [-] in [0, 1]"), DocType("fraction 0-1")
+]
 #: A non-negative quantity.
-NonNeg = Annotated[float, Field(ge=0.0)]
+NonNeg = Annotated[float, Field(ge=0.0), DocType("number >= 0")]
 #: A strictly positive quantity.
-Positive = Annotated[float, Field(gt=0.0)]
+Positive = Annotated[float, Field(gt=0.0), DocType("number > 0")]
+
+
+def _one_or_many(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+#: One id or a non-empty list of ids (``origin: CN`` is ``origin: [CN]``); always a list.
+IdList = Annotated[
+    list[Id],
+    BeforeValidator(
+        _one_or_many, json_schema_input_type=Union[Id, Annotated[list[Id], Field(min_length=1)]]
+    ),
+    Field(min_length=1),
+    DocType("id or list of ids"),
+]
 Date = dt.date
 
 Stage = Literal["mine", "separation", "metal", "component", "recycler"]
@@ -56,11 +86,13 @@ class UniformParams(Strict):
     low: float = Field(description="lower bound")
     high: float = Field(description="upper bound (>= low)")
 
-    @model_validator(mode="after")
-    def _order(self) -> "UniformParams":
-        if self.high < self.low:
-            raise ValueError(f"high ({self.high}) must be >= low ({self.low})")
-        return self
+    @field_validator("high")
+    @classmethod
+    def _order(cls, high: float, info: ValidationInfo) -> float:
+        low = info.data.get("low")
+        if low is not None and high < low:
+            raise ValueError(f"high ({high:g}) is below low ({low:g}) (allowed: high >= low)")
+        return high
 
 
 class TriangularParams(Strict):
@@ -72,7 +104,8 @@ class TriangularParams(Strict):
     def _order(self) -> "TriangularParams":
         if not (self.low <= self.mode <= self.high):
             raise ValueError(
-                f"need low <= mode <= high, got low={self.low}, mode={self.mode}, high={self.high}"
+                f"got low={self.low:g}, mode={self.mode:g}, high={self.high:g} "
+                "(allowed: low <= mode <= high)"
             )
         return self
 
@@ -81,11 +114,15 @@ class LognormalParams(Strict):
     median: Positive = Field(description="median of the distribution (> 0)")
     p95: Positive = Field(description="95th percentile (>= median)")
 
-    @model_validator(mode="after")
-    def _order(self) -> "LognormalParams":
-        if self.p95 < self.median:
-            raise ValueError(f"p95 ({self.p95}) must be >= median ({self.median})")
-        return self
+    @field_validator("p95")
+    @classmethod
+    def _order(cls, p95: float, info: ValidationInfo) -> float:
+        median = info.data.get("median")
+        if median is not None and p95 < median:
+            raise ValueError(
+                f"p95 ({p95:g}) is below the median ({median:g}) (allowed: p95 >= median)"
+            )
+        return p95
 
 
 class FixedDist(Strict):
@@ -185,19 +222,26 @@ def dist_mean(d: Any) -> float:
     raise TypeError(f"not a distribution: {d!r}")
 
 
-def _within(low: float, high: float, what: str):  # type: ignore[no-untyped-def]
+def _within(low: float, high: float, allowed: str):  # type: ignore[no-untyped-def]
     def check(d: Any) -> Any:
         lo, hi = dist_bounds(d)
         if lo < low or hi > high:
-            rng = f"[{low:g}, {high:g}]" if high != float("inf") else f">= {low:g}"
-            got = f"{lo:g}" if lo == hi else f"values from {lo:g} to {hi:g}"
-            raise ValueError(f"{what} must be {rng}, got {got}")
+            got = f"{lo:g}" if lo == hi else f"a distribution with values from {lo:g} to {hi:g}"
+            raise ValueError(f"got {got} (allowed: {allowed})")
         return d
 
     return check
 
 
 #: A fraction [-] in [0, 1], or a distribution whose values all lie in [0, 1].
-FractionDist = Annotated[Dist, AfterValidator(_within(0.0, 1.0, "a fraction"))]
+FractionDist = Annotated[
+    Dist,
+    AfterValidator(_within(0.0, 1.0, "a fraction in [0, 1], or a distribution within [0, 1]")),
+    DocType("fraction 0-1, or distribution"),
+]
 #: A non-negative number, or a distribution of non-negative values.
-NonNegDist = Annotated[Dist, AfterValidator(_within(0.0, float("inf"), "this quantity"))]
+NonNegDist = Annotated[
+    Dist,
+    AfterValidator(_within(0.0, float("inf"), ">= 0, or a distribution of values >= 0")),
+    DocType("number >= 0, or distribution"),
+]

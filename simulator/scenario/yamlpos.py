@@ -77,6 +77,7 @@ class _Builder:
         self.name = name
         self.count = 0
         self.problems: list[Problem] = []
+        self.active: set[int] = set()  # ids of the collection nodes being built
 
     def mark(self, node: yaml.Node) -> Mark:
         return Mark(self.name, node.start_mark.line + 1, node.start_mark.column + 1)
@@ -86,23 +87,45 @@ class _Builder:
         if self.count > MAX_NODES:
             raise _Abort(
                 self.mark(node),
-                f"more than {MAX_NODES} values after expanding aliases "
-                "(is an anchor referenced recursively or too often?)",
+                f"more than {MAX_NODES} values after expanding aliases; is an anchor "
+                f"referenced too often? (allowed: at most {MAX_NODES} values)",
             )
         if depth > MAX_DEPTH:
             raise _Abort(self.mark(node), f"nested deeper than {MAX_DEPTH} levels")
-        if isinstance(node, yaml.MappingNode):
-            return self.build_mapping(node, path, depth)
-        if isinstance(node, yaml.SequenceNode):
+        if not isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            return self.build_scalar(node, path)
+        if id(node) in self.active:
+            raise _Abort(
+                self.mark(node),
+                "recursive alias: this anchored value contains an alias to itself "
+                "(allowed: aliases to values defined outside it)",
+            )
+        self.active.add(id(node))
+        try:
+            if isinstance(node, yaml.MappingNode):
+                return self.build_mapping(node, path, depth)
             out = PosList(mark=self.mark(node))
             for i, item in enumerate(node.value):
                 out.append(self.build(item, f"{path}[{i}]", depth + 1))
                 out.item_marks.append(self.mark(item))
             return out
+        finally:
+            self.active.discard(id(node))
+
+    def build_scalar(self, node: yaml.Node, path: str) -> Any:
         try:
             return self.loader.construct_object(node, deep=True)
-        except yaml.constructor.ConstructorError as exc:
-            raise _Abort(self.mark(node), f"cannot read this value: {exc.problem}") from None
+        except Exception as exc:  # noqa: BLE001 - PyYAML raises ValueError, TypeError, ...
+            # An impossible date such as 2025-02-30 stays text; the schema then says
+            # "not a date (allowed: YYYY-MM-DD)" at this place.
+            if isinstance(exc, ValueError) and node.tag == "tag:yaml.org,2002:timestamp":
+                return node.value
+            what = exc.problem if isinstance(exc, yaml.MarkedYAMLError) else str(exc)
+            line, col = _lc(self.mark(node))
+            self.problems.append(
+                Problem(self.name, line, col, path, f"cannot read the value {node.value!r}: {what}")
+            )
+            return node.value
 
     def build_mapping(self, node: yaml.MappingNode, path: str, depth: int) -> PosDict:
         out = PosDict(mark=self.mark(node))
@@ -126,8 +149,8 @@ class _Builder:
                         self.name,
                         *_lc(self.mark(key_node)),
                         sub,
-                        f"duplicate key {key!r} (first given at line {first.line}); "
-                        "each key may appear once in a mapping",
+                        f"duplicate key {key!r} (first given at line {first.line}; "
+                        "each key may appear once in a mapping)",
                     )
                 )
                 continue
@@ -160,7 +183,10 @@ def read_text(path: Path, shown: str) -> tuple[str | None, list[Problem]]:
         return None, [Problem(shown, None, None, "", f"cannot read file: {exc.strerror}")]
     if size > MAX_BYTES:
         return None, [
-            Problem(shown, None, None, "", f"file is {size} bytes; the limit is {MAX_BYTES} bytes")
+            Problem(
+                shown, 1, 1, "",
+                f"the file is {size} bytes, too large (allowed: at most {MAX_BYTES})",
+            )
         ]
     try:
         data = path.read_bytes()
@@ -170,14 +196,16 @@ def read_text(path: Path, shown: str) -> tuple[str | None, list[Problem]]:
         return data.decode("utf-8"), []
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        start = data.rfind(b"\n", 0, exc.start) + 1
+        col = len(data[start : exc.start].decode("utf-8")) + 1  # characters, not bytes
         return None, [
             Problem(
                 shown,
                 line,
                 col,
                 "",
-                f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8",
+                f"not UTF-8 text: byte 0x{data[exc.start]:02x} "
+                "(allowed: UTF-8; save the file as UTF-8)",
             )
         ]
 
@@ -198,7 +226,13 @@ def parse(text: str, shown: str) -> tuple[Any, list[Problem]]:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         col = mark.column + 1 if mark else None
-        what = " ".join(x for x in (exc.context, exc.problem) if x)
+        what = exc.problem or exc.context or "cannot parse"
+        if exc.context and exc.problem:
+            where = exc.context
+            cm = exc.context_mark
+            if cm is not None and (mark is None or cm.line != mark.line):
+                where += f" that starts at line {cm.line + 1}"
+            what += f" ({where})"
         return None, [Problem(shown, line, col, "", f"YAML syntax error: {what}")]
     except yaml.YAMLError as exc:
         return None, [Problem(shown, None, None, "", f"YAML error: {exc}")]
