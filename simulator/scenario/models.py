@@ -136,7 +136,9 @@ class Facility(Strict):
 
     name: str | None = Field(default=None, description="display name")
     region: Id = Field(description="region id")
-    stage: Stage = Field(description="mine, separation, metal, component (recyclers: see recyclers)")
+    stage: Literal["mine", "separation", "metal", "component"] = Field(
+        description="mine, separation, metal, component (recyclers: see recyclers)"
+    )
     capacity: Positive = Field(description="activity per year at full availability [units/yr]")
     availability: Fraction = Field(default=1.0, description="share of capacity usable on average [-]")
     inputs: dict[Id, Positive] = Field(
@@ -379,7 +381,9 @@ class Logistics(_Event):
     """Extra lead time on links matching a selector (port closure, rerouted shipping)."""
 
     type: Literal["logistics"] = Field(description="event type")
-    links: list[Id] | None = Field(default=None, description="link ids")
+    links: list[str] | None = Field(
+        default=None, description="link ids, or 'from>to:product' keys of links without an id"
+    )
     from_regions: list[Id] | None = Field(default=None, description="or: links from these regions")
     to_regions: list[Id] | None = Field(default=None, description="... and/or to these regions")
     products: list[Id] | None = Field(default=None, description="... and/or carrying these products")
