@@ -203,22 +203,23 @@ def reroute(
     weight: F64,
     backlog: F64,
     by_dst: object,
-) -> F64:
+) -> F64 | None:
     """Update closure counters, cancel rerouted backlog, return effective weights [R, E].
 
-    ``reroute_steps`` [R] is ``inf`` where re-routing is off.
+    ``reroute_steps`` [R] is ``inf`` where re-routing is off. Returns None when no
+    link is re-routed (the static weights apply).
     """
     closed = link_open < closed_below
     closed_for[...] = np.where(closed, closed_for + 1.0, 0.0)
-    rerouted = closed_for >= reroute_steps[:, None]
+    rerouted = (closed_for >= np.maximum(1.0, reroute_steps)[:, None]) & (weight > 0)
     if not rerouted.any():
-        return np.broadcast_to(weight, closed_for.shape)
-    backlog[rerouted] = 0.0
+        return None
     w = np.where(rerouted, 0.0, weight)
     wsum = by_dst.sum(w)  # type: ignore[attr-defined]
     base = by_dst.sum(np.broadcast_to(weight, w.shape))  # type: ignore[attr-defined]
     seg = by_dst.seg_of  # type: ignore[attr-defined]
-    keep_orig = wsum[:, seg] <= 0.0
+    keep_orig = wsum[:, seg] <= 0.0  # every link of the holding re-routed: the rule does not apply
+    backlog[rerouted & ~keep_orig] = 0.0
     with np.errstate(divide="ignore", invalid="ignore"):
         eff = np.where(keep_orig, weight / np.where(base[:, seg] > 0, base[:, seg], 1.0),
                        w / np.where(wsum[:, seg] > 0, wsum[:, seg], 1.0))

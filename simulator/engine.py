@@ -184,6 +184,8 @@ def simulate(
     worst = 0.0
     lead_re: np.ndarray | None = None
     trig_event: list[Any] = [None]
+    static_weights = np.broadcast_to(plan.wnorm, (R, E))
+    static_shares = K.position_shares(plan.wnorm, net.lead_steps, plan)
     setup_s = time.perf_counter() - t_start
 
     def step_fn(t: int) -> None:
@@ -251,16 +253,20 @@ def simulate(
             if not np.array_equal(new, st.triggered) and trig_event[0] is not None:
                 trig_event[0].succeed(new)
         # 6. order (re-routing; stockpiles refill only while not releasing)
-        weights = V.reroute(st.closed_for, board.arrays["link_open"], sc.policies.closed_below,
-                            pol["reroute_steps"], plan.wnorm, st.backlog, plan.by_dst)
+        rer = V.reroute(st.closed_for, board.arrays["link_open"], sc.policies.closed_below,
+                        pol["reroute_steps"], plan.wnorm, st.backlog, plan.by_dst)
+        if rer is None:
+            weights, shares = static_weights, static_shares
+        else:
+            weights, shares = rer, K.position_shares(rer, net.lead_steps, plan)
         if Q and st.triggered.any():
             block = np.zeros((R, H))
             for j, h in enumerate(mech.pile_holdings):
                 chs = mech.pile_channels[j]
                 if len(chs):
                     block[:, h] = st.triggered[:, chs].any(axis=1)
-            weights = weights * (1.0 - block[:, net.link_dst])
-        K.order(st.on_hand, st.backlog, st.in_transit, st.backorder, st.order_up_to, weights, net)
+            shares = shares * (1.0 - block[:, net.link_dst])
+        K.order(st.on_hand, st.backlog, st.in_transit, st.backorder, st.order_up_to, shares, net)
         # 8. record
         consumed_p = consumed @ plan.dem_prod
         flows[...] += made @ plan.out_prod - used @ plan.in_prod - consumed_p - extra @ plan.out_prod + collected

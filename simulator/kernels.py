@@ -260,6 +260,18 @@ def consume(
     return served, back + served
 
 
+def position_shares(weights: F64, lead_steps: I64, plan: Plan) -> F64:
+    """Each link's share of its buyer's position: weight x (lead + 1), normalised per buyer.
+
+    A link holds ``share x gap`` in its pipeline, which lasts ``lead + 1`` steps, so in
+    steady state the flows split by weight whatever the lead times.
+    """
+    x = np.atleast_2d(weights * (lead_steps + 1.0))
+    tot = plan.by_dst.sum(x)[:, plan.by_dst.seg_of] if x.shape[1] else x
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(x > 0, x / np.where(tot > 0, tot, 1.0), 0.0)
+
+
 def order(
     on_hand: F64,
     backlog: F64,
@@ -269,18 +281,18 @@ def order(
     weights: F64,
     net: object,
 ) -> F64:
-    """Order up to ``order_up_to``, each link for its weight's share of the position.
+    """Order up to ``order_up_to``, each link for its share of the position.
 
     Link e into holding h orders
-    ``max(0, w_e * (S_h - on_hand_h + backorder_h) - (in_transit_e + backlog_e))``:
-    the pooled order-up-to rule split by weight, except that orders stuck on one
-    link (an export control) do not stop the buyer's other links from ordering.
+    ``max(0, s_e * (S_h - on_hand_h + backorder_h) - (in_transit_e + backlog_e))``
+    with ``s_e`` from :func:`position_shares`: orders stuck on one link (an export
+    control) do not stop the buyer's other links from ordering.
 
     Parameters
     ----------
     backlog : [R, E] [t], updated in place (orders join it).
     order_up_to : [R, H] [t].
-    weights : [E] or [R, E] normalised sourcing weights (sum 1 over a holding's links; 0: no orders).
+    weights : [E] or [R, E] position shares (sum 1 over a holding's links; 0: no orders).
 
     Returns
     -------
