@@ -268,7 +268,7 @@ def substitution_update(
         fill = np.where(demand > 0, served / np.where(demand > 0, demand, 1.0), 1.0)
     short = (fill < mech.sub_threshold) & (demand > 0)
     short_run[...] = np.where(short, short_run + 1.0, 0.0)
-    fire = mech.has_sub & (on[:, None] > 0) & np.isinf(adopt_at) & (short_run * step_days >= mech.sub_after)
+    fire = mech.has_sub & (on[:, None] > 0) & np.isinf(adopt_at) & short & (short_run * step_days >= mech.sub_after)
     adopt_at[fire] = t + 1
 
 

@@ -163,8 +163,10 @@ def produce(
         ratio = on_hand[:, ih] / ic
         limit[:, n.in_facs_with] = np.minimum.reduceat(ratio, n.in_starts, axis=1)  # type: ignore[attr-defined]
     activity = np.maximum(0.0, np.minimum(np.minimum(capacity, limit), need))
-    used_e = activity[:, n.in_fac] * ic  # type: ignore[attr-defined]
-    on_hand[:, ih] = np.maximum(0.0, on_hand[:, ih] - used_e)
+    before_in = on_hand[:, ih]
+    after_in = np.maximum(0.0, before_in - activity[:, n.in_fac] * ic)  # type: ignore[attr-defined]
+    used_e = before_in - after_in  # what actually left the stock (rounding included)
+    on_hand[:, ih] = after_in
     made = activity[:, n.out_fac] * oc  # type: ignore[attr-defined]
     on_hand[:, oh] += made
     extra = np.maximum(0.0, on_hand[:, oh] - fg_target[:, oh] - backlog_out[:, oh])
