@@ -180,11 +180,14 @@ def run(
         "sets": list(set_ or []),
     }
     summary = write_run(outdir, res, net, provenance)
+    from .report.html import write_report
+
+    report = write_report(outdir)
     wall = time.perf_counter() - t0
     _print_table(Console(), sc, summary, res)
     nrd = res.timings["node_replicate_days"]
     typer.echo(
-        f"wrote {outdir}/summary.json and timeseries.csv — {R} replicates x {sc.horizon.days} days in "
+        f"wrote {report}, summary.json and timeseries.csv — {R} replicates x {sc.horizon.days} days in "
         f"{wall:.1f} s (load {t_load:.2f} s, simulate {res.timings['simulate_s']:.2f} s, "
         f"{nrd / max(res.timings['simulate_s'], 1e-9) / 1e6:.1f} M node-replicate-days/s); "
         f"mass balance error {res.mass_balance_error:.1e}"

@@ -1,0 +1,184 @@
+"""The ``reesim compare`` and ``reesim report`` commands, registered on the CLI's Typer app.
+
+``compare`` runs two or more scenarios with the same seed and replicate indices
+(common random numbers), prints the paired differences per market and a
+plain-language headline per scenario, and writes ``summary.json``,
+``<name>/timeseries.csv`` per scenario and ``report.html``. ``report``
+re-renders ``report.html``, ``figures/`` and ``tables/`` of a results folder
+from its files, without running anything.
+
+This module deliberately does not use ``from __future__ import annotations``:
+Typer reads the option types from the annotations, and the shared ``SetOpt``
+and ``ScenarioArg`` types are local to :func:`register`.
+"""
+
+import shlex
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from .exceptions import UsageError
+
+
+def register(app: typer.Typer, load: Callable[..., Any], refuse_overwrite: Callable[[Path, bool], None],
+             SetOpt: Any, ScenarioArg: Any) -> None:
+    """Add the ``compare`` and ``report`` commands to ``app``.
+
+    Parameters
+    ----------
+    app : typer.Typer
+        The ``reesim`` application.
+    load : callable
+        ``load(path, sets)`` -> Scenario (raises ScenarioError / UsageError).
+    refuse_overwrite : callable
+        ``refuse_overwrite(path, force)`` raises UsageError for an existing file.
+    SetOpt, ScenarioArg : typing.Annotated
+        The CLI's shared ``--set`` option and scenario-file argument types.
+    """
+    del refuse_overwrite, ScenarioArg  # folders are checked here; files are a variadic argument
+
+    @app.command()
+    def compare(
+        files: Annotated[list[Path], typer.Argument(help="Two or more scenario files; the first is the baseline.",
+                                                    dir_okay=False)],
+        n: Annotated[int | None, typer.Option("-n", "--replications", min=1,
+                                                 help="Replicates (default: the first scenario's).")] = None,
+        seed: Annotated[int | None, typer.Option("--seed", min=0,
+                                                    help="Root seed shared by every run (default: the first scenario's).")] = None,
+        set_: SetOpt = None,
+        output: Annotated[Path | None, typer.Option(
+            "-o", "--output", help="Results folder (default: reports/compare-<names joined by -vs->).")] = None,
+        force: Annotated[bool, typer.Option("--force", help="Overwrite a non-empty results folder.")] = False,
+        checks: Annotated[str, typer.Option("--checks", help="Invariant checks: error, warn or off.")] = "error",
+    ) -> None:
+        """Compare scenarios with common random numbers: paired differences, headline, report.html."""
+        import time
+
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from .compare import run_scenarios, write_compare
+        from .report.html import write_report
+        from .scenario import scenario_files
+
+        if checks not in ("error", "warn", "off"):
+            raise UsageError(f"--checks {checks!r}: allowed: error, warn, off")
+        if len(files) < 2:
+            raise UsageError(f"compare needs two or more scenario files (got {len(files)}); "
+                             "e.g. reesim compare scenarios/tutorial.yaml scenarios/tutorial_allied.yaml")
+        t0 = time.perf_counter()
+        scenarios = [load(f, set_) for f in files]
+        names = _distinct([sc.name for sc in scenarios])
+        outdir = output if output is not None else Path("reports") / ("compare-" + "-vs-".join(names))
+        if outdir.exists() and (not outdir.is_dir() or any(outdir.iterdir())) and not force:
+            raise UsageError(f"{outdir} exists and is not empty; add --force to overwrite it, or -o another folder")
+        R = n if n is not None else scenarios[0].replications
+        s = seed if seed is not None else scenarios[0].seed
+        console = Console(stderr=True)
+        with Progress(TextColumn("[bold]{task.description}[/]"), BarColumn(),
+                      TextColumn("{task.completed}/{task.total} steps"), TimeElapsedColumn(),
+                      console=console, transient=True) as bar:
+            tasks = [bar.add_task(f"{nm} R={R} seed={s}", total=1) for nm in names]
+
+            def tick(i: int, done: int, total: int) -> None:
+                bar.update(tasks[i], completed=done, total=total)
+
+            runs = run_scenarios(list(zip(names, scenarios)), R, s, checks=checks, progress=tick)
+        argv = ["reesim", "compare", *map(str, files)]
+        argv += ["-n", str(n)] if n is not None else []
+        argv += ["--seed", str(seed)] if seed is not None else []
+        argv += [x for v in (set_ or []) for x in ("--set", v)]
+        argv += ["-o", str(output)] if output is not None else []
+        argv += (["--force"] if force else []) + (["--checks", checks] if checks != "error" else [])
+        provenance = {
+            "command": shlex.join(argv),
+            "sets": list(set_ or []),
+            "run_time_s": time.perf_counter() - t0,
+        }
+        fl = {nm: scenario_files(f) for nm, f in zip(names, files)}
+        summary = write_compare(outdir, runs, provenance, fl)
+        report = write_report(outdir)
+        out = Console()
+        for nm in names[1:]:
+            _print_differences(out, summary, names[0], nm)
+        for line in summary["headline"]:
+            out.print(f"• {line}", highlight=False)
+        typer.echo(f"wrote {outdir}/summary.json, {len(names)} timeseries.csv and {report} — "
+                   f"{len(names)} scenarios x {R} replicates (seed {s}) in {time.perf_counter() - t0:.1f} s")
+
+    @app.command()
+    def report(
+        folder: Annotated[Path, typer.Argument(help="A results folder written by reesim run or reesim compare.",
+                                               file_okay=False)],
+    ) -> None:
+        """Re-render report.html, figures/ and tables/ of a results folder from its files (no re-run)."""
+        from .report.html import write_report
+
+        if not (folder / "summary.json").is_file():
+            raise UsageError(f"{folder} has no summary.json; give a folder written by reesim run or reesim compare")
+        path = write_report(folder)
+        typer.echo(f"wrote {path}")
+
+
+def _distinct(names: list[str]) -> list[str]:
+    """Names made unique by a ``_2``, ``_3`` suffix (e.g. a scenario compared with itself)."""
+    out: list[str] = []
+    for nm in names:
+        cand, k = nm, 2
+        while cand in out:
+            cand, k = f"{nm}_{k}", k + 1
+        out.append(cand)
+    return out
+
+
+def _fmt_diff(d: dict[str, Any], scale: float = 1.0, digits: int = 0) -> str:
+    """``−2,122 ±3`` (mean and 95 % CI half-width) from a difference STAT; notes exclusions."""
+    if d.get("mean") is None:
+        if d.get("no_reference", 0.0) >= 1.0:
+            return "no ref."
+        return "all cens." if d.get("excluded", 0) >= 1.0 else "—"
+    lo, hi = d["ci95"]
+    out = f"{d['mean'] * scale:+,.{digits}f} ±{(hi - lo) / 2 * scale:,.{digits}f}".replace("-", "\u2212")
+    if d.get("excluded"):
+        out += f" ({100 * d['excluded']:.0f} % excl.)"
+    return out
+
+
+def _print_differences(console: Any, summary: dict[str, Any], first: str, name: str, top: int = 25) -> None:
+    """A rich table of the paired differences of ``name`` minus ``first`` per market and group."""
+    from rich.table import Table
+
+    diffs = summary["differences"][name]
+    sa = summary["scenarios"][first]["markets"]
+    sb = summary["scenarios"][name]["markets"]
+    ga = summary["scenarios"][first].get("groups", {})
+    gb = summary["scenarios"][name].get("groups", {})
+    markets = sorted((k for k in diffs if ":" not in k), key=lambda k: -abs(diffs[k]["unmet_t"]["mean"] or 0.0))
+    groups = [k for k in diffs if ":" in k]
+    table = Table(title=f"{name} − {first}: paired differences per replicate, mean ±95 % CI "
+                        f"({summary['replications']} replicates, seed {summary['seed']})",
+                  caption="unmet: first → other (mean); better in: share of replicates with less unmet demand; "
+                          "TTS/TTR over replicates uncensored in both")
+    for col in ("market / group", "unmet t", "Δ unmet t", "Δ fill pp", "Δ TTS d", "Δ TTR d", "better in"):
+        table.add_column(col, justify="left" if col == "market / group" else "right",
+                         no_wrap=col in ("market / group", "unmet t"))
+
+    def row(key: str, a: dict[str, Any], b: dict[str, Any], end: bool = False) -> None:
+        d = diffs[key]
+        pb = d["unmet_t"].get("p_better")
+        table.add_row(key, f"{a['unmet_t']['mean']:,.0f} → {b['unmet_t']['mean']:,.0f}",
+                      _fmt_diff(d["unmet_t"]), _fmt_diff(d["fill_rate"], 100.0, 1),
+                      _fmt_diff(d["tts_days"]), _fmt_diff(d["ttr_days"]),
+                      "—" if pb is None else f"{pb:.0%}", end_section=end)
+
+    shown = markets[:top]
+    for i, k in enumerate(shown):
+        row(k, sa[k], sb[k], end=(i == len(shown) - 1 and bool(groups)))
+    for k in groups:
+        if k in ga and k in gb:
+            row(k, ga[k], gb[k])
+    console.print(table)
+    if len(markets) > top:
+        console.print(f"({len(markets) - top} more markets with smaller changes in summary.json)", highlight=False)

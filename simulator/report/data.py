@@ -1,0 +1,278 @@
+"""What a report reads: the files of a results folder, and nothing else.
+
+A results folder written by ``reesim run`` holds ``summary.json`` (one run,
+DESIGN §8) and ``timeseries.csv``; one written by ``reesim compare`` holds a
+``summary.json`` with ``scenarios``, ``differences`` and ``headline``, and a
+``<name>/timeseries.csv`` per scenario. :func:`load_results` turns either into
+a :class:`ReportData`: one :class:`View` per scenario plus what the comparison
+adds. Fields that newer summaries carry (``meta``, ``stages``, ``links``,
+``costs``, ``stockpiles``, ``dependency_bloc``) are optional everywhere: the
+figures that need them are skipped, with a note, when they are absent.
+
+This module also holds the number formats shared by the HTML, the tables and
+the tests, so that a number shown equals the one in ``summary.json`` formatted.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+F64 = npt.NDArray[np.float64]
+
+#: Scenario colours: the baseline dark grey, then colours clear of the bloc colours.
+SCENARIO_COLOURS = ("#1b7f8c", "#e08a1e", "#8e5bb5", "#2a9d4b", "#d6589f", "#8c564b", "#a5a31f")
+BASELINE_COLOUR = "#4d4d4d"
+STAGE_ORDER = ("recycler", "mine", "separation", "metal", "stockpile", "component", "market")
+MINUS = "\u2212"
+
+
+@dataclass(frozen=True)
+class Series:
+    """Quantiles across replicates of one series at the reporting interval.
+
+    ``times`` are the last days of each interval; ``p5``, ``p50``, ``p95`` and
+    ``mean`` have one value per time.
+    """
+
+    times: tuple[dt.date, ...]
+    p5: F64
+    p50: F64
+    p95: F64
+    mean: F64
+
+
+@dataclass
+class View:
+    """One scenario's results: its run summary, its series and its colour."""
+
+    name: str
+    summary: dict[str, Any]
+    series: dict[str, Series]
+    colour: str
+
+    @property
+    def markets(self) -> dict[str, Any]:
+        """Market id -> the summary's per-market metrics."""
+        return dict(self.summary.get("markets", {}))
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """The summary's ``meta`` (empty when absent)."""
+        return dict(self.summary.get("meta") or {})
+
+    @property
+    def title(self) -> str:
+        """Scenario title, or its name."""
+        return str(self.summary.get("title") or self.meta.get("title") or self.name)
+
+
+@dataclass
+class ReportData:
+    """Everything a report shows, read from one results folder."""
+
+    folder: Path
+    kind: str  #: "run" or "compare"
+    top: dict[str, Any]  #: summary.json as read
+    views: list[View]
+    differences: dict[str, Any] = field(default_factory=dict)
+    headline: list[str] = field(default_factory=list)
+
+    @property
+    def baseline(self) -> View:
+        """The first scenario (the one the differences are taken against)."""
+        return self.views[0]
+
+    @property
+    def is_compare(self) -> bool:
+        """True for a comparison of two or more scenarios."""
+        return self.kind == "compare"
+
+    def market_ids(self) -> list[str]:
+        """Every market of any scenario, in first-seen order."""
+        out: dict[str, None] = {}
+        for v in self.views:
+            out.update(dict.fromkeys(v.markets))
+        return list(out)
+
+    def ranked_markets(self) -> list[str]:
+        """Markets by largest mean unmet demand in any scenario, then by id."""
+        def worst(m: str) -> float:
+            vals = [num(v.markets[m]["unmet_t"].get("mean")) for v in self.views if m in v.markets]
+            return max((x for x in vals if math.isfinite(x)), default=0.0)
+
+        return sorted(self.market_ids(), key=lambda m: (-worst(m), m))
+
+    def meta(self) -> dict[str, dict[str, Any]]:
+        """``meta`` merged over the scenarios (later scenarios add what earlier lack)."""
+        out: dict[str, dict[str, Any]] = {}
+        for v in self.views:
+            for k, d in v.meta.items():
+                if isinstance(d, dict):
+                    merged = dict(d)
+                    merged.update(out.get(k, {}))
+                    out[k] = merged
+        return out
+
+    def family_of(self, market: str) -> str | None:
+        """A market's family from ``meta`` (None when the summary lacks it)."""
+        m = self.meta().get("markets", {}).get(market)
+        if m is None:
+            return None
+        return str(m.get("family") or "other")
+
+    def bloc_of_region(self, region: str) -> str:
+        """A region's bloc from ``meta`` (``region`` itself when unknown)."""
+        return str(self.meta().get("regions", {}).get(region, {}).get("bloc", region))
+
+    def windows(self) -> list[tuple[str, str, dt.date, dt.date]]:
+        """Event windows (id, label, start, end) of every scenario, each id once."""
+        out: dict[str, tuple[str, str, dt.date, dt.date]] = {}
+        for v in self.views:
+            for w in v.summary.get("event_windows", []):
+                out.setdefault(w["id"], (w["id"], w.get("label") or w["id"],
+                                         dt.date.fromisoformat(w["start"]), dt.date.fromisoformat(w["end"])))
+        return list(out.values())
+
+    def reference(self) -> tuple[str | None, str | None, dt.date | None]:
+        """(id, label, start date) of the reference event of TTS and TTR (the first scenario having one)."""
+        ref = next((v.summary["reference_event"] for v in self.views if v.summary.get("reference_event")), None)
+        for i, lab, s, _ in self.windows():
+            if i == ref:
+                return ref, lab, s
+        return ref, ref, None
+
+    def horizon_end(self) -> dt.date | None:
+        """Last day of the baseline's horizon."""
+        h = self.baseline.summary.get("horizon") or {}
+        return dt.date.fromisoformat(h["end"]) if "end" in h else None
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_results(folder: Path) -> ReportData:
+    """Read a results folder written by ``reesim run`` or ``reesim compare``.
+
+    Parameters
+    ----------
+    folder : Path
+        The folder holding ``summary.json`` and the ``timeseries.csv`` file(s).
+
+    Returns
+    -------
+    ReportData
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``summary.json`` is missing.
+    """
+    folder = Path(folder)
+    top = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    if "scenarios" in top:
+        names = list(top["scenarios"])
+        views = [View(n, top["scenarios"][n], read_timeseries(folder / n / "timeseries.csv"),
+                      scenario_colour(i, len(names))) for i, n in enumerate(names)]
+        return ReportData(folder, "compare", top, views, top.get("differences", {}), list(top.get("headline", [])))
+    name = str(top.get("scenario", folder.name))
+    view = View(name, top, read_timeseries(folder / "timeseries.csv"), scenario_colour(0, 1))
+    return ReportData(folder, "run", top, [view])
+
+
+def scenario_colour(i: int, n: int) -> str:
+    """Colour of the i-th of n scenarios (a lone run gets teal, a baseline dark grey)."""
+    if n == 1:
+        return SCENARIO_COLOURS[0]
+    return BASELINE_COLOUR if i == 0 else SCENARIO_COLOURS[(i - 1) % len(SCENARIO_COLOURS)]
+
+
+def read_timeseries(path: Path) -> dict[str, Series]:
+    """Parse a tidy ``timeseries.csv`` (time, series, stat, value) into series; {} if missing."""
+    if not path.is_file():
+        return {}
+    acc: dict[str, dict[str, dict[str, float]]] = {}
+    with path.open(newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            acc.setdefault(row["series"], {}).setdefault(row["time"], {})[row["stat"]] = float(row["value"])
+    out: dict[str, Series] = {}
+    for name, by_time in acc.items():
+        times = sorted(by_time)
+        cols = {s: np.array([by_time[t].get(s, np.nan) for t in times]) for s in ("p5", "p50", "p95", "mean")}
+        out[name] = Series(tuple(dt.date.fromisoformat(t) for t in times), **cols)
+    return out
+
+
+# --------------------------------------------------------------------------- numbers
+
+
+def num(x: Any) -> float:
+    """A JSON number as float (None -> NaN)."""
+    return float("nan") if x is None else float(x)
+
+
+def fmt_t(x: Any) -> str:
+    """Tonnes: ``2,122``."""
+    v = num(x)
+    return "—" if not math.isfinite(v) else f"{v:,.0f}".replace("-", MINUS)
+
+
+def fmt_days(x: Any) -> str:
+    """Days with one decimal: ``143.4``."""
+    v = num(x)
+    return "—" if not math.isfinite(v) else f"{v:,.1f}".replace("-", MINUS)
+
+
+def fmt_pct(x: Any, digits: int = 1) -> str:
+    """A share as percent: ``80.4 %``."""
+    v = num(x)
+    return "—" if not math.isfinite(v) else f"{100 * v:.{digits}f} %".replace("-", MINUS)
+
+
+def fmt_usd(x: Any) -> str:
+    """US dollars in millions: ``277.3 M``."""
+    v = num(x)
+    return "—" if not math.isfinite(v) else f"{v / 1e6:,.1f} M".replace("-", MINUS)
+
+
+def fmt_signed(x: Any, digits: int = 0, scale: float = 1.0) -> str:
+    """A signed difference: ``−2,122`` or ``+0``."""
+    v = num(x)
+    return "—" if not math.isfinite(v) else f"{v * scale:+,.{digits}f}".replace("-", MINUS)
+
+
+def fmt_ttx(s: dict[str, Any] | None) -> str:
+    """A TTS/TTR censored STAT as ``66 d``, ``> 637 d`` (all censored) or ``66 d; 30 % > 637 d``."""
+    if not s:
+        return "—"
+    cen = num(s.get("censored", 0.0))
+    bound = s.get("censored_at_least")
+    if not s.get("n"):
+        return f"> {num(bound):,.0f} d" if bound is not None else "n/a"
+    out = f"{num(s['p50']):,.0f} d"
+    if cen > 0 and bound is not None:
+        out += f"; {100 * cen:.0f} % > {num(bound):,.0f} d"
+    return out
+
+
+def half_width(s: dict[str, Any] | None) -> float:
+    """Half-width of a STAT's 95 % CI (NaN when absent)."""
+    if not s or s.get("ci95") is None or s["ci95"][0] is None:
+        return float("nan")
+    return (num(s["ci95"][1]) - num(s["ci95"][0])) / 2.0
+
+
+def interval_word(times: tuple[dt.date, ...]) -> str:
+    """``daily``, ``weekly`` or ``N-day`` from the spacing of series times."""
+    if len(times) < 2:
+        return "interval"
+    d = (times[1] - times[0]).days
+    return {1: "daily", 7: "weekly"}.get(d, f"{d}-day")

@@ -1,0 +1,293 @@
+"""The self-contained HTML report of a results folder (``report.html``).
+
+:func:`write_report` reads only the files of a results folder (``summary.json``
+and the ``timeseries.csv`` files), draws every figure with matplotlib on an Agg
+canvas, and writes:
+
+- ``report.html``: findings, the headline table, the differences (comparisons),
+  the figures embedded as base64 PNG data URIs, and the provenance; inline CSS,
+  no scripts, nothing fetched from the network;
+- ``figures/<name>.png`` and ``.svg`` for every figure drawn;
+- ``tables/<name>.csv`` for every table and for the numbers behind each figure.
+
+A figure whose data the summary lacks is replaced by a note saying what is
+missing. Running it again on the same folder re-renders all three from the
+files (``reesim report DIR``) without re-running the simulation.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import datetime as dt
+import html
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import fig_markets as FM
+from . import fig_supply as FS
+from .canvas import FigureOut, save, style
+from .data import ReportData, load_results, num
+from .tables import Table, difference_tables, findings, headline_table, stockpile_table
+
+#: (section, builder) in the order the report shows them.
+FIGURES: tuple[tuple[str, Callable[[ReportData], FigureOut]], ...] = (
+    ("Markets over time", FM.fill_fan),
+    ("Shortfalls", FM.unmet_by_market),
+    ("Shortfalls", FM.unmet_by_family),
+    ("Shortfalls", FM.tts_ttr),
+    ("Stocks", FM.cover),
+    ("Stocks", FM.stockpiles),
+    ("Costs and surplus", FS.cost_by_bloc),
+    ("Costs and surplus", FS.surplus),
+    ("Dependency and concentration", FS.dependency),
+    ("Dependency and concentration", FS.hhi),
+    ("Dependency and concentration", FS.flows),
+)
+
+CSS = """
+:root{--ink:#1d1d1f;--muted:#5f6368;--line:#dcdcdc;--soft:#f5f6f7;--accent:#1b7f8c}
+*{box-sizing:border-box}
+body{margin:0;font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;
+color:var(--ink);background:#fff}
+main{max-width:1080px;margin:0 auto;padding:28px 28px 60px}
+h1{font-size:26px;line-height:1.25;margin:0 0 6px}
+h2{font-size:20px;margin:38px 0 10px;padding-top:10px;border-top:2px solid var(--line)}
+h3{font-size:16px;margin:24px 0 6px}
+.sub{color:var(--muted);margin:0 0 16px}
+nav{background:var(--soft);border-radius:6px;padding:10px 16px;margin:16px 0;font-size:14px}
+nav a{color:var(--accent);text-decoration:none;margin-right:14px;white-space:nowrap}
+ul.findings{padding-left:20px}ul.findings li{margin:6px 0}
+.scroll{overflow-x:auto;margin:8px 0}
+table{border-collapse:collapse;font-size:13.5px;width:100%}
+table.wide{font-size:12.5px}table.wide th,table.wide td{padding:4px 6px}
+th,td{padding:5px 9px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
+th{background:var(--soft);font-weight:600;position:sticky;top:0;overflow-wrap:anywhere}
+td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+td.num{white-space:nowrap}
+tr:hover td{background:#fafbfc}
+td .ci{color:var(--muted);font-size:11.5px}
+.caption,figcaption{color:var(--muted);font-size:13px;margin:6px 0 0}
+.fig{display:inline-block;vertical-align:top;max-width:100%;margin:0 20px 8px 0}
+.fig:last-child{margin-right:0}
+figure{margin:10px 0 6px}
+figure img{display:block;width:100%;height:auto;border:1px solid #eee}
+details{margin:6px 0}summary{cursor:pointer;color:var(--accent);font-size:14px}
+.note{background:#fff8e6;border-left:4px solid #e0b000;padding:8px 12px;font-size:14px;color:#5b4a00}
+.files{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px;color:var(--muted)}
+code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12.5px;word-break:break-all}
+dl.prov{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;font-size:14px}
+dl.prov dt{color:var(--muted)}dl.prov dd{margin:0}
+"""
+
+
+def write_report(results_dir: Path) -> Path:
+    """Render ``report.html``, ``figures/`` and ``tables/`` from a results folder's files.
+
+    Parameters
+    ----------
+    results_dir : Path
+        A folder written by ``reesim run`` (``summary.json``, ``timeseries.csv``)
+        or ``reesim compare`` (``summary.json``, ``<name>/timeseries.csv``).
+
+    Returns
+    -------
+    Path
+        The ``report.html`` written.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the folder has no ``summary.json``.
+
+    Examples
+    --------
+    >>> from simulator.report.html import write_report
+    >>> write_report(Path("reports/tutorial"))  # doctest: +SKIP
+    PosixPath('reports/tutorial/report.html')
+    """
+    folder = Path(results_dir)
+    data = load_results(folder)
+    figdir, tabdir = folder / "figures", folder / "tables"
+    parts: list[str] = []
+    sections: dict[str, list[str]] = {}
+    for section, build in FIGURES:
+        sections.setdefault(section, []).append(_figure_html(build, data, figdir, tabdir))
+    tables = [headline_table(data), *difference_tables(data)]
+    pile = stockpile_table(data)
+    for t in tables + ([pile] if pile else []):
+        t.write_csv(tabdir)
+
+    title = _title(data)
+    nav = ["findings", "headline"] + (["differences"] if data.is_compare else []) + \
+        [_slug(s) for s in sections] + ["provenance"]
+    names = {"findings": "Findings", "headline": "Headline", "differences": "Differences",
+             "provenance": "Provenance", **{_slug(s): s for s in sections}}
+    parts.append(f"<header><h1>{_e(title)}</h1><p class='sub'>{_e(_subtitle(data))}</p></header>")
+    parts.append("<nav>" + "".join(f"<a href='#{n}'>{_e(names[n])}</a>" for n in nav) + "</nav>")
+    parts.append("<section id='findings'><h2>Findings</h2><ul class='findings'>"
+                 + "".join(f"<li>{_e(x)}</li>" for x in findings(data)) + "</ul></section>")
+    parts.append(f"<section id='headline'><h2>Headline</h2>{_table_html(tables[0])}</section>")
+    if data.is_compare:
+        parts.append("<section id='differences'><h2>Differences</h2>"
+                     + "".join(f"<h3>{_e(t.title)}</h3>{_table_html(t)}" for t in tables[1:]) + "</section>")
+    for s, items in sections.items():
+        extra = f"<h3>{_e(pile.title)}</h3>{_table_html(pile)}" if (pile and s == "Stocks") else ""
+        parts.append(f"<section id='{_slug(s)}'><h2>{_e(s)}</h2>{''.join(items)}{extra}</section>")
+    parts.append(f"<section id='provenance'><h2>Provenance</h2>{_provenance_html(data)}</section>")
+    page = ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"<title>{_e(title)}</title><style>{CSS}</style></head><body><main>"
+            + "\n".join(parts) + "</main></body></html>\n")
+    out = folder / "report.html"
+    out.write_text(page, encoding="utf-8")
+    return out
+
+
+def _figure_html(build: Callable[[ReportData], FigureOut], data: ReportData, figdir: Path, tabdir: Path) -> str:
+    """Build one figure, write its PNG/SVG/CSV, and return its HTML (or a note)."""
+    try:
+        with style():
+            f = build(data)
+            png = save(f.fig, figdir, f.name) if f.fig is not None else None
+    except Exception as exc:  # noqa: BLE001 - a figure must not sink the whole report
+        name = getattr(build, "__name__", "figure")
+        return f"<p class='note'>Figure {_e(name)} could not be drawn: {_e(type(exc).__name__)}: {_e(str(exc))}</p>"
+    for ext in ("png", "svg"):
+        if png is None and (figdir / f"{f.name}.{ext}").exists():
+            (figdir / f"{f.name}.{ext}").unlink()  # a stale picture from an earlier render
+    head = f"<h3 id='fig-{f.name}'>{_e(f.title)}</h3>"
+    if png is None:
+        return f"<div class='fig'>{head}<p class='note'>Not drawn: {_e(f.note or 'no data')}</p></div>"
+    files = f"figures/{f.name}.png, figures/{f.name}.svg"
+    if f.rows:
+        _write_rows(tabdir / f"{f.name}.csv", f.rows)
+        files += f", tables/{f.name}.csv"
+    uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    width = round(float(f.fig.get_size_inches()[0]) * 104)  # CSS px at about the figure's own size
+    return (f"<div class='fig' style='width:{width}px'>{head}<figure><img src='{uri}' alt='{_e(f.title)}'>"
+            f"<figcaption>{_e(f.caption)} <span class='files'>[{_e(files)}]</span></figcaption></figure></div>")
+
+
+def _write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cols: dict[str, None] = {}
+    for r in rows:
+        cols.update(dict.fromkeys(r))
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(cols))
+        w.writeheader()
+        w.writerows(rows)
+
+
+def _table_html(t: Table) -> str:
+    """A table; rows past ``t.fold_after`` go into a collapsed ``<details>`` block (no script needed)."""
+    fold_after = t.fold_after
+    num_cols = {i for i, _ in enumerate(t.columns)
+                if any(isinstance(r[i].value, (int, float)) for r in t.rows)}
+    head = "".join(f"<th class='{'num' if i in num_cols else ''}'>{_e(c)}</th>" for i, c in enumerate(t.columns))
+
+    def body(rows: list[list[Any]]) -> str:
+        out = []
+        for r in rows:
+            cells = []
+            for i, c in enumerate(r):
+                attrs = " class='num'" if i in num_cols else ""
+                if c.key is not None:
+                    attrs += f" data-key='{_e(c.key)}' data-value='{_e(repr(_plain(c.value)))}'"
+                sub = f"<br><span class='ci'>{_e(c.sub)}</span>" if c.sub else ""
+                cells.append(f"<td{attrs}>{_e(c.text)}{sub}</td>")
+            out.append("<tr>" + "".join(cells) + "</tr>")
+        return "".join(out)
+
+    def table(rows: list[list[Any]]) -> str:
+        cls = " class='wide'" if len(t.columns) > 7 else ""
+        return f"<div class='scroll'><table{cls}><thead><tr>{head}</tr></thead><tbody>{body(rows)}</tbody></table></div>"
+
+    shown, rest = (t.rows, []) if len(t.rows) <= fold_after + 5 else (t.rows[:fold_after], t.rows[fold_after:])
+    html_ = table(shown)
+    if rest:
+        html_ += f"<details><summary>{len(rest)} more rows</summary>{table(rest)}</details>"
+    cap = f"<p class='caption'>{_e(t.caption)} <span class='files'>[tables/{_e(t.name)}.csv]</span></p>"
+    return html_ + cap
+
+
+def _plain(x: Any) -> Any:
+    return None if x is None else float(x)
+
+
+def _title(data: ReportData) -> str:
+    if data.is_compare:
+        return "Comparison: " + " vs ".join(v.name for v in data.views)
+    return data.baseline.title
+
+
+def _subtitle(data: ReportData) -> str:
+    top = data.top
+    h = data.baseline.summary.get("horizon") or {}
+    bits = []
+    if data.is_compare:
+        bits.append(" · ".join(f"{v.name}: {v.title}" for v in data.views))
+    else:
+        bits.append(f"scenario {data.baseline.name}")
+    bits.append(f"{top.get('replications')} replicates, seed {top.get('seed')}")
+    if h:
+        bits.append(f"horizon {h.get('start')} to {h.get('end')}")
+    ref, label, start = data.reference()
+    if ref:
+        bits.append(f"TTS/TTR from {label}" + (f" ({start})" if start else ""))
+    return " — ".join(bits)
+
+
+def _provenance_html(data: ReportData) -> str:
+    top = data.top
+    rows: list[tuple[str, str]] = []
+    files = top.get("files") or []
+    if not files and top.get("file"):
+        files = [{"path": top.get("file"), "sha256": top.get("sha256")}]
+    if data.is_compare:
+        for v in data.views:
+            for f in v.summary.get("files") or []:
+                if not any(g.get("path") == f.get("path") and g.get("scenario") == v.name for g in files):
+                    files.append({"scenario": v.name, **f})
+    seen: set[str] = set()
+    trs = []
+    for f in files:
+        sc = str(f.get("scenario", data.baseline.name))
+        role = "extends: " if sc in seen else ""  # files after a scenario's own are the ones it extends
+        seen.add(sc)
+        trs.append(f"<tr><td>{_e(sc)}</td><td class='mono'>{_e(role)}{_e(f.get('path'))}</td>"
+                   f"<td class='mono'>{_e(f.get('sha256'))}</td></tr>")
+    ftab = "".join(trs)
+    head = "<thead><tr><th>scenario</th><th>file</th><th>sha256</th></tr></thead>"
+    rows.append(("scenario files", f"<div class='scroll'><table>{head}<tbody>{ftab}</tbody></table></div>"))
+    rows.append(("seed", _e(top.get("seed"))))
+    rows.append(("replications", _e(top.get("replications"))))
+    rows.append(("command line", f"<code>{_e(top.get('command') or '—')}</code>"))
+    sets = top.get("sets") or []
+    if sets:
+        rows.append(("--set overrides", "<br>".join(f"<code>{_e(s)}</code>" for s in sets)))
+    rows.append(("reesim version", _e(top.get("version"))))
+    if top.get("run_time_s") is not None:
+        rows.append(("run time", f"{num(top['run_time_s']):.1f} s (loading and simulating every scenario)"))
+    for v in data.views:
+        t = v.summary.get("timings") or {}
+        if t.get("simulate_s") is not None:
+            rows.append((f"simulation time · {v.name}" if data.is_compare else "simulation time",
+                         f"{num(t['simulate_s']):.2f} s (set-up {num(t.get('setup_s')):.2f} s)"))
+        if v.summary.get("mass_balance_error") is not None:
+            rows.append((f"mass balance error · {v.name}" if data.is_compare else "mass balance error",
+                         f"{num(v.summary['mass_balance_error']):.1e} (relative; checked at every interval)"))
+    now = dt.datetime.now().astimezone().isoformat(timespec="seconds")
+    rows.append(("report rendered",
+                 f"{now} from the files in this folder (re-render with <code>reesim report DIR</code>)"))
+    return "<dl class='prov'>" + "".join(f"<dt>{_e(k)}</dt><dd>{v}</dd>" for k, v in rows) + "</dl>"
+
+
+def _slug(s: str) -> str:
+    return "".join(ch if ch.isalnum() else "-" for ch in s.lower()).strip("-")
+
+
+def _e(x: Any) -> str:
+    return html.escape("" if x is None else str(x), quote=True)

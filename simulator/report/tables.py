@@ -1,0 +1,279 @@
+"""The report's tables and plain-language findings, built from a :class:`ReportData`.
+
+A :class:`Table` is a list of rows of :class:`Cell`. Each cell carries the text
+shown and, for numbers, the value it shows (from ``summary.json``) and where it
+comes from (``key``), so the HTML can state ``data-key``/``data-value`` and
+the CSV under ``tables/`` holds the unrounded numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .data import ReportData, fmt_days, fmt_pct, fmt_signed, fmt_t, fmt_ttx, fmt_usd, num
+
+TOP_DIFF_ROWS = 15  #: market rows of a differences table shown before the rest are folded away
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One table cell: the text shown, the number behind it and its summary.json path."""
+
+    text: str
+    value: Any = None
+    key: str | None = None
+    sub: str = ""  #: a second, smaller line (e.g. the 95 % CI)
+
+
+@dataclass
+class Table:
+    """A titled table; ``name`` is its CSV stem under ``tables/``."""
+
+    name: str
+    title: str
+    columns: list[str]
+    rows: list[list[Cell]] = field(default_factory=list)
+    caption: str = ""
+    fold_after: int = 20  #: rows after this many are folded away in the HTML
+
+    def write_csv(self, folder: Path) -> Path:
+        """Write ``<name>.csv`` (values where numeric, else text) and return its path."""
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{self.name}.csv"
+        rows = self.rows
+        subs = [any(r[i].sub for r in rows) for i in range(len(self.columns))]
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow([x for c, s in zip(self.columns, subs) for x in ([c, f"{c}: 95 % CI"] if s else [c])])
+            for row in rows:
+                out: list[Any] = []
+                for c, s in zip(row, subs):
+                    out.append(c.value if isinstance(c.value, (int, float)) else c.text)
+                    if s:
+                        out.append(c.sub)
+                w.writerow(out)
+        return path
+
+
+def _c(text: str, value: Any = None, key: str | None = None, sub: str = "") -> Cell:
+    return Cell(text, value, key, sub)
+
+
+def _ci(s: dict[str, Any], pct: bool = False) -> str:
+    lo, hi = s.get("ci95") or [None, None]
+    if lo is None:
+        return "—"
+    f = (lambda x: f"{100 * x:.1f}") if pct else (lambda x: f"{x:,.0f}")
+    return f"{f(lo)}–{f(hi)}" + (" %" if pct else "")
+
+
+# --------------------------------------------------------------------------- run
+
+
+def headline_table(data: ReportData) -> Table:
+    """Per market (worst first): fill rate with CI, unmet, lost days, max shortfall, TTS, TTR."""
+    if data.is_compare:
+        return _compare_headline(data)
+    v = data.baseline
+    cols = ["market", "family", "fill rate", "95 % CI", "unmet t", "lost days", "max shortfall",
+            "TTS (median)", "TTR (median)"]
+    t = Table("headline", "Headline: outcomes per market (mean over replicates)", cols)
+    for m in data.ranked_markets():
+        mk = v.markets[m]
+        k = f"markets/{m}"
+        t.rows.append([
+            _c(m), _c(data.family_of(m) or "—"),
+            _c(fmt_pct(mk["fill_rate"]["mean"]), mk["fill_rate"]["mean"], f"{k}/fill_rate/mean"),
+            _c(_ci(mk["fill_rate"], pct=True)),
+            _c(fmt_t(mk["unmet_t"]["mean"]), mk["unmet_t"]["mean"], f"{k}/unmet_t/mean"),
+            _c(fmt_days(mk["lost_days"]["mean"]), mk["lost_days"]["mean"], f"{k}/lost_days/mean"),
+            _c(fmt_pct(mk["max_shortfall"]["mean"], 0), mk["max_shortfall"]["mean"], f"{k}/max_shortfall/mean"),
+            _c(fmt_ttx(mk["tts_days"]), mk["tts_days"].get("p50"), f"{k}/tts_days/p50"),
+            _c(fmt_ttx(mk["ttr_days"]), mk["ttr_days"].get("p50"), f"{k}/ttr_days/p50"),
+        ])
+    ref = data.reference()[1]
+    t.caption = ("Fill rate: demand met on the day it arose ÷ demand. Lost days: unmet ÷ mean daily demand. "
+                 "Max shortfall: worst day's 1 − fill. TTS/TTR: median days after "
+                 f"{ref or 'the reference event'} starts; '> N d': cut off by the horizon (censored), "
+                 "with the share of replicates censored.")
+    return t
+
+
+def stockpile_table(data: ReportData) -> Table | None:
+    """Released tonnes and holding cost per stockpile and scenario (None without stockpiles)."""
+    cols = ["scenario", "stockpile", "released t", "holding cost [M USD]"]
+    t = Table("stockpile_releases", "Stockpiles: releases and holding cost", cols)
+    for v in data.views:
+        pre = f"scenarios/{v.name}/" if data.is_compare else ""
+        for sid, s in (v.summary.get("stockpiles") or {}).items():
+            r, h = s.get("released_t", {}), s.get("holding_cost_usd", {})
+            t.rows.append([_c(v.name), _c(sid),
+                           _c(fmt_t(r.get("mean")), r.get("mean"), f"{pre}stockpiles/{sid}/released_t/mean"),
+                           _c(fmt_usd(h.get("mean")), h.get("mean"), f"{pre}stockpiles/{sid}/holding_cost_usd/mean")])
+    return t if t.rows else None
+
+
+def findings(data: ReportData, top: int = 5) -> list[str]:
+    """Plain-language findings: the comparison's headline lines, or a run's worst markets."""
+    if data.is_compare:
+        return list(data.headline) + _group_findings(data)
+    v = data.baseline
+    _, label, _ = data.reference()
+    out: list[str] = []
+    ranked = data.ranked_markets()
+    short = [m for m in ranked if num(v.markets[m]["unmet_t"]["mean"]) >= 0.5]
+    for m in short[:top]:
+        mk = v.markets[m]
+        text = (f"{m} loses {fmt_t(mk['unmet_t']['mean'])} t ({fmt_days(mk['lost_days']['mean'])} days of its "
+                f"demand; fill rate {fmt_pct(mk['fill_rate']['mean'])})")
+        tts, ttr = mk["tts_days"], mk["ttr_days"]
+        if label and tts.get("n"):
+            text += (f"; it runs short {num(tts['p50']):,.0f} days after {label} starts "
+                     f"(5–95 %: {num(tts['p5']):,.0f}–{num(tts['p95']):,.0f}"
+                     + (f"; never within the horizon in {100 * num(tts['censored']):.0f} % of replicates"
+                        if num(tts.get("censored", 0.0)) > 0 else "") + ")")
+        if label and ttr.get("n") and num(ttr["p50"]) > 0:
+            text += f", and is back at 99 % rolling fill {num(ttr['p50']):,.0f} days after that start"
+        if ttr.get("censored"):
+            text += (f"; in {100 * num(ttr['censored']):.0f} % of replicates it has not recovered when the "
+                     "horizon ends")
+        out.append(text + ".")
+    if len(short) > top:
+        rest = sum(num(v.markets[m]["unmet_t"]["mean"]) for m in short[top:])
+        out.append(f"{len(short) - top} more markets run short, losing {fmt_t(rest)} t between them.")
+    fine = [m for m in ranked if m not in short]
+    if fine:
+        names = ", ".join(fine[:8]) + (f" and {len(fine) - 8} more" if len(fine) > 8 else "")
+        out.append(f"{names} {'meets' if len(fine) == 1 else 'meet'} all {'its' if len(fine) == 1 else 'their'} "
+                   "demand (less than 0.5 t unmet on average).")
+    out += _supply_findings(data)
+    return out
+
+
+def _supply_findings(data: ReportData) -> list[str]:
+    v = data.baseline
+    out: list[str] = []
+    sur = v.summary.get("surplus_t") or {}
+    big = sorted(((num(s["mean"]), p) for p, s in sur.items() if num(s.get("mean")) >= 0.5), reverse=True)
+    if big:
+        out.append("Co-product surplus (made but not used in the chain): "
+                   + ", ".join(f"{fmt_t(q)} t of {p}" for q, p in big[:3]) + ".")
+    for st in (v.meta.get("trace_stages") or []):
+        best = None
+        for m, mk in v.markets.items():
+            s = (mk.get("dependency_bloc") or {}).get(st, {}).get("china")
+            if s and s.get("mean") is not None and (best is None or num(s["mean"]) > best[0]):
+                best = (num(s["mean"]), m)
+        if best:
+            out.append(f"Most dependent on the china bloc at the {st} stage: {best[1]}, with "
+                       f"{fmt_pct(best[0], 0)} of its supply passing through it.")
+    err = v.summary.get("mass_balance_error")
+    if err is not None:
+        out.append(f"Mass balance holds to {num(err):.1e} (relative) in every replicate.")
+    return out
+
+
+# --------------------------------------------------------------------------- compare
+
+
+def _compare_headline(data: ReportData) -> Table:
+    cols = ["market"]
+    for v in data.views:
+        cols += [f"fill rate · {v.name}", f"unmet t · {v.name}"]
+    t = Table("headline", "Headline: fill rate and unmet demand per market and scenario (mean)", cols)
+    for m in data.ranked_markets():
+        row = [_c(m)]
+        for v in data.views:
+            mk = v.markets.get(m)
+            if mk is None:
+                row += [_c("—"), _c("—")]
+                continue
+            k = f"scenarios/{v.name}/markets/{m}"
+            row += [_c(fmt_pct(mk["fill_rate"]["mean"]), mk["fill_rate"]["mean"], f"{k}/fill_rate/mean"),
+                    _c(fmt_t(mk["unmet_t"]["mean"]), mk["unmet_t"]["mean"], f"{k}/unmet_t/mean")]
+        t.rows.append(row)
+    t.caption = "Markets with the most unmet demand first. The differences per scenario follow."
+    return t
+
+
+def _diff_cell(d: dict[str, Any] | None, key: str, digits: int = 0, scale: float = 1.0) -> Cell:
+    if not d or d.get("mean") is None:
+        if d and d.get("no_reference", 0.0) >= 1.0:
+            return _c("— (no reference event)")
+        return _c("— (censored)" if d and d.get("excluded", 0) >= 1.0 else "—")
+    lo, hi = d["ci95"]
+    sub = f"{fmt_signed(lo, digits, scale)} to {fmt_signed(hi, digits, scale)}"
+    if d.get("excluded"):
+        sub += f"; {100 * d['excluded']:.0f} % excl."
+    return _c(fmt_signed(d["mean"], digits, scale), d["mean"], key, sub)
+
+
+def difference_tables(data: ReportData) -> list[Table]:
+    """One table per non-first scenario: paired differences per market, family and bloc."""
+    out = []
+    first = data.baseline
+    for v in data.views[1:]:
+        diffs = data.differences.get(v.name, {})
+        cols = ["market / group", f"unmet t · {first.name}", f"unmet t · {v.name}", "Δ unmet t",
+                "Δ fill rate pp", "Δ lost days", "Δ TTS d", "Δ TTR d", "Δ cost M USD", "better in"]
+        t = Table(f"differences_{v.name}", f"{v.name} − {first.name}: paired differences (mean, 95 % CI)", cols)
+        markets = sorted((k for k in diffs if ":" not in k), key=lambda k: (-abs(num(diffs[k]["unmet_t"]["mean"])), k))
+        groups = [k for k in diffs if ":" in k]
+        for k in groups + markets:
+            d = diffs[k]
+            a = _unmet_of(first, k)
+            b = _unmet_of(v, k)
+            base = f"differences/{v.name}/{k}"
+            pb = d["unmet_t"].get("p_better")
+            t.rows.append([_c(k), _c(fmt_t(a), a), _c(fmt_t(b), b),
+                           _diff_cell(d["unmet_t"], f"{base}/unmet_t/mean"),
+                           _diff_cell(d["fill_rate"], f"{base}/fill_rate/mean", 1, 100.0),
+                           _diff_cell(d["lost_days"], f"{base}/lost_days/mean", 1),
+                           _diff_cell(d["tts_days"], f"{base}/tts_days/mean"),
+                           _diff_cell(d["ttr_days"], f"{base}/ttr_days/mean"),
+                           _diff_cell(d.get("cost_usd"), f"{base}/cost_usd/mean", 1, 1e-6),
+                           _c("—" if pb is None else f"{100 * pb:.0f} %", pb, f"{base}/unmet_t/p_better")])
+        t.fold_after = len(groups) + TOP_DIFF_ROWS
+        t.caption = (f"Per replicate, {v.name} minus {first.name} with the same random draws (common random "
+                     "numbers): the mean of the paired differences, and below it their 95 % CI. TTS/TTR "
+                     "differences use only the replicates uncensored in both ('excl.': the share left out). "
+                     f"'better in': share of replicates in which {v.name} has less unmet demand. family: and "
+                     "bloc: rows sum their markets (max shortfall, TTS and TTR: their worst market); markets "
+                     "follow, largest change first.")
+        out.append(t)
+    return out
+
+
+def _unmet_of(v: Any, key: str) -> float:
+    if ":" in key:
+        g = (v.summary.get("groups") or {}).get(key)
+        return num(g["unmet_t"]["mean"]) if g else math.nan
+    mk = v.markets.get(key)
+    return num(mk["unmet_t"]["mean"]) if mk else math.nan
+
+
+def _group_findings(data: ReportData) -> list[str]:
+    out = []
+    for v in data.views[1:]:
+        diffs = data.differences.get(v.name, {})
+        ms = [num(d["unmet_t"]["mean"]) for k, d in diffs.items() if ":" not in k]
+        better = sum(1 for x in ms if x <= -0.5)
+        worse = sum(1 for x in ms if x >= 0.5)
+        out.append(f"{v.name} leaves less demand unmet than {data.baseline.name} in {better} of {len(ms)} "
+                   f"markets and more in {worse} (changes under 0.5 t not counted).")
+        for k, d in data.differences.get(v.name, {}).items():
+            if not k.startswith("family:"):
+                continue
+            u = d["unmet_t"]
+            if u.get("mean") is None or abs(num(u["mean"])) < 0.5:
+                continue
+            lo, hi = u["ci95"]
+            word = "less" if num(u["mean"]) < 0 else "more"
+            out.append(f"Across the {k.split(':', 1)[1]} markets, {v.name} leaves {fmt_t(abs(num(u['mean'])))} t "
+                       f"{word} demand unmet than {data.baseline.name} (95 % CI {fmt_signed(lo)} to "
+                       f"{fmt_signed(hi)} t), and does better in {100 * num(u.get('p_better')):.0f} % of replicates.")
+    return out

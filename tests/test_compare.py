@@ -1,0 +1,211 @@
+"""Paired comparison with common random numbers: exact zeros, variance reduction, headline, CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from simulator import load_scenario
+from simulator.cli import main
+from simulator.compare import (
+    METRICS,
+    Outcome,
+    _worst,
+    compare_runs,
+    differences,
+    headline,
+    outcomes,
+    paired_difference,
+    run_scenarios,
+)
+from simulator.engine import simulate
+from simulator.network import compile_network
+
+ROOT = Path(__file__).resolve().parent.parent
+TUTORIAL = ROOT / "scenarios" / "tutorial.yaml"
+ALLIED = ROOT / "scenarios" / "tutorial_allied.yaml"
+HALF_BLOCKED = "events.cn_magnet_licensing.blocked=0.5"
+
+
+def run_cli(args: list[str]) -> int:
+    """Run ``reesim ARGS`` in-process; return its exit status."""
+    try:
+        main(args)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+def _stat_keys(s: dict) -> list:  # type: ignore[type-arg]
+    return [s["mean"], s["sd"], s["p5"], s["p50"], s["p95"], *s["ci95"]]
+
+
+# --------------------------------------------------------------------------- exact zeros
+
+
+def test_self_comparison_gives_exact_zeros() -> None:
+    sc = load_scenario(TUTORIAL)
+    runs = run_scenarios([("a", sc), ("b", sc)], 24, seed=11)
+    cmp = compare_runs(runs)
+    diffs = cmp["differences"]["b"]
+    assert {"ev_jp", "ev_us", "family:magnets", "bloc:allied"} <= set(diffs)
+    for key, by_metric in diffs.items():
+        assert set(by_metric) == set(METRICS)
+        for metric, s in by_metric.items():
+            if s["n"] == 0:  # every replicate censored in both (e.g. TTS of a market never short)
+                assert s["excluded"] == 1.0 and s["mean"] is None, (key, metric)
+            else:
+                assert all(v == 0.0 for v in _stat_keys(s)), (key, metric, s)
+            assert s["p_better"] == 0.0, (key, metric)
+    assert "same fill and shortfall" in cmp["headline"][0]
+
+
+# --------------------------------------------------------------------------- CRN
+
+
+def test_common_random_numbers_narrow_the_ci_of_paired_differences() -> None:
+    base = compile_network(load_scenario(TUTORIAL))
+    variant = compile_network(load_scenario(TUTORIAL, [HALF_BLOCKED]))
+    R, seed = 60, 7
+    a = simulate(base, R, seed)
+    same = simulate(variant, R, seed)  # common random numbers
+    indep = simulate(variant, R, seed + 1000)  # independent draws
+    d_same = differences(outcomes(a, base), outcomes(same, variant))["ev_us"]["unmet_t"]
+    d_indep = differences(outcomes(a, base), outcomes(indep, variant))["ev_us"]["unmet_t"]
+
+    def half(s: dict) -> float:  # type: ignore[type-arg]
+        return (s["ci95"][1] - s["ci95"][0]) / 2
+
+    assert d_same["mean"] < 0 and d_indep["mean"] < 0  # a softer licence leaves less unmet
+    assert half(d_same) < half(d_indep)
+    assert half(d_same) < 0.5 * half(d_indep)  # not a marginal gain: CRN removes the shared noise
+    # both estimate the same effect
+    assert abs(d_same["mean"] - d_indep["mean"]) < 3 * half(d_indep)
+
+
+# --------------------------------------------------------------------------- units
+
+
+def test_paired_difference_handles_censoring_and_direction() -> None:
+    a = np.array([10.0, 20.0, np.nan, 30.0])
+    b = np.array([12.0, 15.0, np.nan, 25.0])
+    a_c = np.array([False, False, False, True])
+    b_c = np.array([False, True, False, False])
+    s = paired_difference(a, b, "tts_days", a_c, b_c)
+    assert s["n"] == 1 and s["mean"] == 2.0  # only replicate 0 is uncensored in both
+    assert s["excluded"] == 0.75 and s["no_reference"] == 0.25
+    # TTS: higher is better; a censored value ranks above every uncensored one
+    assert s["p_better"] == pytest.approx(2 / 3)
+    u = paired_difference(np.array([5.0, 5.0, 5.0]), np.array([4.0, 5.0, 6.0]), "unmet_t")
+    assert u["mean"] == 0.0 and u["p_better"] == pytest.approx(1 / 3) and u["excluded"] == 0.0
+
+
+def test_group_takes_the_worst_market_with_censoring() -> None:
+    x = np.array([[50.0, 80.0], [600.0, 90.0], [600.0, 600.0]])
+    c = np.array([[False, False], [True, False], [True, True]])
+    tts, tts_c = _worst(x, c, earliest=True)
+    np.testing.assert_array_equal(tts, [50.0, 90.0, 600.0])
+    np.testing.assert_array_equal(tts_c, [False, False, True])
+    ttr, ttr_c = _worst(x, c, earliest=False)
+    np.testing.assert_array_equal(ttr, [80.0, 600.0, 600.0])
+    np.testing.assert_array_equal(ttr_c, [False, True, True])
+
+
+def _outcome(unmet: np.ndarray, ttr: np.ndarray, demand: float = 10000.0) -> Outcome:
+    R = len(unmet)
+    d = np.full(R, demand)
+    return Outcome(served=d - unmet, demand=d, max_shortfall=np.full(R, 0.8), tts=np.full(R, 60.0),
+                   tts_c=np.zeros(R, bool), ttr=ttr, ttr_c=np.zeros(R, bool), cost=np.zeros(R), days=365.0)
+
+
+def test_headline_reads_like_a_sentence() -> None:
+    import re
+
+    rng = np.random.default_rng(1)
+    na, nb = rng.normal(0, 400, 400), rng.normal(0, 200, 400)
+    na, nb = na - na.mean(), nb - nb.mean()  # means exactly 2,100 t and 700 t
+    base = {"ev_jp": _outcome(2100 + na, np.full(400, 100.0)),
+            "ev_us": _outcome(np.full(400, 50.0), np.full(400, 30.0))}
+    other = {"ev_jp": _outcome(700 + nb, np.full(400, 60.0)),
+             "ev_us": _outcome(np.full(400, 50.0), np.full(400, 30.0))}
+    text = headline("baseline", "allied_supply", base, other, differences(base, other))
+    m = "\u2212"
+    assert re.fullmatch(rf"allied_supply cuts ev_jp's shortfall from 2,100 t to 700 t \({m}67 %, 95 % CI "
+                        rf"{m}6\d to {m}6\d %\), recovery 40 days sooner", text), text
+    worse = headline("baseline", "ban", other, base, differences(other, base))
+    assert worse.startswith("ban raises ev_jp's shortfall from 700 t to 2,100 t (+200 %"), worse
+    assert worse.endswith("recovery 40 days later")
+
+
+def test_headline_when_the_variant_removes_the_shortage() -> None:
+    sc, allied = load_scenario(TUTORIAL), load_scenario(ALLIED)
+    cmp = compare_runs(run_scenarios([("tutorial", sc), ("tutorial_allied", allied)], 20, seed=7))
+    line = cmp["headline"][0]
+    assert line.startswith("tutorial_allied removes ev_us's shortfall of 2,1")
+    assert "no day below 99 % fill in any replicate" in line
+    d = cmp["differences"]["tutorial_allied"]["ev_us"]
+    assert d["unmet_t"]["mean"] < -2000 and d["unmet_t"]["p_better"] == 1.0
+    assert d["fill_rate"]["p_better"] == 1.0 and d["cost_usd"]["mean"] > 0
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def test_cli_compare_writes_summary_timeseries_and_report(tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "cmp"
+    args = ["compare", str(TUTORIAL), str(ALLIED), "-n", "12", "--seed", "3", "-o", str(out)]
+    assert run_cli(args) == 0
+    text = capsys.readouterr().out
+    assert "tutorial_allied removes ev_us's shortfall" in text and "family:magnets" in text
+    s = json.loads((out / "summary.json").read_text())
+    assert list(s["scenarios"]) == ["tutorial", "tutorial_allied"]
+    assert s["seed"] == 3 and s["replications"] == 12 and s["version"]
+    assert s["command"].startswith("reesim compare") and s["run_time_s"] > 0
+    paths = {(f["scenario"], Path(f["path"]).name) for f in s["files"]}
+    assert {("tutorial", "tutorial.yaml"), ("tutorial_allied", "tutorial_allied.yaml"),
+            ("tutorial_allied", "tutorial.yaml")} <= paths  # the parent it extends, too
+    assert all(len(f["sha256"]) == 64 for f in s["files"])
+    for name, run in s["scenarios"].items():
+        assert run["scenario"] == name and run["seed"] == 3 and run["replications"] == 12
+        assert {"fill_rate", "unmet_t", "tts_days", "cost_usd"} <= set(run["markets"]["ev_us"])
+        assert (out / name / "timeseries.csv").read_text().startswith("time,series,stat,value")
+    stat_keys = {"mean", "sd", "p5", "p50", "p95", "ci95", "p_better", "excluded", "no_reference"}
+    for key, by_metric in s["differences"]["tutorial_allied"].items():
+        assert set(by_metric) == set(METRICS)
+        assert all(stat_keys <= set(v) for v in by_metric.values()), key
+    assert s["headline"] and (out / "report.html").is_file()
+
+
+def test_cli_compare_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["compare", str(TUTORIAL)]) == 2  # needs two files
+    assert "two or more" in capsys.readouterr().err
+    assert run_cli(["compare", str(TUTORIAL), str(tmp_path / "missing.yaml"), "-n", "2"]) == 1
+    assert "no such file" in capsys.readouterr().err
+    assert run_cli(["compare", str(TUTORIAL), str(ALLIED), "--checks", "maybe"]) == 2
+    capsys.readouterr()
+    out = tmp_path / "busy"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    assert run_cli(["compare", str(TUTORIAL), str(ALLIED), "-n", "2", "-o", str(out)]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
+    assert run_cli(["compare", str(TUTORIAL), str(TUTORIAL), "-n", "4", "-o", str(out), "--force"]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert list(s["scenarios"]) == ["tutorial", "tutorial_2"]  # a scenario compared with itself
+    assert all(v["mean"] in (0.0, None) for d in s["differences"]["tutorial_2"].values() for v in d.values())
+
+
+def test_cli_compare_default_folder_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert run_cli(["compare", str(TUTORIAL), str(ALLIED), "-n", "2"]) == 0
+    assert (tmp_path / "reports" / "compare-tutorial-vs-tutorial_allied" / "summary.json").is_file()
+    assert run_cli(["compare", str(TUTORIAL), str(ALLIED), "-n", "2"]) == 2  # not empty now
+
+
+def test_cli_report_needs_a_results_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["report", str(tmp_path)]) == 2
+    assert "no summary.json" in capsys.readouterr().err

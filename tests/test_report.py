@@ -1,0 +1,342 @@
+"""The HTML report: figures written and valid, numbers as in summary.json, re-rendering, skips."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from simulator.cli import main
+from simulator.report import data as D
+from simulator.report.html import FIGURES, write_report
+
+ROOT = Path(__file__).resolve().parent.parent
+TUTORIAL = ROOT / "scenarios" / "tutorial.yaml"
+ALLIED = ROOT / "scenarios" / "tutorial_allied.yaml"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def run_cli(args: list[str]) -> int:
+    """Run ``reesim ARGS`` in-process; return its exit status."""
+    try:
+        main(args)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+class _Cells(HTMLParser):
+    """Collects table cells carrying data-key/data-value, with their text; images; notes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cells: list[dict[str, Any]] = []
+        self.images: list[str] = []
+        self.notes: list[str] = []
+        self._cell: dict[str, Any] | None = None
+        self._note: list[str] | None = None
+        self._depth = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "td" and "data-key" in a:
+            self._cell = {"key": a["data-key"], "value": a["data-value"], "text": ""}
+            self._depth = 0
+        elif self._cell is not None and tag in ("br", "span"):
+            self._depth += tag == "span"
+        if tag == "img":
+            self.images.append(str(a.get("src")))
+        if tag == "p" and a.get("class") == "note":
+            self._note = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "td" and self._cell is not None:
+            self.cells.append(self._cell)
+            self._cell = None
+        if tag == "span" and self._cell is not None:
+            self._depth -= 1
+        if tag == "p" and self._note is not None:
+            self.notes.append("".join(self._note))
+            self._note = None
+
+    def handle_data(self, text: str) -> None:
+        if self._cell is not None and self._depth == 0:
+            self._cell["text"] += text
+        if self._note is not None:
+            self._note.append(text)
+
+
+def parse(html_path: Path) -> _Cells:
+    p = _Cells()
+    p.feed(html_path.read_text(encoding="utf-8"))
+    return p
+
+
+def lookup(summary: dict[str, Any], key: str) -> Any:
+    """Follow a data-key path (``markets/ev_us/unmet_t/mean``) into summary.json."""
+    node: Any = summary
+    for part in key.split("/"):
+        node = node[part]
+    return node
+
+
+def check_figures(folder: Path, html: _Cells) -> set[str]:
+    """Every figure not skipped has a valid PNG and SVG; return the names drawn."""
+    drawn = set()
+    for png in sorted((folder / "figures").glob("*.png")):
+        raw = png.read_bytes()
+        assert raw[:8] == PNG_SIGNATURE and len(raw) > 2000, png
+        import matplotlib.image as mpimg
+
+        img = mpimg.imread(png)
+        assert img.ndim == 3 and img.shape[0] > 100 and img.shape[1] > 100
+        svg = png.with_suffix(".svg")
+        root = ET.parse(svg).getroot()
+        assert root.tag.endswith("svg") and len(list(root.iter())) > 20, svg
+        drawn.add(png.stem)
+    assert len(html.images) == len(drawn)
+    assert all(src.startswith("data:image/png;base64,") for src in html.images)
+    assert not any("could not be drawn" in n for n in html.notes), html.notes
+    return drawn
+
+
+# --------------------------------------------------------------------------- a real run
+
+
+@pytest.fixture(scope="module")
+def tutorial_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("tut") / "res"
+    assert run_cli(["run", str(TUTORIAL), "-n", "16", "-o", str(out)]) == 0
+    write_report(out)
+    return out
+
+
+def test_every_figure_of_the_tutorial_report_is_a_valid_png_and_svg(tutorial_results: Path) -> None:
+    html = parse(tutorial_results / "report.html")
+    drawn = check_figures(tutorial_results, html)
+    assert {"fill_fan", "unmet_by_market", "tts_ttr", "market_cover", "surplus"} <= drawn
+    summary = json.loads((tutorial_results / "summary.json").read_text())
+    if summary.get("stages") and summary.get("links") and summary.get("meta"):
+        assert {"hhi", "flows", "cost_by_bloc", "dependency", "unmet_by_family", "stockpiles"} <= drawn
+    for name in drawn:
+        assert (tutorial_results / "tables" / f"{name}.csv").is_file()
+    assert (tutorial_results / "tables" / "headline.csv").read_text().startswith("market,family,fill rate")
+
+
+def test_numbers_in_the_html_equal_summary_json(tutorial_results: Path) -> None:
+    summary = json.loads((tutorial_results / "summary.json").read_text())
+    cells = parse(tutorial_results / "report.html").cells
+    keys = {c["key"] for c in cells}
+    for m in summary["markets"]:
+        for metric in ("fill_rate", "unmet_t", "lost_days", "max_shortfall"):
+            assert f"markets/{m}/{metric}/mean" in keys
+    formats = {"fill_rate": D.fmt_pct, "unmet_t": D.fmt_t, "lost_days": D.fmt_days,
+               "max_shortfall": lambda x: D.fmt_pct(x, 0)}
+    for c in cells:
+        want = lookup(summary, c["key"])
+        got = None if c["value"] == "None" else float(c["value"])
+        assert (want is None and got is None) or got == want, c
+        if not c["key"].startswith("markets/"):
+            continue
+        _, m, metric, _ = c["key"].split("/")
+        if metric in formats:
+            assert c["text"] == formats[metric](want), c
+        else:  # TTS / TTR: the censored-aware text of the whole STAT
+            assert c["text"] == D.fmt_ttx(summary["markets"][m][metric]), c
+    ev_us = summary["markets"]["ev_us"]["unmet_t"]["mean"]
+    assert any(c["text"] == f"{ev_us:,.0f}" for c in cells)
+
+
+def test_report_is_self_contained(tutorial_results: Path) -> None:
+    text = (tutorial_results / "report.html").read_text(encoding="utf-8")
+    for banned in ("http://", "https://", "<script", "<link", "@import", "src='figures/"):
+        assert banned not in text
+    assert "<style>" in text and "Provenance" in text and "sha256" in text.lower()
+    summary = json.loads((tutorial_results / "summary.json").read_text())
+    assert summary["sha256"] in text and summary["command"] in text
+    assert "China magnet licensing" in text  # the event window, labelled
+
+
+def test_reesim_report_rerenders_without_running(tutorial_results: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    import simulator.engine
+
+    def forbidden(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("reesim report must not simulate")
+
+    monkeypatch.setattr(simulator.engine, "simulate", forbidden)
+    before = (tutorial_results / "summary.json").read_bytes()
+    (tutorial_results / "report.html").unlink()
+    for p in (tutorial_results / "figures").iterdir():
+        p.unlink()
+    assert run_cli(["report", str(tutorial_results)]) == 0
+    assert "report.html" in capsys.readouterr().out
+    assert (tutorial_results / "summary.json").read_bytes() == before
+    html = parse(tutorial_results / "report.html")
+    assert check_figures(tutorial_results, html)
+
+
+# --------------------------------------------------------------------------- a comparison
+
+
+def test_compare_report_shows_the_differences(tmp_path: Path) -> None:
+    out = tmp_path / "cmp"
+    assert run_cli(["compare", str(TUTORIAL), str(ALLIED), "-n", "10", "-o", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    html = parse(out / "report.html")
+    check_figures(out, html)
+    keys = {c["key"]: c for c in html.cells}
+    assert "differences/tutorial_allied/ev_us/unmet_t/mean" in keys
+    assert "differences/tutorial_allied/family:magnets/unmet_t/mean" in keys
+    for c in html.cells:
+        want = lookup(summary, c["key"])
+        assert (c["value"] == "None" and want is None) or float(c["value"]) == want, c
+    d = summary["differences"]["tutorial_allied"]["ev_us"]["unmet_t"]
+    assert keys["differences/tutorial_allied/ev_us/unmet_t/mean"]["text"] == D.fmt_signed(d["mean"])
+    text = (out / "report.html").read_text(encoding="utf-8")
+    for line in summary["headline"]:
+        assert line.replace("'", "&#x27;") in text
+    assert (out / "tables" / "differences_tutorial_allied.csv").is_file()
+
+
+# --------------------------------------------------------------------------- synthetic summaries
+
+
+def _stat(mean: float, sd: float = 0.0, n: int = 50) -> dict[str, Any]:
+    h = 1.96 * sd / math.sqrt(n)
+    return {"mean": mean, "sd": sd, "p5": mean - 1.6 * sd, "p50": mean, "p95": mean + 1.6 * sd,
+            "ci95": [mean - h, mean + h], "n": n}
+
+
+def _ttx(p50: float, censored: float, bound: float | None) -> dict[str, Any]:
+    s = _stat(p50, 5.0) if censored < 1.0 else {"mean": None, "sd": None, "p5": None, "p50": None,
+                                                 "p95": None, "ci95": [None, None], "n": 0}
+    s.update({"censored": censored, "censored_at_least": bound if censored > 0 else None})
+    return s
+
+
+def synthetic_results(folder: Path, n_markets: int = 45, full: bool = True) -> dict[str, Any]:
+    """Write a summary.json of the DESIGN §8 shape (+ the fields being added) and a timeseries.csv."""
+    rng = np.random.default_rng(5)
+    regions = {"CN": ("China", "china"), "MM": ("Myanmar", "china"), "AU": ("Australia", "allied"),
+               "US": ("United States", "allied"), "JP": ("Japan", "allied"), "DE": ("Germany", "allied"),
+               "MY": ("Malaysia", "other"), "BR": ("Brazil", "other")}
+    fams = ["magnets", "batteries", "catalysts", "optical"]
+    mk_regions = ["JP", "US", "DE", "CN", "MY", "BR"]
+    markets, meta_m = {}, {}
+    for k in range(n_markets):
+        mid = f"m{k:02d}_{mk_regions[k % 6].lower()}"
+        unmet = float(rng.choice([0.0, 0.0, rng.uniform(10, 3000)]))
+        fill = 1.0 - unmet / 20000.0
+        short = unmet > 0
+        markets[mid] = {
+            "fill_rate": _stat(fill, 0.01), "unmet_t": _stat(unmet, unmet * 0.05),
+            "lost_days": _stat(unmet / 20000.0 * 365, 1.0), "max_shortfall": _stat(0.6 if short else 0.0, 0.05),
+            "tts_days": _ttx(60.0, 0.2, 600.0) if short else _ttx(0, 1.0, 600.0),
+            "ttr_days": _ttx(200.0, 0.3, 600.0) if short else _ttx(0.0, 0.0, None),
+            "event_fill_rate": {"ban": _stat(fill - 0.1, 0.02)},
+        }
+        if k == 1:  # a market whose replicates saw no reference event: no TTS/TTR at all
+            markets[mid]["tts_days"] = markets[mid]["ttr_days"] = _ttx(0.0, 1.0, None) | {"censored": 0.0}
+        if full:
+            cn = float(rng.uniform(0.2, 0.9))
+            markets[mid]["dependency"] = {st: {"CN": _stat(cn), "AU": _stat(1 - cn - 0.05), "none": _stat(0.05)}
+                                          for st in ("mine", "separation")}
+            markets[mid]["dependency_bloc"] = {st: {"china": _stat(cn), "allied": _stat(1 - cn - 0.05)}
+                                               for st in ("mine", "separation")}
+        meta_m[mid] = {"region": mk_regions[k % 6], "sector": "ev_motors", "family": fams[k % 4]}
+    facilities = {"mine_cn": ("mine", "CN"), "mine_au": ("mine", "AU"), "sep_cn": ("separation", "CN"),
+                  "sep_my": ("separation", "MY"), "metal_jp": ("metal", "JP"), "mag_cn": ("component", "CN"),
+                  "mag_de": ("component", "DE")}
+    summary: dict[str, Any] = {
+        "scenario": "synthetic", "file": "synthetic.yaml", "sha256": "0" * 64,
+        "files": [{"path": "synthetic.yaml", "sha256": "0" * 64}], "command": "reesim run synthetic.yaml",
+        "sets": [], "seed": 1, "replications": 50, "version": "0.1.0",
+        "horizon": {"start": "2025-01-01", "end": "2026-12-31", "step_days": 1},
+        "reference_event": "ban",
+        "event_windows": [{"id": "ban", "label": "Oxide ban", "start": "2025-04-01", "end": "2025-09-30"},
+                          {"id": "flood", "label": "Mine flood", "start": "2025-08-01", "end": "2025-10-15"}],
+        "mass_balance_error": 1e-15, "markets": markets,
+        "facilities": {f: {"output_t": _stat(1000.0), "utilisation": _stat(0.8)} for f in facilities},
+        "surplus_t": {"ce_oxide": _stat(15000.0, 100.0), "la_oxide": _stat(9000.0, 80.0), "magnet": _stat(0.0)},
+        "timings": {"setup_s": 0.01, "simulate_s": 1.0},
+    }
+    if full:
+        summary["stages"] = {st: {"hhi": _stat(float(rng.uniform(3000, 9000)), 50.0),
+                                  "top3_share": _stat(0.95),
+                                  "output_by_region": {r: _stat(float(rng.uniform(100, 5000)))
+                                                       for f, (s2, r) in facilities.items() if s2 == st}}
+                             for st in ("mine", "separation", "metal", "component")}
+        links = {}
+        pairs = [("mine_cn", "sep_cn"), ("mine_au", "sep_my"), ("sep_cn", "metal_jp"), ("sep_my", "metal_jp"),
+                 ("metal_jp", "mag_cn"), ("metal_jp", "mag_de"), ("pile_jp", "mag_de")]
+        pairs += [("mag_cn" if k % 2 else "mag_de", m) for k, m in enumerate(markets)]
+        for a, b in pairs:
+            q = float(rng.uniform(50, 3000))
+            links[f"{a}>{b}:x"] = {"from": a, "to": b, "product": "x", "shipped_t": _stat(q, 10.0),
+                                   "spend_usd": _stat(q * 60000.0, 1e5)}
+        summary["links"] = links
+        summary["stockpiles"] = {"pile_jp": {"released_t": _stat(120.0, 10.0), "holding_cost_usd": _stat(2e5)}}
+        summary["meta"] = {"regions": {r: {"name": n, "bloc": b} for r, (n, b) in regions.items()},
+                           "markets": meta_m,
+                           "facilities": {f: {"region": r, "stage": s2} for f, (s2, r) in facilities.items()},
+                           "stockpiles": {"pile_jp": {"region": "JP"}}}
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    rows = ["time,series,stat,value"]
+    start = dt.date(2025, 1, 1)
+    names = [f"fill:{m}" for m in markets] + [f"market_cover_days:{m}" for m in markets]
+    names += ["stockpile_t:pile_jp"] if full else []
+    for w in range(104):
+        day = start + dt.timedelta(days=7 * w + 6)
+        dip = 0.5 if 13 <= w <= 30 else 0.0
+        for name in names:
+            base = 1.0 - dip if name.startswith("fill") else (20.0 - 15 * dip if "cover" in name else 300 - 200 * dip)
+            for st, f in (("p5", 0.9), ("p50", 1.0), ("p95", 1.05), ("mean", 1.0)):
+                rows.append(f"{day},{name},{st},{min(base * f, 1.0) if name.startswith('fill') else base * f:.6g}")
+    (folder / "timeseries.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return summary
+
+
+def test_synthetic_summary_with_45_markets_draws_every_figure(tmp_path: Path) -> None:
+    folder = tmp_path / "syn"
+    summary = synthetic_results(folder, 45, full=True)
+    write_report(folder)
+    html = parse(folder / "report.html")
+    drawn = check_figures(folder, html)
+    assert drawn == {build(D.load_results(folder)).name for _, build in FIGURES}  # nothing skipped
+    assert html.notes == []
+    text = (folder / "report.html").read_text(encoding="utf-8")
+    assert "rows are families" in text  # 45 markets: dependency grouped by family
+    assert "Showing the 12 markets with the most unmet demand of 45" in text  # small multiples: top 12
+    flows = (folder / "tables" / "flows.csv").read_text()
+    assert "stockpile" in flows and "market" in flows
+    fam = (folder / "tables" / "unmet_by_family.csv").read_text().splitlines()
+    assert len(fam) == 1 + 4  # four families, one scenario
+    releases = (folder / "tables" / "stockpile_releases.csv").read_text()
+    assert "pile_jp,120" in releases
+    # the headline table still agrees with summary.json
+    for c in html.cells:
+        want = lookup(summary, c["key"])
+        assert (c["value"] == "None" and want is None) or float(c["value"]) == want, c
+
+
+def test_missing_fields_skip_their_figures_with_a_note(tmp_path: Path) -> None:
+    folder = tmp_path / "old"
+    synthetic_results(folder, 5, full=False)
+    write_report(folder)
+    html = parse(folder / "report.html")
+    drawn = check_figures(folder, html)
+    assert {"fill_fan", "unmet_by_market", "tts_ttr", "market_cover", "surplus"} <= drawn
+    assert not {"dependency", "hhi", "flows", "cost_by_bloc", "stockpiles", "unmet_by_family"} & drawn
+    joined = " ".join(html.notes)
+    for word in ("dependency", "stages", "links", "stockpile", "families"):
+        assert word in joined, word
+    assert len(html.notes) == 6
