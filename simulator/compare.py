@@ -34,7 +34,7 @@ import numpy.typing as npt
 from .engine import Result, simulate
 from .metrics import SHORT as SHORT_FILL
 from .metrics import censored_stat, stat
-from .network import Network, compile_network
+from .network import Network, compile_network, market_family
 from .scenario.models import Scenario
 
 F64 = npt.NDArray[np.float64]
@@ -93,23 +93,6 @@ class Outcome:
 
 
 # --------------------------------------------------------------------------- network facts
-
-
-def market_family(net: Network, m: int) -> str:
-    """Family of market ``m``: the family of the products it demands (``other`` if none).
-
-    A market demanding products of several families gets them joined by ``+``.
-    """
-    sc = net.scenario
-    lo = int(net.mkt_starts[m])
-    hi = int(net.mkt_starts[m + 1]) if m + 1 < len(net.mkt_starts) else len(net.dem_market)
-    fams = []
-    for d in range(lo, hi):
-        p = net.products[int(net.hold_product[int(net.dem_hold[d])])]
-        f = sc.products[p].family or "other"
-        if f not in fams:
-            fams.append(f)
-    return "+".join(sorted(fams)) if fams else "other"
 
 
 def market_bloc(net: Network, m: int) -> str:

@@ -442,3 +442,20 @@ def _nominal(
             use[h] = a * c
             push(h)
     return use, flow, act
+
+
+def market_family(net: Network, m: int) -> str:
+    """Family of market ``m``: the family of the products it demands (``other`` if none).
+
+    A market demanding products of several families gets them joined by ``+``.
+    """
+    sc = net.scenario
+    lo = int(net.mkt_starts[m])
+    hi = int(net.mkt_starts[m + 1]) if m + 1 < len(net.mkt_starts) else len(net.dem_market)
+    fams = []
+    for d in range(lo, hi):
+        p = net.products[int(net.hold_product[int(net.dem_hold[d])])]
+        f = sc.products[p].family or "other"
+        if f not in fams:
+            fams.append(f)
+    return "+".join(sorted(fams)) if fams else "other"

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
+from .network import market_family
 from .result import Result
 from .metrics import censored_stat, stat
 
@@ -84,13 +85,24 @@ def summary_dict(result: Result, net: Any, provenance: dict[str, Any]) -> dict[s
                              for b in dict.fromkeys(supplier_bloc)},
         "total_usd": stat(result.spend_usd.sum(axis=1) + result.holding_cost_usd.sum(axis=1)),
     }
+    families: dict[str, Any] = {}
+    fam_of = [market_family(net, m) for m in range(len(result.markets))]
+    days = result.n_steps * result.step_days
+    for fam in dict.fromkeys(fam_of):
+        cols = [m for m, f in enumerate(fam_of) if f == fam]
+        dem = result.demand_t[:, cols].sum(axis=1)
+        unmet_f = result.unmet_t[:, cols].sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fill_f = np.where(dem > 0, result.served_t[:, cols].sum(axis=1) / np.where(dem > 0, dem, 1), 1.0)
+            lost_f = np.where(dem > 0, unmet_f / np.where(dem > 0, dem / days, 1), 0.0)
+        families[fam] = {"markets": [result.markets[m] for m in cols], "fill_rate": stat(fill_f),
+                         "unmet_t": stat(unmet_f), "lost_days": stat(lost_f)}
     stockpiles = {sid: {"released_t": stat(result.released_t[:, s]), "holding_cost_usd": stat(result.holding_cost_usd[:, s])}
                   for s, sid in enumerate(net.stockpiles)}
     meta = {
         "regions": {r: {"name": sc.regions[r].name, "bloc": sc.regions[r].bloc} for r in regions},
         "markets": {mid: {"region": mk.region, "sector": mk.sector,
-                          "family": next((sc.products[p].family for p in mk.demand if sc.products[p].family), None),
-                          "name": mk.name}
+                          "family": market_family(net, net.markets.index(mid)), "name": mk.name}
                     for mid, mk in sc.markets.items()},
         "facilities": {fid: {"region": f.region, "stage": f.stage} for fid, f in sc.facilities.items()}
         | {rid: {"region": r.region, "stage": "recycler"} for rid, r in sc.recyclers.items()},
@@ -116,6 +128,7 @@ def summary_dict(result: Result, net: Any, provenance: dict[str, Any]) -> dict[s
         "facilities": facilities,
         "surplus_t": {p: stat(result.surplus_t[:, i]) for i, p in enumerate(result.products)},
         "collected_t": {p: stat(result.collected_t[:, i]) for i, p in enumerate(result.products)},
+        "families": families,
         "stages": stages,
         "links": links,
         "costs": costs,
