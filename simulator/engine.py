@@ -143,11 +143,15 @@ def simulate(
     noise_names = [f"demand:{net.markets[net.dem_market[d]]}:{net.products[net.hold_product[net.dem_hold[d]]]}"
                    for d in range(D)]
 
+    # contiguous transposes: a matmul with a transposed view is ~100x slower on some BLAS builds
+    use_t = np.ascontiguousarray(net.nominal_use.T)
+    link_t = np.ascontiguousarray(net.nominal_link.T)
+
     def refresh(t: int) -> None:
         mult = (net.growth_factor(t * step)[None, :] * board.arrays["demand_factor"]
                 * (1.0 - V.substituted_share(t, st.adopt_at, mech)))
-        st.exp_use[...] = mult @ net.nominal_use.T
-        st.ref_flow[...] = (mult @ net.nominal_link.T) * step
+        st.exp_use[...] = mult @ use_t
+        st.ref_flow[...] = (mult @ link_t) * step
         st.fg_target[...] = net.fg_days * st.exp_use
         st.order_up_to[...] = net.cover_days * st.exp_use + net.pile_target
 
@@ -170,7 +174,8 @@ def simulate(
     stages = tuple(sc.report.trace_stages)
     for k in stages:
         series[f"china_share_{k}"] = SeriesQuantiles()
-    dep_int = np.zeros((R, M, len(stages), len(net.regions) + 1))
+    china_cols = (china[tracer.col_g] if tracer is not None else np.zeros(0, dtype=bool))
+    dep_int = np.zeros((R, M, tracer.C if tracer is not None else 0))
     series_times: list[int] = []
     acc = {name: np.zeros(shape) for name, shape in (
         ("output_t", (R, Fn)), ("cap_avail", (R, Fn)), ("act_sum", (R, Fn)), ("surplus_t", (R, P)),
@@ -242,9 +247,7 @@ def simulate(
         demand = raw * (1.0 - sub)
         served, consumed = K.consume(st.on_hand, st.backorder, demand, net)
         if tracer is not None:
-            before = tracer.dep.copy()
-            tracer.consume(consumed)
-            dep_int[...] += tracer.dep - before
+            dep_int[...] += tracer.consume(consumed)
         if scrap is not None:
             scrap.add(t, consumed)
         V.substitution_update(t, served, demand, st.short_run, st.adopt_at, pol["substitution"], step, mech)
@@ -298,7 +301,7 @@ def simulate(
                          "shipped": shipped, "surplus": extra @ plan.out_prod, "produced": made @ plan.out_prod,
                          "used": used @ plan.in_prod, "consumed": consumed_p, "released": released,
                          "collected": collected, "weights": weights, "triggered": st.triggered,
-                         "substituted": raw * sub, "tags": None if tracer is None else tracer.hold})
+                         "substituted": raw * sub, "tags": None if tracer is None else tracer.full_tags()})
         if progress is not None:
             progress(t + 1, T)
 
@@ -313,9 +316,10 @@ def simulate(
             np.add.at(levels, (slice(None), mech.pile_of_holding), st.on_hand[:, mech.pile_holdings])
         series["stockpile_t"].add(levels)
         for k, sname in enumerate(stages):
-            tot = dep_int[:, :, k].sum(axis=-1)
+            block = tracer.col_k == k  # type: ignore[union-attr]
+            tot = dep_int[:, :, block].sum(axis=-1)
             with np.errstate(divide="ignore", invalid="ignore"):
-                share = np.where(tot > 0, dep_int[:, :, k][..., china].sum(axis=-1) / np.where(tot > 0, tot, 1), 0.0)
+                share = np.where(tot > 0, dep_int[:, :, block & china_cols].sum(axis=-1) / np.where(tot > 0, tot, 1), 0.0)
             series[f"china_share_{sname}"].add(share)
         dep_int[...] = 0.0
         series_times.append(min((t + 1) * step, sc.horizon.days))

@@ -47,9 +47,14 @@ class Tracer:
         self.none = np.zeros((K, self.G1))
         self.none[:, -1] = 1.0
         init = self._initial_tags()
-        self.hold = np.broadcast_to(init, (R, H, K, self.G1)).copy()
-        self.pipe = self.hold[:, np.asarray(net.link_src)].copy() if E else np.zeros((R, 0, K, self.G1))
-        self.dep = np.zeros((R, len(net.markets), K, self.G1))
+        self._layout()
+        self.hold = np.broadcast_to(self.compact(init), (R, H, self.C)).copy()
+        self.pipe = self.hold[:, np.asarray(net.link_src)].copy() if E else np.zeros((R, 0, self.C))
+        self.dep = np.zeros((R, len(net.markets), self.C))
+        dst = np.asarray(net.link_dst)
+        self._single_in = E > 0 and len(np.unique(dst)) == E
+        self._single_input = len(np.unique(np.asarray(net.in_fac))) == len(net.in_fac)
+        self._single_demand = len(np.unique(np.asarray(net.dem_market))) == len(net.dem_market)
 
     def _produced_tag(self, in_tags: F64, in_mass: F64, f: int) -> F64:
         """Tag of what producer f makes from inputs with tags [..., n_in, K, G1] and masses [..., n_in]."""
@@ -107,60 +112,129 @@ class Tracer:
         return np.tensordot(w / w.sum(), tags[[int(net.link_src[e]) for e in es]], axes=1)
 
     # ------------------------------------------------------------------ along the step
+    #
+    # At run time tags live in a compact layout [R, X, C]: for each traced stage only the
+    # regions that host a producer of that stage, plus that stage's ``none`` column (a
+    # share on any other region is always 0). Mixing is done in place as
+    # ``tag += w * (add_tag - tag)`` with ``w = add / (old + add)``.
+
+    def _layout(self) -> None:
+        net = self.net
+        cols: list[tuple[int, int]] = []  # (stage k, full column g) with g = G for none
+        for k, stage in enumerate(self.stages):
+            regs = sorted({int(net.producer_region[f]) for f in range(len(net.producers))
+                           if net.producer_stage[f] == stage})
+            cols += [(k, g) for g in regs] + [(k, self.G1 - 1)]
+        self.cols = cols
+        self.C = len(cols)
+        self.col_k = np.array([k for k, _ in cols], dtype=np.int64)
+        self.col_g = np.array([g for _, g in cols], dtype=np.int64)
+        Fn = len(net.producers)
+        self.c_onehot = np.zeros((Fn, self.C))
+        self.c_keep = np.ones((Fn, self.C))  # 1 where the input's share carries through
+        for f in range(Fn):
+            for c, (k, g) in enumerate(cols):
+                if self.own[f, k]:
+                    self.c_keep[f, c] = 0.0
+                    self.c_onehot[f, c] = 1.0 if g == int(net.producer_region[f]) else 0.0
+        self.c_none = np.array([1.0 if g == self.G1 - 1 else 0.0 for _, g in cols])
+
+    def compact(self, full: F64) -> F64:
+        """[..., K, G1] -> [..., C]."""
+        return full[..., self.col_k, self.col_g]
+
+    def expand(self, comp: F64) -> F64:
+        """[..., C] -> [..., K, G1] (zeros on regions that host no producer of the stage)."""
+        out = np.zeros(comp.shape[:-1] + (self.K, self.G1))
+        out[..., self.col_k, self.col_g] = comp
+        return out
+
+    @staticmethod
+    def _mix_into(tag: F64, old: F64, add: F64, add_tag: F64) -> None:
+        """In place: tag <- (old * tag + add * add_tag) / (old + add); unchanged where nothing is added."""
+        tot = old + add
+        with np.errstate(divide="ignore", invalid="ignore"):
+            w = np.where(add > 0, add / np.where(tot > 0, tot, 1.0), 0.0)
+        diff = add_tag - tag
+        diff *= w[..., None]
+        tag += diff
 
     def arrive(self, on_hand_after: F64, arrived: F64, by_dst: object) -> None:
         """Mix arrivals (with their link's pipeline tag) into the buyers' stock."""
-        if arrived.shape[1] == 0:
+        if arrived.shape[1] == 0 or self.C == 0:
             return
         seg = by_dst  # Segments
         uniq = seg.uniq  # type: ignore[attr-defined]
-        arr_sum = seg.sum(arrived)  # type: ignore[attr-defined]
-        tagged = np.add.reduceat((arrived[:, :, None, None] * self.pipe)[:, seg.perm], seg.starts, axis=1)  # type: ignore[attr-defined]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            arr_tag = tagged / np.where(arr_sum > 0, arr_sum, 1.0)[:, :, None, None]
-        old = on_hand_after[:, uniq] - arr_sum
-        self.hold[:, uniq] = mix(np.maximum(old, 0.0), self.hold[:, uniq], arr_sum, arr_tag)
+        if self._single_in:
+            arr_sum = arrived[:, seg.perm]  # type: ignore[attr-defined]
+            arr_tag = self.pipe[:, seg.perm]  # type: ignore[attr-defined]
+        else:
+            arr_sum = seg.sum(arrived)  # type: ignore[attr-defined]
+            tagged = np.add.reduceat((arrived[:, :, None] * self.pipe)[:, seg.perm], seg.starts, axis=1)  # type: ignore[attr-defined]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                arr_tag = tagged / np.where(arr_sum > 0, arr_sum, 1.0)[:, :, None]
+        old = np.maximum(on_hand_after[:, uniq] - arr_sum, 0.0)
+        sub = self.hold[:, uniq]
+        self._mix_into(sub, old, arr_sum, arr_tag)
+        self.hold[:, uniq] = sub
 
     def produce(self, on_hand_before_out: F64, used_e: F64, made_e: F64) -> None:
         """Mix what each producer made (tagged from the inputs it used) into its outputs."""
+        if self.C == 0:
+            return
         net = self.net
         R = used_e.shape[0]
         Fn = len(net.producers)
-        in_tag = np.zeros((R, Fn, self.K, self.G1))
-        in_tot = np.zeros((R, Fn))
+        in_tag = np.broadcast_to(self.c_none, (R, Fn, self.C)).copy()
         if used_e.shape[1]:
-            w = used_e[:, :, None, None] * self.hold[:, net.in_hold]
-            in_tag[:, net.in_facs_with] = np.add.reduceat(w, net.in_starts, axis=1)
-            in_tot[:, net.in_facs_with] = np.add.reduceat(used_e, net.in_starts, axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            prod = in_tag / np.where(in_tot > 0, in_tot, 1.0)[:, :, None, None]
-        prod = np.where((in_tot > 0)[:, :, None, None], prod, self.none)
-        prod[:, np.asarray(net.is_recycler)] = self.none
-        own = self.own[None, :, :, None]
-        prod = np.where(own, self.onehot[None], prod)
+            if self._single_input:
+                in_tag[:, net.in_fac] = self.hold[:, net.in_hold]
+            else:
+                w = used_e[:, :, None] * self.hold[:, net.in_hold]
+                tot = np.add.reduceat(used_e, net.in_starts, axis=1)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    mixed = np.add.reduceat(w, net.in_starts, axis=1) / np.where(tot > 0, tot, 1.0)[:, :, None]
+                in_tag[:, net.in_facs_with] = np.where((tot > 0)[:, :, None], mixed, self.c_none)
+        prod = in_tag * self.c_keep + self.c_onehot
         oh = net.out_hold
-        self.hold[:, oh] = mix(on_hand_before_out, self.hold[:, oh], made_e, prod[:, net.out_fac])
+        sub = self.hold[:, oh]
+        self._mix_into(sub, on_hand_before_out, made_e, prod[:, net.out_fac])
+        self.hold[:, oh] = sub
 
     def ship(self, in_transit_before: F64, shipped: F64) -> None:
         """Mix shipments (supplier's tag) into each link's pipeline."""
-        if shipped.shape[1] == 0:
+        if shipped.shape[1] == 0 or self.C == 0:
             return
-        self.pipe = mix(in_transit_before, self.pipe, shipped, self.hold[:, self.net.link_src])
+        self._mix_into(self.pipe, in_transit_before, shipped, self.hold[:, self.net.link_src])
 
     def release(self, recv_before: F64, recv: I64, released: F64, pile: I64) -> None:
-        """Mix stockpile releases into receivers (one channel per receiver at a time)."""
+        """Mix stockpile releases into receivers, channel by channel."""
+        if self.C == 0:
+            return
+        mass = {}
         for q in range(released.shape[1]):
             r = int(recv[q])
-            self.hold[:, r] = mix(recv_before[:, q], self.hold[:, r], released[:, q], self.hold[:, int(pile[q])])
+            before = mass.get(r, recv_before[:, q])
+            sub = self.hold[:, r]
+            self._mix_into(sub, before, released[:, q], self.hold[:, int(pile[q])])
+            self.hold[:, r] = sub
+            mass[r] = before + released[:, q]
 
-    def consume(self, consumed: F64) -> None:
-        """Accumulate each market's consumption by tag [R, D] -> dependency sums."""
+    def consume(self, consumed: F64) -> F64:
+        """Accumulate each market's consumption by tag; return this step's [R, M, C] addition."""
         net = self.net
-        w = consumed[:, :, None, None] * self.hold[:, net.dem_hold]
-        self.dep += np.add.reduceat(w, net.mkt_starts, axis=1)
+        w = consumed[:, :, None] * self.hold[:, net.dem_hold]
+        add = w if self._single_demand else np.add.reduceat(w, net.mkt_starts, axis=1)
+        self.dep += add
+        return add
+
+    def full_tags(self) -> F64:
+        """Holding tags in the full layout [R, H, K, G1] (for tests and the oracle)."""
+        return self.expand(self.hold)
 
     def dependency(self) -> F64:
         """Share of each market's consumption by region (+ none) per stage [R, M, K, G1]."""
-        tot = self.dep.sum(axis=-1, keepdims=True)
+        full = self.expand(self.dep)
+        tot = full.sum(axis=-1, keepdims=True)
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(tot > 0, self.dep / np.where(tot > 0, tot, 1.0), 0.0)
+            return np.where(tot > 0, full / np.where(tot > 0, tot, 1.0), 0.0)
