@@ -227,6 +227,20 @@ def _print_table(console, sc, summary, res) -> None:  # type: ignore[no-untyped-
     console.print(table)
 
 
+@app.command()
+def bench(
+    full: Annotated[bool, typer.Option("--full", help="The standard set (several minutes) instead of the short one.")] = False,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the figures as JSON here.")] = None,
+) -> None:
+    """Time the engine: throughput in node-replicate-days per second, wall time, peak memory."""
+    from .bench import main as bench_main
+
+    args = [] if full else ["--quick"]
+    if json_out is not None:
+        args += ["--json", str(json_out)]
+    bench_main(args)
+
+
 def _refuse_overwrite(path: Path, force: bool) -> None:
     if path.exists() and not force:
         raise UsageError(f"{path} exists; add --force to overwrite it")

@@ -1,0 +1,177 @@
+"""Core-loop benchmark: throughput, wall time and peak memory of the full engine.
+
+Runs the whole engine (events, tracing, metrics, invariant checks) on the
+tutorial, on the largest real scenario, and on generated networks of 10, 100
+and 1000 facilities, for several replicate counts R; the plain-Python reference
+oracle is timed beside it in the same process. Throughput is in
+node·replicate·days per second (nodes = facilities + recyclers + markets +
+stockpiles). Medians of several runs; prints a table and, with ``--json``, writes
+the figures.
+
+Usage::
+
+    python benchmarks/core_loop.py                 # the standard set (several minutes)
+    python benchmarks/core_loop.py --quick         # what `reesim bench` runs
+    python benchmarks/core_loop.py --json out.json
+
+Real scenarios are looked up in ``scenarios/`` under the current folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+from . import load_scenario
+from .engine import simulate
+from .network import compile_network
+from .synth import make_network_yaml
+
+ROOT = Path.cwd()
+
+CONFIGS = {
+    "quick": {"Rs": (1, 100), "repeats": 2, "generated": (10,), "oracle_R": (1,), "days": 365, "real": False},
+    "standard": {"Rs": (1, 10, 100, 1000, 10000), "repeats": 3, "generated": (10, 100, 1000),
+                 "oracle_R": (1, 4), "days": None, "real": True},
+}
+
+
+def largest_real() -> Path | None:
+    """The real scenario (not the tutorial) with the most facilities and markets."""
+    best, size = None, -1
+    for p in sorted((Path.cwd() / "scenarios").glob("*.yaml")):
+        if p.name.startswith("tutorial"):
+            continue
+        try:
+            sc = load_scenario(p)
+        except Exception:  # noqa: BLE001 - a broken scenario is skipped, not benchmarked
+            continue
+        n = len(sc.facilities) + len(sc.markets)
+        if n > size:
+            best, size = p, n
+    return best
+
+
+def generated(n_fac: int, days: int | None) -> Path:
+    """A generated network with about ``n_fac`` facilities (written to a temp file)."""
+    mines = max(1, n_fac // 10)
+    sep = max(1, n_fac // 10)
+    metal = max(1, n_fac // 10)
+    comp = max(1, n_fac - mines - sep - metal)
+    markets = max(1, n_fac // 4)
+    text = make_network_yaml(mines, sep, metal, comp, markets, seed=1, horizon_days=days or 3650)
+    path = Path(tempfile.mkdtemp()) / f"gen{n_fac}.yaml"
+    path.write_text(text)
+    return path
+
+
+def time_engine(net: Any, R: int, repeats: int) -> tuple[float, float]:
+    """Median wall time [s] over ``repeats`` runs, and node·replicate·days of one run."""
+    times, nrd = [], 0.0
+    for _ in range(repeats):
+        gc.collect()
+        t = time.perf_counter()
+        res = simulate(net, R, seed=1, checks="error")
+        times.append(time.perf_counter() - t)
+        nrd = res.timings["node_replicate_days"]
+    return statistics.median(times), nrd
+
+
+def peak_memory(net: Any, R: int) -> float:
+    """Peak traced memory of one run [MB] (numpy reports its buffers to tracemalloc)."""
+    gc.collect()
+    tracemalloc.start()
+    simulate(net, R, seed=1, checks="off")
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak / 1e6
+
+
+def time_oracle(sc: Any, net: Any, R: int) -> float | None:
+    """Wall time of the reference oracle for R replicates (R sequential one-replicate runs)."""
+    from simulator.reference import run_reference
+
+    try:
+        t = time.perf_counter()
+        for _ in range(R):
+            run_reference(sc, net, noise=False)
+        return time.perf_counter() - t
+    except NotImplementedError:
+        return None
+
+
+def run(config: str, only: str | None = None) -> list[dict[str, Any]]:
+    """Run the benchmark set; return one row per (network, R)."""
+    cfg = CONFIGS[config]
+    days = cfg["days"]
+    nets: list[tuple[str, Path, list[str]]] = []
+    if (ROOT / "scenarios" / "tutorial.yaml").is_file():
+        nets.append(("tutorial", ROOT / "scenarios" / "tutorial.yaml", []))
+    real = largest_real() if cfg["real"] else None
+    if real is not None:
+        nets.append((f"real:{real.stem}", real, []))
+    for n in cfg["generated"]:
+        nets.append((f"generated:{n}", generated(n, days), []))
+    rows = []
+    for label, path, sets in nets:
+        if only and only not in label:
+            continue
+        sc = load_scenario(path, sets)
+        net = compile_network(sc)
+        sizes = net.sizes
+        nodes = sizes["F"] + sizes["M"] + sizes["S"]
+        for R in cfg["Rs"]:
+            if R * nodes * sc.horizon.days > 6e10:
+                continue  # beyond a sensible time budget on 2 cores
+            wall, nrd = time_engine(net, R, cfg["repeats"] if R <= 1000 else 1)
+            mem = peak_memory(net, R) if R <= 1000 or nodes < 200 else None
+            row = {"network": label, "nodes": nodes, "links": sizes["E"], "days": sc.horizon.days, "R": R,
+                   "wall_s": wall, "throughput_nrd_s": nrd / wall, "peak_mb": mem}
+            if R in cfg["oracle_R"] and nodes <= 200:
+                ot = time_oracle(sc, net, R)
+                if ot is not None:
+                    row["oracle_s"] = ot
+                    row["engine_vs_oracle"] = ot / wall
+            rows.append(row)
+            _print_row(row)
+    return rows
+
+
+def _print_row(r: dict[str, Any]) -> None:
+    mem = f"{r['peak_mb']:9.1f}" if r.get("peak_mb") is not None else "        —"
+    ora = f"{r['oracle_s']:8.2f} s  x{r['engine_vs_oracle']:7.1f}" if "oracle_s" in r else ""
+    print(f"{r['network']:<28} {r['nodes']:>5} {r['R']:>6} {r['wall_s']:9.3f} s "
+          f"{r['throughput_nrd_s'] / 1e6:9.3f} M {mem} MB  {ora}", flush=True)
+
+
+def machine() -> dict[str, Any]:
+    """Facts about the machine the figures came from."""
+    import numpy as np
+
+    return {"python": platform.python_version(), "numpy": np.__version__, "cpus": os.cpu_count(),
+            "platform": platform.platform(), "processor": platform.processor() or platform.machine()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="the short version `reesim bench` runs")
+    ap.add_argument("--only", help="only networks whose label contains this")
+    ap.add_argument("--json", type=Path, help="write the rows and machine facts here")
+    args = ap.parse_args(argv)
+    print(f"{'network':<28} {'nodes':>5} {'R':>6} {'wall':>11} {'throughput':>11} {'peak mem':>12}  oracle (x faster)")
+    rows = run("quick" if args.quick else "standard", args.only)
+    if args.json:
+        args.json.write_text(json.dumps({"machine": machine(), "rows": rows}, indent=2))
+        print(f"wrote {args.json}")
+    return 0
+
+
