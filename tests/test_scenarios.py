@@ -1,0 +1,241 @@
+"""Back-tests of the scenario library (scenarios/*.yaml) against the data sheet.
+
+* every file validates on its own, and the overlays merge as README.md says;
+* baseline_2025 reproduces China's 2025 stage shares (U26, IEA25c) and runs at
+  fill ~1 without disruption;
+* export_controls_2025 reproduces China's monthly magnet exports of 2025
+  (§14.3: ADX, WSJ25, CNBC25, R25J);
+* the 2030 scenarios and the 2010 replay run, and the allied plan helps.
+
+Kept fast (small replicate counts, short horizons via ``sets``); the longer
+runs behind docs/validation.md are in benchmarks/validation.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import simulator
+from simulator.engine import simulate
+from simulator.network import compile_network
+from simulator.results import summary_dict
+
+SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+FILES = sorted(SCENARIOS.glob("*.yaml"))
+LIBRARY = [p for p in FILES if not p.name.startswith("tutorial")]
+TARGETS = {"mine": 69.0, "separation": 91.0, "magnets": 94.0}  # % China (U26; IEA25c)
+TOLERANCE_PP = 3.0
+# China's magnet exports / 2024 monthly average (§14.3, DER: ADX, WSJ25, CNBC25, R25J)
+CUSTOMS = {"2025-04": 0.54, "2025-05": 0.26, "2025-06": 0.66, "2025-07": 1.15}
+
+
+def load(name: str, sets: list[str] | None = None) -> simulator.Scenario:
+    return simulator.load_scenario(SCENARIOS / name, sets=sets or [])
+
+
+# --------------------------------------------------------------------------- files
+
+
+def test_every_scenario_file_validates() -> None:
+    """`reesim validate scenarios/*.yaml` exits 0."""
+    out = subprocess.run(
+        [sys.executable, "-m", "simulator", "validate", *map(str, FILES)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count(": ok") == len(FILES)
+
+
+@pytest.mark.parametrize("path", LIBRARY, ids=lambda p: p.stem)
+def test_every_node_and_event_names_its_source(path) -> None:  # type: ignore[no-untyped-def]
+    """Facilities, markets, stockpiles, recyclers and events carry a source key or 'estimate:'."""
+    sc = simulator.load_scenario(path)
+    missing = [
+        f"{kind} {k}"
+        for kind, section in (("facility", sc.facilities), ("market", sc.markets),
+                              ("stockpile", sc.stockpiles), ("recycler", sc.recyclers))
+        for k, v in section.items() if not v.source
+    ] + [f"event {e.id}" for e in sc.events if not e.source]
+    assert not missing, missing
+
+
+@pytest.mark.parametrize("path", LIBRARY, ids=lambda p: p.stem)
+def test_cover_exceeds_lead_time_on_every_buyer_holding(path) -> None:  # type: ignore[no-untyped-def]
+    """A holding whose cover does not exceed its lead time + 1 day runs short even undisturbed."""
+    sc = simulator.load_scenario(path)
+    net = compile_network(sc)
+    lead: dict[int, float] = defaultdict(float)
+    for e in range(len(net.links)):
+        if net.weight[e] > 0:
+            h = int(net.link_dst[e])
+            lead[h] = max(lead[h], float(net.lead_steps[e]) * net.step_days)
+    short = [
+        f"{net.holdings[h][0]}:{net.holdings[h][1]} cover {net.cover_days[h]:g} <= lead {lead[h]:g} + 1"
+        for h in lead
+        if net.holdings[h][2] in ("in", "mkt") and net.cover_days[h] <= lead[h] + 1
+    ]
+    assert not short, short
+
+
+def test_controls_2027_allied_keeps_both_parents() -> None:
+    """[controls_2027, allied_supply]: the baseline that allied_supply re-applies undoes nothing."""
+    stress, allied, both = load("controls_2027.yaml"), load("allied_supply.yaml"), load("controls_2027_allied.yaml")
+    events = {e.id: e for e in both.events}
+    for e in (*stress.events, *allied.events):
+        assert events[e.id] == e, e.id
+    assert len(events) == len({e.id for e in (*stress.events, *allied.events)})
+    for section in ("facilities", "markets", "stockpiles", "recyclers"):
+        assert getattr(both, section) == getattr(allied, section), section
+    assert {x.key: x for x in both.links} == {x.key: x for x in allied.links}
+    assert both.horizon == stress.horizon and both.horizon.end == dt.date(2030, 12, 31)
+    assert both.report.reference_event == "cn_controls_2027"
+    assert both.policies == stress.policies
+
+
+# --------------------------------------------------------------------------- baseline
+
+
+@pytest.fixture(scope="module")
+def baseline():  # type: ignore[no-untyped-def]
+    sc = load("baseline_2025.yaml")
+    net = compile_network(sc)
+    return net, simulate(net, 4, sc.seed, checks="error")
+
+
+def china_share(net, result, producers) -> float:  # type: ignore[no-untyped-def]
+    out = result.output_t.mean(axis=0)
+    total = sum(out[f] for f in producers)
+    return 100.0 * sum(out[f] for f in producers if net.regions[net.producer_region[f]] == "CN") / total
+
+
+def stage_producers(net, stage: str) -> list[int]:  # type: ignore[no-untyped-def]
+    sc = net.scenario
+    if stage == "magnets":
+        return [f for f, fid in enumerate(net.producers) if fid in sc.facilities
+                and any(sc.products[p].family == "magnets" for p in sc.facilities[fid].outputs)]
+    return [f for f, s in enumerate(net.producer_stage) if s == stage]
+
+
+@pytest.mark.parametrize("stage", list(TARGETS))
+def test_baseline_reproduces_china_stage_shares(baseline, stage) -> None:  # type: ignore[no-untyped-def]
+    """China's share of simulated output: mining 69 % (U26), separation 91 %, magnets 94 % (IEA25c)."""
+    net, res = baseline
+    share = china_share(net, res, stage_producers(net, stage))
+    assert share == pytest.approx(TARGETS[stage], abs=TOLERANCE_PP), f"{stage}: China {share:.1f} %"
+
+
+def test_baseline_summary_reports_the_same_shares(baseline) -> None:  # type: ignore[no-untyped-def]
+    """summary.json's stages[...].output_by_region gives the mine and separation shares."""
+    net, res = baseline
+    stages = summary_dict(res, net, {})["stages"]
+    for stage in ("mine", "separation"):
+        by = {r: s["mean"] for r, s in stages[stage]["output_by_region"].items()}
+        assert 100 * by["CN"] / sum(by.values()) == pytest.approx(TARGETS[stage], abs=TOLERANCE_PP)
+
+
+def test_baseline_fill_is_one_in_every_market(baseline) -> None:  # type: ignore[no-untyped-def]
+    net, res = baseline
+    worst = res.fill_rate.min(axis=0)
+    assert worst.min() > 0.999, {m: round(float(w), 4) for m, w in zip(net.markets, worst) if w <= 0.999}
+    assert res.mass_balance_error < 1e-9
+
+
+# --------------------------------------------------------------------------- 2025 back-test
+
+
+def monthly_china_magnet_exports(sc: simulator.Scenario, R: int) -> dict[str, np.ndarray]:
+    """Tonnes shipped per calendar month on links from Chinese magnet makers to non-Chinese buyers [R]."""
+    net = compile_network(sc)
+    links = np.array([
+        e for e, x in enumerate(sc.links)
+        if x.from_ in sc.facilities and sc.facilities[x.from_].region == "CN"
+        and sc.products[x.product].family == "magnets"
+        and net.regions[net.link_dst_region[e]] != "CN"
+    ])
+    months: dict[str, np.ndarray] = defaultdict(lambda: np.zeros(R))
+    start = sc.horizon.start
+
+    def observe(t: int, state: dict) -> None:  # type: ignore[type-arg]
+        months[(start + dt.timedelta(days=t * net.step_days)).strftime("%Y-%m")] += state["shipped"][:, links].sum(axis=1)
+
+    simulate(net, R, sc.seed, observer=observe, checks="error")
+    return dict(months)
+
+
+def export_ratios(months: dict[str, np.ndarray]) -> dict[str, float]:
+    """Each month's exports over the Jan-Mar 2025 monthly average (the model's pre-control level)."""
+    ref = sum(months[m].mean() for m in ("2025-01", "2025-02", "2025-03")) / 90 * 365 / 12
+    return {m: float(v.mean() / ref) for m, v in months.items()}
+
+
+@pytest.fixture(scope="module")
+def export_path() -> dict[str, float]:
+    sc = load("export_controls_2025.yaml", ["horizon.end=2025-09-30"])
+    return export_ratios(monthly_china_magnet_exports(sc, R=2))
+
+
+def shifted(month: str, k: int) -> str:
+    y, m = map(int, month.split("-"))
+    m += k
+    return f"{y + (m - 1) // 12}-{(m - 1) % 12 + 1:02d}"
+
+
+@pytest.mark.parametrize("month", ["2025-04", "2025-05", "2025-06"])
+def test_april_2025_controls_reproduce_chinese_customs(export_path, month) -> None:  # type: ignore[no-untyped-def]
+    """China's magnet exports / 2024 average: Apr 0.54, May 0.26, Jun 0.66 (+-10 pp, +-1 month)."""
+    target = CUSTOMS[month]
+    near = {shifted(month, k): export_path[shifted(month, k)] for k in (-1, 0, 1)}
+    assert min(abs(v - target) for v in near.values()) <= 0.10, (month, target, near)
+    assert abs(export_path[month] - target) <= 0.10, (month, target, export_path[month])
+
+
+def test_exports_are_back_above_normal_by_july(export_path) -> None:  # type: ignore[no-untyped-def]
+    """Jul 2025: 1.15 of the 2024 average (R25J); the model must be back above 1 by July (+1 month)."""
+    assert max(export_path["2025-07"], export_path["2025-08"]) > 1.0, export_path
+    assert export_path["2025-03"] > 0.9 and export_path["2025-05"] < 0.5
+
+
+# --------------------------------------------------------------------------- the other scenarios
+
+
+def test_random_risk_draws_disruptions_and_keeps_invariants() -> None:
+    sc = load("random_risk.yaml", ["horizon.end=2026-12-31"])
+    res = simulate(compile_network(sc), 4, sc.seed, checks="error")
+    assert res.reference_event is None  # measured from each replicate's first draw
+    assert res.fill_rate.min() < 1.0 and res.mass_balance_error < 1e-9
+
+
+def test_embargo_2010_is_leaky_and_japan_imports_about_20kt() -> None:
+    """Japan still imported ~20 kt from China in 2010 (WSJ11); its stocks bridge the embargo."""
+    sc = load("embargo_japan_2010.yaml")
+    net = compile_network(sc)
+    res = simulate(net, 2, sc.seed, checks="error")
+    jp_buyers = {h for h, (node, _, kind) in enumerate(net.holdings)
+                 if kind in ("in", "mkt") and net.regions[net.hold_region[h]] == "JP"}
+    from_cn = [e for e in range(len(net.links))
+               if net.regions[net.link_src_region[e]] == "CN" and int(net.link_dst[e]) in jp_buyers]
+    imports_2010 = res.shipped_t[:, from_cn].sum(axis=1).mean() / 2  # two-year horizon
+    assert 15_000 < imports_2010 < 25_000
+    jp = [i for i, m in enumerate(net.markets) if m.endswith("_jp")]
+    assert res.window_fill["cn_embargo_japan_2010"][:, jp].min() > 0.99
+
+
+def test_allied_plan_shortens_the_2027_us_shortfall() -> None:
+    sets = ["horizon.end=2029-07-01"]  # not earlier: allied_supply has plants coming on line until then
+    runs = {}
+    for name in ("controls_2027.yaml", "controls_2027_allied.yaml"):
+        sc = load(name, sets)
+        net = compile_network(sc)
+        runs[name] = (net, simulate(net, 2, sc.seed, checks="error"))
+    (net_a, a), (net_b, b) = runs["controls_2027.yaml"], runs["controls_2027_allied.yaml"]
+    i, j = net_a.markets.index("ev_us"), net_b.markets.index("ev_us")
+    fill_a = a.window_fill["cn_controls_2027"][:, i].mean()
+    fill_b = b.window_fill["cn_controls_2027"][:, j].mean()
+    assert fill_a < 0.8 and fill_b > fill_a + 0.2, (fill_a, fill_b)
