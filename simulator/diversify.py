@@ -119,11 +119,13 @@ def compile_mechanics(net: Network) -> Mechanics:
         rec_l.append(lts)
         leg = np.zeros(T)
         nb = len(lts)
+        bases: dict[int, float] = {}  # nominal consumption at pre-horizon step u (shared by the lifetimes)
         for lt in lts:
             for t in range(min(T, int(lt))):
                 u = t - int(lt)  # pre-horizon step
-                base = sum(net.dem_rate[d] * (1.0 + net.dem_growth[d]) ** (u * step / 365.0) for d in dems)
-                leg[t] += rec.collects.recovery * base / nb
+                if u not in bases:
+                    bases[u] = sum(net.dem_rate[d] * (1.0 + net.dem_growth[d]) ** (u * step / 365.0) for d in dems)
+                leg[t] += rec.collects.recovery * bases[u] / nb
         legacy.append(leg)
     D = len(net.dem_rate)
     frac, after, adopt, thr, has = np.zeros(D), np.zeros(D), np.zeros(D), np.ones(D), np.zeros(D, dtype=bool)
@@ -230,31 +232,46 @@ def reroute(
 
 
 class ScrapRing:
-    """Scrap on its way back from markets to recyclers: a ring over steps, [W, R, C]."""
+    """Scrap on its way back from markets to recyclers: a ring over steps, [W, C, R].
+
+    Scrap due at or after the horizon never arrives in the run, so it is not kept:
+    the ring spans the longest lifetime shorter than the horizon (a few steps when
+    products last longer than the run), not the longest lifetime.
+    """
 
     def __init__(self, R: int, mech: Mechanics):
         self.mech = mech
-        self.W = (max((int(x.max()) for x in mech.rec_lifetimes), default=0) + 1)
-        self.ring = np.zeros((self.W, R, len(mech.rec_producer)))
+        self.T = T = mech.legacy_scrap.shape[0]
+        self.W = max((int(lt) for x in mech.rec_lifetimes for lt in x if lt < T), default=0) + 1
+        self.ring = np.zeros((self.W, len(mech.rec_producer), R))
+        # each recycler's distinct lifetimes within the horizon, split by occurrence:
+        # [first occurrences, second ones, ...]
+        self._by_rank: list[list[npt.NDArray[np.int64]]] = []
+        for lts in mech.rec_lifetimes:
+            lts = np.asarray(lts, dtype=np.int64)
+            vals, counts = np.unique(lts[lts < T], return_counts=True)
+            self._by_rank.append([vals[counts > k] for k in range(int(counts.max()) if len(vals) else 0)])
 
     def take(self, t: int) -> F64:
         """Scrap arriving at step t, incl. pre-horizon consumption [R, C] [t]."""
         k = t % self.W
-        out = self.ring[k].copy()
+        out = self.ring[k].T.copy()
         self.ring[k] = 0.0
-        if t < self.mech.legacy_scrap.shape[0]:
+        if t < self.T:
             out += self.mech.legacy_scrap[t]
         return out
 
     def add(self, t: int, consumed: F64) -> None:
-        """Schedule the scrap of this step's consumption [R, D]."""
+        """Schedule the scrap of this step's consumption [R, D] (what arrives before the horizon)."""
         m = self.mech
         for c in range(len(m.rec_producer)):
-            if len(m.rec_dem[c]) == 0:
+            if len(m.rec_dem[c]) == 0 or not self._by_rank[c]:
                 continue
             amount = consumed[:, m.rec_dem[c]].sum(axis=1) * m.rec_recovery[c] / len(m.rec_lifetimes[c])
-            for lt in m.rec_lifetimes[c]:
-                self.ring[(t + int(lt)) % self.W, :, c] += amount
+            for lts in self._by_rank[c]:  # a slot two lifetimes share gets two adds, as a loop over them gives
+                due = lts[lts < self.T - t]
+                if len(due):
+                    self.ring[(t + due) % self.W, c] += amount
 
 
 # --------------------------------------------------------------------------- substitution

@@ -130,12 +130,13 @@ def simulate(
     plans = compile_events(net, streams)
     sizes = {"capacity_factor": Fn, "added_capacity": Fn, "link_open": E, "extra_lead_days": E, "demand_factor": D}
     board = Board(R, sizes, plans, sc.policies, step)
-    plan = K.build_plan(net)
     mech = V.compile_mechanics(net)
     Q = len(mech.ch_pile)
     extra_max = sum(float(np.max(p.value)) for p in plans if p.array == "extra_lead_days" and p.value.size)
-    W = (int(net.lead_steps.max()) if E else 1) + math.ceil(extra_max / step) + 2
-    st = State.allocate(net, R, W, Q)
+    plan = K.build_plan(net, math.ceil(extra_max / step))
+    st = State.allocate(net, R, plan.ring_rows, Q)
+    scr = K.Scratch(net, R)
+    before_out = np.zeros((R, len(net.out_hold)))
     tracer = Tracer(net, R) if sc.report.trace_stages else None
     scrap = V.ScrapRing(R, mech) if len(mech.rec_producer) else None
     noise_buf = np.zeros((R, D, NOISE_BLOCK))
@@ -191,6 +192,11 @@ def simulate(
     trig_event: list[Any] = [None]
     static_weights = np.broadcast_to(plan.wnorm, (R, E))
     static_shares = K.position_shares(plan.wnorm, net.lead_steps, plan)
+    # capacity before events: changes only while some producer is not yet fully ramped up
+    fin = np.isfinite(net.online_step)
+    ramp_end = float(np.max(net.online_step[fin] + net.ramp_steps[fin])) if fin.any() else 0.0
+    base_cap = [net.cap_per_step * K.ramp_factor(math.ceil(ramp_end), net.online_step, net.ramp_steps)]
+    no_sub = np.zeros((R, D))
     setup_s = time.perf_counter() - t_start
 
     def step_fn(t: int) -> None:
@@ -207,7 +213,7 @@ def simulate(
             board.changed = False
         pol = board.policy
         # 2. arrive (and scrap)
-        arrived = K.arrive(st.on_hand, st.in_transit, st.pipe, t % W, plan)
+        arrived = K.arrive(st.on_hand, st.in_transit, st.pipe, t, plan, scr)
         if tracer is not None:
             tracer.arrive(st.on_hand, arrived, plan.by_dst)
         collected = np.zeros((R, P))
@@ -216,12 +222,14 @@ def simulate(
             st.on_hand[:, mech.rec_scrap_hold] += got
             collected = got @ scrap_prod
         # 3. produce
-        capacity = (net.cap_per_step * K.ramp_factor(t, net.online_step, net.ramp_steps)
+        capacity = ((net.cap_per_step * K.ramp_factor(t, net.online_step, net.ramp_steps) if t < ramp_end
+                     else base_cap[0])
                     + board.arrays["added_capacity"]) * board.arrays["capacity_factor"]
         if len(mech.rec_producer):
             capacity[:, mech.rec_producer] *= pol["recycling"][:, None]
-        before_out = st.on_hand[:, net.out_hold].copy() if tracer is not None else None
-        activity, made, used, extra, _ = K.produce(st.on_hand, st.backlog, st.fg_target, capacity, net, plan)
+        if tracer is not None:
+            np.take(st.on_hand, net.out_hold, axis=1, out=before_out)
+        activity, made, used, extra, _ = K.produce(st.on_hand, st.backlog, st.fg_target, capacity, net, plan, scr)
         if tracer is not None:
             tracer.produce(before_out, used, made)
         # 4. release, ship
@@ -231,11 +239,10 @@ def simulate(
             released = V.release(st.on_hand, st.exp_use, st.triggered, pol["stockpile_release"], mech)
             if tracer is not None:
                 tracer.release(recv_before, mech.ch_recv, released, mech.ch_pile)
-        transit_before = st.in_transit.copy() if tracer is not None else None
-        shipped = K.ship(st.on_hand, st.backlog, st.quota, net, plan)
+        shipped = K.ship(st.on_hand, st.backlog, st.quota, net, plan, scr)
         if tracer is not None:
-            tracer.ship(transit_before, shipped)
-        K.dispatch(st.pipe, st.in_transit, shipped, t, net.lead_steps, lead_re)
+            tracer.ship(st.in_transit, shipped)  # in transit before this step's shipments (dispatch adds them)
+        K.dispatch(st.pipe, st.in_transit, shipped, t, net.lead_steps, lead_re, plan)
         # 5. consume
         if noisy and t % NOISE_BLOCK == 0:
             for d in noisy:
@@ -243,11 +250,12 @@ def simulate(
         raw = net.dem_rate * net.growth_factor(t * step) * board.arrays["demand_factor"]
         if noisy:
             raw = raw * np.maximum(0.0, 1.0 + net.dem_noise_cv * noise_buf[:, :, t % NOISE_BLOCK])
-        sub = V.substituted_share(t, st.adopt_at, mech)
+        adopted = not np.isinf(st.adopt_at).all()
+        sub = V.substituted_share(t, st.adopt_at, mech) if adopted else no_sub
         demand = raw * (1.0 - sub)
         served, consumed = K.consume(st.on_hand, st.backorder, demand, net)
         if tracer is not None:
-            dep_int[...] += tracer.consume(consumed)
+            tracer.consume(consumed, also=dep_int)
         if scrap is not None:
             scrap.add(t, consumed)
         V.substitution_update(t, served, demand, st.short_run, st.adopt_at, pol["substitution"], step, mech)
@@ -269,7 +277,7 @@ def simulate(
                 if len(chs):
                     block[:, h] = st.triggered[:, chs].any(axis=1)
             shares = shares * (1.0 - block[:, net.link_dst])
-        K.order(st.on_hand, st.backlog, st.in_transit, st.backorder, st.order_up_to, shares, net)
+        K.order(st.on_hand, st.backlog, st.in_transit, st.backorder, st.order_up_to, shares, net, plan, scr)
         # 8. record
         consumed_p = consumed @ plan.dem_prod
         flows[...] += made @ plan.out_prod - used @ plan.in_prod - consumed_p - extra @ plan.out_prod + collected

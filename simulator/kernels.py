@@ -1,14 +1,23 @@
 """Vectorised step kernels (docs/step-semantics.md), leading axis R.
 
-Pure numpy: no RNG, no I/O, no SimPy, no Python loop over replicates, links or
-holdings. Kernels update the state buffers they are given **in place** (the
-buffers are preallocated once per run) and return the per-step flows the
-metrics need. Shapes use the DESIGN letters (R, F, M, H, E, D, P, W).
+No RNG, no I/O, no SimPy, no Python loop over replicates, links or holdings.
+Kernels update the state buffers they are given **in place** (the buffers are
+preallocated once per run, see :class:`Scratch`) and return the per-step flows
+the metrics need. Shapes use the DESIGN letters (R, F, M, H, E, D, P, W).
+
+Two backends compute the same thing: pure numpy (always there), and fused
+loops over replicates compiled with numba (``simulator/_numba_kernels.py``),
+used when numba imports and ``REESIM_BACKEND`` is not ``numpy``. Both add in
+the same order (sums over a segment run over its links in index order), so
+their stocks and flows agree to the last bit in practice; see
+``benchmarks/README.md`` for what each gains.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 import numpy.typing as npt
@@ -17,32 +26,94 @@ F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 B = npt.NDArray[np.bool_]
 
+# --------------------------------------------------------------------------- backend
+
+_NB: ModuleType | None = None  #: the compiled kernels when the numba backend is active
+
+
+def _import_numba() -> ModuleType | None:
+    try:
+        from . import _numba_kernels
+    except ImportError:
+        return None
+    return _numba_kernels
+
+
+def set_backend(name: str = "auto") -> str:
+    """Choose the kernels: ``numba``, ``numpy`` or ``auto`` (numba when importable); return the choice.
+
+    Raises
+    ------
+    ImportError
+        When ``numba`` is asked for and cannot be imported.
+    """
+    global _NB
+    name = (name or "auto").strip().lower()
+    if name not in ("auto", "numba", "numpy"):
+        raise ValueError(f"unknown backend {name!r}: use numba, numpy or auto")
+    mod = None if name == "numpy" else _import_numba()
+    if name == "numba" and mod is None:
+        raise ImportError("the numba backend needs numba: pip install 'reesim[fast]'")
+    _NB = mod
+    return backend()
+
+
+def backend() -> str:
+    """The active backend, ``numba`` or ``numpy``."""
+    return "numba" if _NB is not None else "numpy"
+
+
+def compiled() -> ModuleType | None:
+    """The compiled-kernel module when the numba backend is active, else None."""
+    return _NB
+
+
+set_backend(os.environ.get("REESIM_BACKEND", "auto") or "auto")
+
+
+# --------------------------------------------------------------------------- index helpers
+
 
 @dataclass(frozen=True)
 class Segments:
     """Sum the columns of an [R, K] array into groups ``target[K]`` with ``reduceat``.
 
-    ``perm`` orders the K columns by target; ``starts`` are the segment starts
-    in that order; ``uniq`` the target of each segment.
+    ``perm`` orders the K columns by target (stable); ``starts`` are the segment
+    starts in that order; ``uniq`` the target of each segment. ``reduceat`` adds
+    a segment as ``x0 + pairwise(x1, x2, ...)`` (numpy's pairwise summation); the
+    compiled kernels add in exactly that order. ``first`` holds each segment's
+    first column and ``ranks`` the (segments, columns) of its second, third, ...
+    columns, for sums of [R, K, C] arrays (:func:`seg_sum3`).
     """
 
     perm: I64
     starts: I64
     uniq: I64
     seg_of: I64  #: segment of each original column [K]
+    first: I64
+    ranks: tuple[tuple[I64, I64], ...]
+    single: bool  #: every segment has one column
 
     @classmethod
     def build(cls, target: I64) -> "Segments":
         target = np.asarray(target, dtype=np.int64)
-        perm = np.argsort(target, kind="stable")
+        perm = np.argsort(target, kind="stable").astype(np.int64)
         uniq, starts = np.unique(target[perm], return_index=True)
-        seg_of = np.searchsorted(uniq, target)
-        return cls(perm, starts.astype(np.int64), uniq, seg_of.astype(np.int64))
+        seg_of = np.searchsorted(uniq, target).astype(np.int64)
+        ends = np.append(starts[1:], len(target)).astype(np.int64)
+        ranks = []
+        for k in range(1, int((ends - starts).max()) if len(target) else 0):
+            segs = np.flatnonzero(ends - starts > k)
+            ranks.append((segs.astype(np.int64), perm[starts[segs] + k]))
+        return cls(perm, starts.astype(np.int64), uniq.astype(np.int64), seg_of, perm[starts].astype(np.int64),
+                   tuple(ranks), not ranks)
 
     def sum(self, x: F64) -> F64:
         """Per-segment sums of ``x[R, K]``, shape [R, len(uniq)]."""
         if x.shape[1] == 0:
             return np.zeros((x.shape[0], 0))
+        if self.single:
+            return x[:, self.perm]
         return np.add.reduceat(x[:, self.perm], self.starts, axis=1)
 
     def scatter_add(self, out: F64, x: F64) -> None:
@@ -64,15 +135,37 @@ class Plan:
     dem_prod: F64  #: [D, P]
     hold_prod: F64  #: [H, P]
     link_prod: F64  #: [E, P]
+    # arrival ring: link e owns rows ring_off[e] .. ring_off[e] + ring_len[e] - 1 of the [L, R] ring
+    ring_off: I64
+    ring_len: I64
+    ring_rows: int
+    # contiguous int64 / float64 copies for the compiled kernels
+    src: I64
+    dst: I64
+    lead: I64
+    out_hold: I64
+    out_coef: F64
+    out_ptr: I64  #: producer f's outputs are entries out_ptr[f] .. out_ptr[f+1]-1 [F+1]
+    in_hold: I64
+    in_coef: F64
+    in_ptr: I64  #: [F+1]
+    dem_hold: I64
+    dem_bo: B
+    hold_dem: I64  #: demand entry whose market holding it is, -1 otherwise [H]
 
 
-def build_plan(net: object) -> Plan:
-    """Index helpers for a :class:`~simulator.network.Network`."""
+def build_plan(net: object, extra_steps: int = 0) -> Plan:
+    """Index helpers for a :class:`~simulator.network.Network`.
+
+    ``extra_steps`` is the most extra lead time [steps] any event may add to a link:
+    each link's arrival ring has ``lead_steps + extra_steps + 2`` rows.
+    """
     n = net  # duck-typed to avoid importing network here
     E = len(n.link_src)  # type: ignore[attr-defined]
     P = len(n.products)  # type: ignore[attr-defined]
+    F = len(n.producers)  # type: ignore[attr-defined]
     w = np.asarray(n.weight, dtype=float)  # type: ignore[attr-defined]
-    dst = n.link_dst  # type: ignore[attr-defined]
+    dst = np.asarray(n.link_dst, dtype=np.int64)  # type: ignore[attr-defined]
     H = len(n.holdings)  # type: ignore[attr-defined]
     wsum = np.zeros(H)
     np.add.at(wsum, dst, w)
@@ -83,6 +176,18 @@ def build_plan(net: object) -> Plan:
         m[np.arange(len(idx)), idx] = 1.0
         return m
 
+    def i64(a: object) -> I64:
+        return np.ascontiguousarray(a, dtype=np.int64)
+
+    def f64(a: object) -> F64:
+        return np.ascontiguousarray(a, dtype=np.float64)
+
+    lead = i64(n.lead_steps)  # type: ignore[attr-defined]
+    ring_len = lead + int(extra_steps) + 2
+    ring_off = np.concatenate([[0], np.cumsum(ring_len)[:-1]]).astype(np.int64) if E else np.zeros(0, np.int64)
+    dem_hold = i64(n.dem_hold)  # type: ignore[attr-defined]
+    hold_dem = np.full(H, -1, dtype=np.int64)
+    hold_dem[dem_hold] = np.arange(len(dem_hold))
     hp = n.hold_product  # type: ignore[attr-defined]
     return Plan(
         by_dst=Segments.build(dst),
@@ -94,24 +199,75 @@ def build_plan(net: object) -> Plan:
         dem_prod=onehot(hp[n.dem_hold]),  # type: ignore[attr-defined]
         hold_prod=onehot(hp),
         link_prod=onehot(n.link_product),  # type: ignore[attr-defined]
+        ring_off=ring_off,
+        ring_len=ring_len,
+        ring_rows=int(ring_len.sum()),
+        src=i64(n.link_src),  # type: ignore[attr-defined]
+        dst=dst,
+        lead=lead,
+        out_hold=i64(n.out_hold),  # type: ignore[attr-defined]
+        out_coef=f64(n.out_coef),  # type: ignore[attr-defined]
+        out_ptr=i64(np.searchsorted(n.out_fac, np.arange(F + 1))),  # type: ignore[attr-defined]
+        in_hold=i64(n.in_hold),  # type: ignore[attr-defined]
+        in_coef=f64(n.in_coef),  # type: ignore[attr-defined]
+        in_ptr=i64(np.searchsorted(n.in_fac, np.arange(F + 1))),  # type: ignore[attr-defined]
+        dem_hold=dem_hold,
+        dem_bo=np.ascontiguousarray(n.dem_backorder, dtype=np.bool_),  # type: ignore[attr-defined]
+        hold_dem=hold_dem,
     )
 
 
-def arrive(on_hand: F64, in_transit: F64, pipe: F64, slot: int, plan: Plan) -> F64:
-    """Shipments due in ring ``slot`` join the buyers' stock.
+class Scratch:
+    """Per-step output buffers of the kernels for R replicates, allocated once per run.
+
+    Kernels given a Scratch write their results into it (and return those
+    arrays), so a step allocates no [R, ...] arrays; the arrays are overwritten
+    at the next step (observers copy what they keep, as for the state).
+    """
+
+    def __init__(self, net: object, R: int):
+        s = net.sizes  # type: ignore[attr-defined]
+        E, H, F = s["E"], s["H"], s["F"]
+        O, I = len(net.out_hold), len(net.in_hold)  # type: ignore[attr-defined]  # noqa: E741
+        z = np.zeros
+        self.arrived, self.shipped, self.orders = z((R, E)), z((R, E)), z((R, E))
+        self.activity, self.made, self.used, self.extra = z((R, F)), z((R, O)), z((R, I)), z((R, O))
+        self.backlog_out = z((R, H))
+
+
+def seg_sum3(seg: Segments, x: F64, w: F64) -> F64:
+    """Per-segment sums of ``w[R, K, None] * x[R, K, C]``, [R, U, C], one pass per rank."""
+    out = x[:, seg.first] * w[:, seg.first, None]
+    for segs, cols in seg.ranks:
+        out[:, segs] += x[:, cols] * w[:, cols, None]
+    return out
+
+
+# --------------------------------------------------------------------------- kernels
+
+
+def arrive(on_hand: F64, in_transit: F64, pipe: F64, t: int, plan: Plan, out: Scratch | None = None) -> F64:
+    """Shipments due at step ``t`` join the buyers' stock.
 
     Parameters
     ----------
     on_hand : [R, H] stock [t], updated in place.
     in_transit : [R, E] [t], updated in place.
-    pipe : [R, E, W] shipments by arrival slot [t]; the slot is emptied.
+    pipe : [L, R] shipments by arrival row [t] (link e's row for step t is
+        ``ring_off[e] + t % ring_len[e]``); the due rows are emptied.
 
     Returns
     -------
     arrived : [R, E] [t]
     """
-    arrived = pipe[:, :, slot].copy()
-    pipe[:, :, slot] = 0.0
+    arrived = out.arrived if out is not None else np.empty(in_transit.shape)
+    if _NB is not None:
+        _NB.arrive(on_hand, in_transit, pipe, t, plan.ring_off, plan.ring_len,
+                   plan.by_dst.perm, plan.by_dst.starts, plan.by_dst.uniq, arrived)
+        return arrived
+    rows = plan.ring_off + t % plan.ring_len
+    arrived[...] = pipe[rows].T
+    pipe[rows] = 0.0
     in_transit -= arrived
     np.maximum(in_transit, 0.0, out=in_transit)
     plan.by_dst.scatter_add(on_hand, arrived)
@@ -133,6 +289,7 @@ def produce(
     capacity: F64,
     net: object,
     plan: Plan,
+    out: Scratch | None = None,
 ) -> tuple[F64, F64, F64, F64, F64]:
     """Run every process at min(capacity, scarcest input, activity needed).
 
@@ -150,6 +307,14 @@ def produce(
     """
     n = net
     R, H = on_hand.shape
+    if _NB is not None:
+        o = out if out is not None else Scratch(net, R)
+        o.backlog_out[...] = 0.0
+        _NB.produce(on_hand, backlog, fg_target, np.ascontiguousarray(capacity, dtype=np.float64),
+                    plan.by_src.perm, plan.by_src.starts, plan.by_src.uniq,
+                    plan.out_hold, plan.out_coef, plan.out_ptr, plan.in_hold, plan.in_coef, plan.in_ptr,
+                    o.activity, o.made, o.used, o.extra, o.backlog_out)
+        return o.activity, o.made, o.used, o.extra, o.backlog_out
     backlog_out = np.zeros((R, H))
     plan.by_src.scatter_add(backlog_out, backlog)
     oh = n.out_hold  # type: ignore[attr-defined]
@@ -168,9 +333,9 @@ def produce(
     used_e = before_in - after_in  # what actually left the stock (rounding included)
     on_hand[:, ih] = after_in
     made = activity[:, n.out_fac] * oc  # type: ignore[attr-defined]
-    on_hand[:, oh] += made
-    extra = np.maximum(0.0, on_hand[:, oh] - fg_target[:, oh] - backlog_out[:, oh])
-    on_hand[:, oh] -= extra
+    new = on_hand[:, oh] + made
+    extra = np.maximum(0.0, new - fg_target[:, oh] - backlog_out[:, oh])
+    on_hand[:, oh] = new - extra
     return activity, made, used_e, extra, backlog_out
 
 
@@ -180,6 +345,7 @@ def ship(
     quota: F64,
     net: object,
     plan: Plan,
+    out: Scratch | None = None,
 ) -> F64:
     """Ship against backlog, within each link's quota, rationed pro rata when short.
 
@@ -194,14 +360,20 @@ def ship(
     -------
     shipped : [R, E] [t]
     """
-    want = np.minimum(backlog, quota) * plan.ship_mask
+    shipped = out.shipped if out is not None else np.empty(backlog.shape)
+    if _NB is not None:
+        _NB.ship(on_hand, backlog, quota, plan.ship_mask, plan.by_src.perm, plan.by_src.starts,
+                 plan.by_src.uniq, shipped)
+        return shipped
+    want = np.minimum(backlog, quota)
+    want *= plan.ship_mask
     total = plan.by_src.sum(want)  # [R, S_u]
     src = plan.by_src.uniq
     avail = on_hand[:, src]
     sent = np.minimum(total, avail)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(total > 0, sent / np.where(total > 0, total, 1.0), 0.0)
-    shipped = want * ratio[:, plan.by_src.seg_of]
+    np.multiply(want, ratio[:, plan.by_src.seg_of], out=shipped)
     backlog -= shipped
     np.maximum(backlog, 0.0, out=backlog)
     on_hand[:, src] = avail - sent
@@ -215,19 +387,23 @@ def dispatch(
     t: int,
     lead_steps: I64 | None,
     lead_steps_re: I64 | None,
+    plan: Plan,
 ) -> None:
     """Put shipments into the arrival ring (in place).
 
     ``lead_steps[E]`` when no link has extra lead time, else ``lead_steps_re[R, E]``.
     """
-    R, E, W = pipe.shape
+    if _NB is not None:
+        lead = plan.lead.reshape(1, -1) if lead_steps_re is None else np.ascontiguousarray(lead_steps_re, dtype=np.int64)
+        _NB.dispatch(pipe, in_transit, shipped, t, lead, plan.ring_off, plan.ring_len)
+        return
     in_transit += shipped
     if lead_steps_re is None:
-        slot = (t + lead_steps) % W  # type: ignore[operator]
-        pipe[:, np.arange(E), slot] += shipped
+        rows = plan.ring_off + (t + np.asarray(lead_steps)) % plan.ring_len
+        pipe[rows] += shipped.T
     else:
-        slot = (t + lead_steps_re) % W
-        pipe[np.arange(R)[:, None], np.arange(E)[None, :], slot] += shipped
+        rows = plan.ring_off + (t + lead_steps_re) % plan.ring_len
+        pipe[rows, np.arange(pipe.shape[1])[:, None]] += shipped
 
 
 def consume(
@@ -251,6 +427,11 @@ def consume(
     """
     dh = net.dem_hold  # type: ignore[attr-defined]
     bo_mask = net.dem_backorder  # type: ignore[attr-defined]
+    if _NB is not None:
+        served, consumed = np.empty(backorder.shape), np.empty(backorder.shape)
+        _NB.consume(on_hand, backorder, np.ascontiguousarray(demand, dtype=np.float64), dh, bo_mask,
+                    served, consumed)
+        return served, consumed
     oh = on_hand[:, dh]
     back = np.where(bo_mask, np.minimum(oh, backorder), 0.0)
     oh = oh - back
@@ -282,6 +463,8 @@ def order(
     order_up_to: F64,
     weights: F64,
     net: object,
+    plan: Plan | None = None,
+    out: Scratch | None = None,
 ) -> F64:
     """Order up to ``order_up_to``, each link for its share of the position.
 
@@ -294,12 +477,17 @@ def order(
     ----------
     backlog : [R, E] [t], updated in place (orders join it).
     order_up_to : [R, H] [t].
-    weights : [E] or [R, E] position shares (sum 1 over a holding's links; 0: no orders).
+    weights : [E], [1, E] or [R, E] position shares (sum 1 over a holding's links; 0: no orders).
 
     Returns
     -------
     orders : [R, E] [t]
     """
+    if _NB is not None and plan is not None:
+        orders = out.orders if out is not None else np.empty(backlog.shape)
+        w = np.ascontiguousarray(np.atleast_2d(weights), dtype=np.float64)
+        _NB.order(on_hand, backlog, in_transit, backorder, order_up_to, w, plan.dst, plan.hold_dem, orders)
+        return orders
     gap = order_up_to - on_hand
     gap[:, net.dem_hold] += backorder  # type: ignore[attr-defined]
     orders = np.maximum(0.0, weights * gap[:, net.link_dst] - in_transit - backlog)  # type: ignore[attr-defined]

@@ -16,14 +16,16 @@ F64 = npt.NDArray[np.float64]
 class State:
     """Stocks, orders, pipelines and mechanism counters of R replicates.
 
-    Shapes use the DESIGN letters; W is the arrival ring width in steps,
-    Q the stockpile release channels.
+    Shapes use the DESIGN letters; L is the number of rows of the arrival ring
+    (link e owns ``lead_steps[e] + extra + 2`` rows, see ``kernels.Plan``), Q the
+    stockpile release channels. The ring is stored row-major by arrival slot
+    ([L, R]): the rows due at a step are contiguous over replicates.
     """
 
     on_hand: F64  #: stock [t] [R, H]
     backlog: F64  #: ordered, not shipped [t] [R, E]
     in_transit: F64  #: shipped, not arrived [t] [R, E]
-    pipe: F64  #: shipments by arrival slot [t] [R, E, W]
+    pipe: F64  #: shipments by arrival row [t] [L, R]
     backorder: F64  #: deferred market demand [t] [R, D]
     exp_use: F64  #: expected daily use [t/d] [R, H]
     fg_target: F64  #: finished-goods targets [t] [R, H]
@@ -37,7 +39,7 @@ class State:
     extra: dict[str, F64] = field(default_factory=dict)
 
     @classmethod
-    def allocate(cls, net: Network, R: int, W: int, Q: int) -> "State":
+    def allocate(cls, net: Network, R: int, L: int, Q: int) -> "State":
         """Zeroed state for R replicates."""
         s = net.sizes
         H, E, D = s["H"], s["E"], s["D"]
@@ -45,7 +47,7 @@ class State:
             on_hand=np.zeros((R, H)),
             backlog=np.zeros((R, E)),
             in_transit=np.zeros((R, E)),
-            pipe=np.zeros((R, E, W)),
+            pipe=np.zeros((L, R)),
             backorder=np.zeros((R, D)),
             exp_use=np.zeros((R, H)),
             fg_target=np.zeros((R, H)),

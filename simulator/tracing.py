@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from . import kernels as K
+from .kernels import Segments
 from .network import Network
 
 F64 = npt.NDArray[np.float64]
@@ -51,10 +53,16 @@ class Tracer:
         self.hold = np.broadcast_to(self.compact(init), (R, H, self.C)).copy()
         self.pipe = self.hold[:, np.asarray(net.link_src)].copy() if E else np.zeros((R, 0, self.C))
         self.dep = np.zeros((R, len(net.markets), self.C))
-        dst = np.asarray(net.link_dst)
-        self._single_in = E > 0 and len(np.unique(dst)) == E
         self._single_input = len(np.unique(np.asarray(net.in_fac))) == len(net.in_fac)
-        self._single_demand = len(np.unique(np.asarray(net.dem_market))) == len(net.dem_market)
+        self._single_demand = (len(np.unique(np.asarray(net.dem_market))) == len(net.dem_market)
+                               and len(net.dem_market) == len(net.markets))
+        self._in_seg = Segments.build(net.in_fac)
+        self._dem_seg = Segments.build(net.dem_market)
+        i64 = lambda a: np.ascontiguousarray(a, dtype=np.int64)  # noqa: E731
+        self._src, self._in_hold, self._out_hold = i64(net.link_src), i64(net.in_hold), i64(net.out_hold)
+        self._in_ptr = i64(np.searchsorted(net.in_fac, np.arange(Fn + 1)))
+        self._out_ptr = i64(np.searchsorted(net.out_fac, np.arange(Fn + 1)))
+        self._dem_hold, self._dem_market = i64(net.dem_hold), i64(net.dem_market)
 
     def _produced_tag(self, in_tags: F64, in_mass: F64, f: int) -> F64:
         """Tag of what producer f makes from inputs with tags [..., n_in, K, G1] and masses [..., n_in]."""
@@ -79,19 +87,26 @@ class Tracer:
         Fn = len(net.producers)
         done = np.zeros(Fn, dtype=bool)
         src_fac = {int(h): int(f) for f, h in zip(net.out_fac, net.out_hold)}
+        into: dict[int, list[int]] = {}  # holding -> links with nominal flow into it, in link order
+        for e in range(len(flow)):
+            if flow[e] > 0:
+                into.setdefault(int(net.link_dst[e]), []).append(e)
+        ins_of = [np.flatnonzero(net.in_fac == f) for f in range(Fn)]
+        feeders = []
+        for f in range(Fn):
+            in_set = {int(h) for h in net.in_hold[ins_of[f]]}
+            es = sorted(e for h in in_set for e in into.get(h, []))
+            feeders.append([src_fac.get(int(net.link_src[e])) for e in es])
         for _ in range(Fn + 1):
             progressed = False
             for f in range(Fn):
                 if done[f]:
                     continue
-                ins = np.flatnonzero(net.in_fac == f)
-                in_h = net.in_hold[ins]
-                feeders = [src_fac.get(int(net.link_src[e])) for e in range(len(flow))
-                           if int(net.link_dst[e]) in set(in_h.tolist()) and flow[e] > 0]
-                if any(g is not None and not done[g] for g in feeders):
+                in_h = net.in_hold[ins_of[f]]
+                if any(g is not None and not done[g] for g in feeders[f]):
                     continue
                 for h in in_h:
-                    tags[h] = self._inflow_tag(int(h), tags, flow)
+                    tags[h] = self._inflow_tag(int(h), tags, flow, into)
                 tag = self._produced_tag(tags[in_h], use[in_h], f)
                 for h in net.out_hold[net.out_fac == f]:
                     tags[h] = tag
@@ -100,12 +115,12 @@ class Tracer:
             if not progressed:
                 break
         for h in np.flatnonzero(np.asarray(net.hold_kind) == 3):
-            tags[h] = self._inflow_tag(int(h), tags, flow)
+            tags[h] = self._inflow_tag(int(h), tags, flow, into)
         return tags
 
-    def _inflow_tag(self, h: int, tags: F64, flow: F64) -> F64:
+    def _inflow_tag(self, h: int, tags: F64, flow: F64, into: dict[int, list[int]]) -> F64:
         net = self.net
-        es = [e for e in range(len(flow)) if int(net.link_dst[e]) == h and flow[e] > 0]
+        es = into.get(h, [])
         if not es:
             return self.none.copy()
         w = np.array([flow[e] for e in es])
@@ -150,32 +165,39 @@ class Tracer:
         return out
 
     @staticmethod
-    def _mix_into(tag: F64, old: F64, add: F64, add_tag: F64) -> None:
-        """In place: tag <- (old * tag + add * add_tag) / (old + add); unchanged where nothing is added."""
+    def _mix_into(tag: F64, old: F64, add: F64, add_tag: F64, scratch: bool = False) -> None:
+        """In place: tag <- (old * tag + add * add_tag) / (old + add); unchanged where nothing is added.
+
+        With ``scratch`` the caller gives up ``add_tag`` (a temporary), which is reused.
+        """
         tot = old + add
         with np.errstate(divide="ignore", invalid="ignore"):
             w = np.where(add > 0, add / np.where(tot > 0, tot, 1.0), 0.0)
-        diff = add_tag - tag
+        diff = np.subtract(add_tag, tag, out=add_tag if scratch else None)
         diff *= w[..., None]
         tag += diff
 
-    def arrive(self, on_hand_after: F64, arrived: F64, by_dst: object) -> None:
+    def arrive(self, on_hand_after: F64, arrived: F64, by_dst: Segments) -> None:
         """Mix arrivals (with their link's pipeline tag) into the buyers' stock."""
         if arrived.shape[1] == 0 or self.C == 0:
             return
-        seg = by_dst  # Segments
-        uniq = seg.uniq  # type: ignore[attr-defined]
-        if self._single_in:
-            arr_sum = arrived[:, seg.perm]  # type: ignore[attr-defined]
-            arr_tag = self.pipe[:, seg.perm]  # type: ignore[attr-defined]
+        seg = by_dst
+        nb = K.compiled()
+        if nb is not None:
+            nb.trace_arrive(self.hold, self.pipe, on_hand_after, arrived, seg.perm, seg.starts, seg.uniq)
+            return
+        uniq = seg.uniq
+        if seg.single:
+            arr_sum = arrived[:, seg.first]
+            arr_tag = self.pipe[:, seg.first]
         else:
-            arr_sum = seg.sum(arrived)  # type: ignore[attr-defined]
-            tagged = np.add.reduceat((arrived[:, :, None] * self.pipe)[:, seg.perm], seg.starts, axis=1)  # type: ignore[attr-defined]
+            arr_sum = seg.sum(arrived)
+            arr_tag = K.seg_sum3(seg, self.pipe, arrived)
             with np.errstate(divide="ignore", invalid="ignore"):
-                arr_tag = tagged / np.where(arr_sum > 0, arr_sum, 1.0)[:, :, None]
+                arr_tag /= np.where(arr_sum > 0, arr_sum, 1.0)[:, :, None]
         old = np.maximum(on_hand_after[:, uniq] - arr_sum, 0.0)
         sub = self.hold[:, uniq]
-        self._mix_into(sub, old, arr_sum, arr_tag)
+        self._mix_into(sub, old, arr_sum, arr_tag, scratch=True)
         self.hold[:, uniq] = sub
 
     def produce(self, on_hand_before_out: F64, used_e: F64, made_e: F64) -> None:
@@ -183,6 +205,12 @@ class Tracer:
         if self.C == 0:
             return
         net = self.net
+        nb = K.compiled()
+        if nb is not None:
+            nb.trace_produce(self.hold, on_hand_before_out, used_e, made_e, self._in_hold, self._in_ptr,
+                             self._out_hold, self._out_ptr, self.c_keep, self.c_onehot, self.c_none,
+                             self._single_input)
+            return
         R = used_e.shape[0]
         Fn = len(net.producers)
         in_tag = np.broadcast_to(self.c_none, (R, Fn, self.C)).copy()
@@ -190,26 +218,37 @@ class Tracer:
             if self._single_input:
                 in_tag[:, net.in_fac] = self.hold[:, net.in_hold]
             else:
-                w = used_e[:, :, None] * self.hold[:, net.in_hold]
-                tot = np.add.reduceat(used_e, net.in_starts, axis=1)
+                seg = self._in_seg
+                tot = seg.sum(used_e)
+                mixed = K.seg_sum3(seg, self.hold[:, net.in_hold], used_e)
                 with np.errstate(divide="ignore", invalid="ignore"):
-                    mixed = np.add.reduceat(w, net.in_starts, axis=1) / np.where(tot > 0, tot, 1.0)[:, :, None]
-                in_tag[:, net.in_facs_with] = np.where((tot > 0)[:, :, None], mixed, self.c_none)
-        prod = in_tag * self.c_keep + self.c_onehot
+                    mixed /= np.where(tot > 0, tot, 1.0)[:, :, None]
+                in_tag[:, seg.uniq] = np.where((tot > 0)[:, :, None], mixed, self.c_none)
+        in_tag *= self.c_keep
+        in_tag += self.c_onehot
         oh = net.out_hold
         sub = self.hold[:, oh]
-        self._mix_into(sub, on_hand_before_out, made_e, prod[:, net.out_fac])
+        self._mix_into(sub, on_hand_before_out, made_e, in_tag[:, net.out_fac], scratch=True)
         self.hold[:, oh] = sub
 
     def ship(self, in_transit_before: F64, shipped: F64) -> None:
         """Mix shipments (supplier's tag) into each link's pipeline."""
         if shipped.shape[1] == 0 or self.C == 0:
             return
-        self._mix_into(self.pipe, in_transit_before, shipped, self.hold[:, self.net.link_src])
+        nb = K.compiled()
+        if nb is not None:
+            nb.trace_ship(self.pipe, self.hold, in_transit_before, shipped, self._src)
+            return
+        self._mix_into(self.pipe, in_transit_before, shipped, self.hold[:, self.net.link_src], scratch=True)
 
     def release(self, recv_before: F64, recv: I64, released: F64, pile: I64) -> None:
         """Mix stockpile releases into receivers, channel by channel."""
-        if self.C == 0:
+        if self.C == 0 or released.shape[1] == 0:
+            return
+        nb = K.compiled()
+        if nb is not None:
+            nb.trace_release(self.hold, np.ascontiguousarray(recv_before), np.ascontiguousarray(recv, dtype=np.int64),
+                             np.ascontiguousarray(released), np.ascontiguousarray(pile, dtype=np.int64))
             return
         mass = {}
         for q in range(released.shape[1]):
@@ -220,12 +259,29 @@ class Tracer:
             self.hold[:, r] = sub
             mass[r] = before + released[:, q]
 
-    def consume(self, consumed: F64) -> F64:
-        """Accumulate each market's consumption by tag; return this step's [R, M, C] addition."""
+    def consume(self, consumed: F64, also: F64 | None = None) -> F64 | None:
+        """Accumulate each market's consumption by tag into the dependency (and into ``also``).
+
+        Returns this step's [R, M, C] addition when ``also`` is None.
+        """
         net = self.net
-        w = consumed[:, :, None] * self.hold[:, net.dem_hold]
-        add = w if self._single_demand else np.add.reduceat(w, net.mkt_starts, axis=1)
+        nb = K.compiled()
+        if nb is not None:
+            into = also if also is not None else np.zeros_like(self.dep)
+            nb.trace_consume(self.dep, into, self.hold, np.ascontiguousarray(consumed), self._dem_hold,
+                             self._dem_market)
+            return into if also is None else None
+        hold = self.hold[:, net.dem_hold]
+        if self._single_demand:
+            add = hold
+            add *= consumed[:, :, None]
+        else:
+            add = np.zeros_like(self.dep)
+            add[:, self._dem_seg.uniq] = K.seg_sum3(self._dem_seg, hold, consumed)
         self.dep += add
+        if also is not None:
+            also += add
+            return None
         return add
 
     def full_tags(self) -> F64:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -19,6 +20,26 @@ ROOT = Path(__file__).resolve().parents[1]
 FIELDS = ("on_hand", "backlog", "in_transit", "backorder", "demand", "served", "activity", "shipped",
           "surplus", "produced", "used", "consumed", "released", "collected", "weights", "substituted",
           "triggered", "tags")
+
+
+def _backends():
+    """numpy always; numba when it imports (skipped otherwise)."""
+    import importlib.util
+
+    has = importlib.util.find_spec("numba") is not None
+    return ["numpy", pytest.param("numba", marks=pytest.mark.skipif(not has, reason="numba not installed"))]
+
+
+@pytest.fixture(autouse=True, params=_backends())
+def backend(request, monkeypatch):
+    """Run every test of this module once per kernel backend (also for subprocesses, via REESIM_BACKEND)."""
+    import simulator.kernels as kernels
+
+    prev = kernels.backend()
+    kernels.set_backend(request.param)
+    monkeypatch.setenv("REESIM_BACKEND", request.param)
+    yield request.param
+    kernels.set_backend(prev)
 
 
 def assert_agree(sc, R: int = 3) -> None:

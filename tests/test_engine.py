@@ -19,6 +19,26 @@ from simulator.network import compile_network
 from simulator.rng import Streams
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def _backends():
+    """numpy always; numba when it imports (skipped otherwise)."""
+    import importlib.util
+
+    has = importlib.util.find_spec("numba") is not None
+    return ["numpy", pytest.param("numba", marks=pytest.mark.skipif(not has, reason="numba not installed"))]
+
+
+@pytest.fixture(autouse=True, params=_backends())
+def backend(request, monkeypatch):
+    """Run every test of this module once per kernel backend (also for subprocesses, via REESIM_BACKEND)."""
+    import simulator.kernels as kernels
+
+    prev = kernels.backend()
+    kernels.set_backend(request.param)
+    monkeypatch.setenv("REESIM_BACKEND", request.param)
+    yield request.param
+    kernels.set_backend(prev)
 TUTORIAL = ROOT / "scenarios" / "tutorial.yaml"
 
 ONE_LINK = """
