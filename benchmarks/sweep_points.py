@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             local_s, n = _time(spec, lambda: LocalExecutor(args.workers), Path(tmp) / f"{name}-local")
             t0 = time.perf_counter()
             with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                              dashboard_address=None) as cluster, Client(cluster) as client:
+                              dashboard_address=":0") as cluster, Client(cluster) as client:
                 run_s, _ = _time(spec, lambda client=client: DaskExecutor(client=client), Path(tmp) / f"{name}-dask")
             dask_s = time.perf_counter() - t0
             same = (Path(tmp) / f"{name}-local" / "points.csv").read_bytes() == \

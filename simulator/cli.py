@@ -184,7 +184,10 @@ def run(
 
     report = write_report(outdir)
     wall = time.perf_counter() - t0
-    _print_table(Console(), sc, summary, res)
+    out = Console()
+    if not out.is_terminal:
+        out = Console(width=130)  # a pipe or file: do not squeeze the table into 80 columns
+    _print_table(out, sc, summary, res)
     nrd = res.timings["node_replicate_days"]
     typer.echo(
         f"wrote {report}, summary.json and timeseries.csv — {R} replicates x {sc.horizon.days} days in "
@@ -219,11 +222,18 @@ def _print_table(console, sc, summary, res) -> None:  # type: ignore[no-untyped-
                      "CN%: share of consumption that passed through china-bloc regions at each stage")
     for col in cols:
         table.add_column(col, justify="left" if col == "market" else "right")
-    for mid, m in summary["markets"].items():
+    items = sorted(summary["markets"].items(), key=lambda kv: -(kv[1]["unmet_t"]["mean"] or 0.0))
+    top = sc.report.top_markets
+    for mid, m in items[:top]:
         shares = [m["dependency_bloc"].get(s, {}).get("china", {}).get("mean") for s in stages]
         table.add_row(mid, ci(m["fill_rate"]), f"{m['unmet_t']['mean']:,.0f}", f"{m['lost_days']['mean']:.1f}",
                       days(m["tts_days"]), days(m["ttr_days"]),
                       *("—" if v is None else f"{v:.0%}" for v in shares))
+    if len(items) > top:
+        rest = items[top:]
+        unmet_rest = sum(m["unmet_t"]["mean"] or 0.0 for _, m in rest)
+        table.add_row(f"+{len(rest)} more", "", f"{unmet_rest:,.0f}", "", "", "", *("" for _ in stages))
+        table.caption += f"; markets with the most unmet demand first, top {top} (report.top_markets)"
     console.print(table)
 
 
@@ -255,6 +265,7 @@ def _register_more() -> None:
     from . import cli_compare
 
     cli_compare.register(app, _load, _refuse_overwrite, SetOpt, ScenarioArg)
+    importlib.import_module(".cli_sweep", __package__).register(app, _load, SetOpt)
 
 
 _register_more()

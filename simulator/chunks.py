@@ -1,0 +1,276 @@
+"""Large runs as replicate chunks on an executor, merged into one :class:`Result` (DESIGN §4, §6).
+
+Replicate r's draws depend only on (seed, component, r), so replicates
+``r0 .. r0+n-1`` simulated anywhere equal those replicates of one big run, bit
+for bit. :func:`run_chunked` cuts ``0 .. R-1`` into chunks, runs each as
+``simulate(net, n, seed, r0=r0)`` on the executor, and :func:`merge_results`
+puts them back together:
+
+- every per-replicate field (``demand_t``, ``served_t``, TTS/TTR, ``window_fill``,
+  ``output_t``, ``dependency``, ...) is concatenated along the replicate axis in
+  replicate order: identical to a single run's, whatever the executor or the
+  number of workers. One caveat comes from the engine's matrix products over
+  the replicate axis (``x[R, k] @ m[k, p]``): OpenBLAS rounds a row in the last
+  bits differently when it is alone or an odd row out of its row blocks, so
+  fields computed through them (``output_t``, ``capacity_used``, ``surplus_t``,
+  ``spend_usd``, ``shipped_t``) would differ by ~1e-16 relative between a
+  1-replicate chunk and one big run. :func:`split` therefore aligns chunks to
+  :data:`CHUNK_ALIGN` replicates and never leaves a 1-replicate tail, which keeps
+  them bit-identical (tested); the workers run single-threaded BLAS;
+- ``mass_balance_error`` is the largest of the chunks'; timings add up;
+- the quantile time series (``series``: p5, p50, p95, mean across replicates per
+  reporting interval) cannot be merged exactly from chunk quantiles. The merged
+  **mean** is exact (the replicate-weighted mean of the chunk means). The merged
+  **p5, p50 and p95** are the replicate-weighted means of the chunks' quantiles:
+  an approximation whose error shrinks as chunks grow (it is exact with one
+  chunk, and for series constant across replicates). They are the same on every
+  executor for a given chunk size, but change with the chunk size.
+  ``timings["series_chunks"]`` records the number of chunks merged (1: exact).
+
+  When the engine can keep the per-replicate interval values of each series
+  (``simulate(..., keep_series_values=True)`` filling a ``Result`` field
+  ``series_values: dict[str, ndarray[n_intervals, R, K]] | None``; neither is
+  in this version), every chunk asks for them, the merged quantiles are
+  recomputed exactly from them, ``series_chunks`` is 1, and the merged result
+  does not carry them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .engine import simulate
+from .exceptions import UsageError
+from .network import Network, compile_network
+from .result import Result
+from .scenario.models import Scenario
+
+#: Per-replicate array fields of :class:`Result` (leading axis R).
+PER_REPLICATE = ("demand_t", "served_t", "max_shortfall", "tts_days", "tts_censored", "ttr_days",
+                 "ttr_censored", "output_t", "capacity_used", "surplus_t", "spend_usd", "shipped_t",
+                 "released_t", "holding_cost_usd", "substituted_t", "collected_t", "dependency")
+#: Fields every chunk of one run shares.
+SHARED = ("scenario", "seed", "n_steps", "step_days", "markets", "producers", "products", "links",
+          "trace_stages", "regions", "series_times", "event_windows", "reference_event")
+DEFAULT_CHUNK = 256  #: replicates per chunk when none is given
+CHUNK_ALIGN = 16  #: chunk sizes are multiples of this (BLAS row blocks; see :func:`split`)
+
+
+def split(replications: int, chunk: int, align: int = CHUNK_ALIGN) -> list[tuple[int, int]]:
+    """``(r0, n)`` of consecutive chunks covering ``0 .. R-1``.
+
+    ``chunk`` is rounded up to a multiple of ``align``, and a last chunk of a
+    single replicate joins the one before: BLAS matrix products over the
+    replicate axis (OpenBLAS ``dgemm``) round a row differently when it is the
+    only row, or an odd row out of the kernel's row blocks, so only chunks that
+    start at multiples of the block size keep every replicate bit-identical to
+    one big run (see the module docstring).
+
+    Examples
+    --------
+    >>> split(40, 16)
+    [(0, 16), (16, 16), (32, 8)]
+    >>> split(33, 10)
+    [(0, 16), (16, 17)]
+    """
+    if replications < 1 or chunk < 1:
+        raise UsageError(f"replications ({replications}) and --chunk ({chunk}) must be 1 or more")
+    size = -(-chunk // align) * align
+    parts = [(r0, min(size, replications - r0)) for r0 in range(0, replications, size)]
+    if len(parts) > 1 and parts[-1][1] == 1:
+        r0, n = parts[-2]
+        parts[-2:] = [(r0, n + 1)]
+    return parts
+
+
+def simulate_chunk(scenario: Scenario, r0: int, n: int, seed: int, checks: str = "error") -> Result:
+    """Replicates ``r0 .. r0+n-1`` of a scenario (the task each worker runs).
+
+    Asks the engine for the per-replicate interval values of the series when it
+    can keep them (``keep_series_values``), so that the merge is exact.
+    """
+    import inspect
+
+    kw = {"keep_series_values": True} if "keep_series_values" in inspect.signature(simulate).parameters else {}
+    return simulate(compile_network(scenario), n, seed, r0=r0, checks=checks, **kw)
+
+
+def run_chunked(
+    scenario: Scenario | Network,
+    replications: int,
+    seed: int,
+    executor: Any = None,
+    chunk: int | None = None,
+    checks: str = "error",
+    progress: Callable[[int, int], None] | None = None,
+    align: int = CHUNK_ALIGN,
+) -> Result:
+    """Simulate ``replications`` replicates in chunks on an executor and merge them.
+
+    Parameters
+    ----------
+    scenario : Scenario or Network
+        What to run (a network's scenario is sent to the workers, which compile it).
+    replications : int
+        Replicates R in total.
+    seed : int
+        Root seed.
+    executor : Executor, optional
+        From :func:`simulator.executors.make_executor`; None runs the chunks here, one after another.
+    chunk : int, optional
+        Replicates per chunk, rounded up to a multiple of :data:`CHUNK_ALIGN`
+        (default: R split evenly over the executor's workers, at most
+        :data:`DEFAULT_CHUNK` per chunk).
+    checks : {'error', 'warn', 'off'}
+        Invariant checks in every chunk.
+    progress : callable, optional
+        Called with (replicates done, R) as chunks finish.
+    align : int
+        Chunk sizes are multiples of this (see :func:`split`).
+
+    Returns
+    -------
+    Result
+        Per-replicate fields identical to ``simulate(net, R, seed)``; see the module
+        docstring for the quantile series.
+
+    Examples
+    --------
+    >>> from simulator.executors import make_executor
+    >>> ex = make_executor("local", workers=2)                   # doctest: +SKIP
+    >>> res = run_chunked(sc, 2000, 7, ex, chunk=256)            # doctest: +SKIP
+    """
+    sc = scenario.scenario if isinstance(scenario, Network) else scenario
+    t0 = time.perf_counter()
+    workers = executor.workers if executor is not None else 1
+    size = chunk if chunk is not None else min(DEFAULT_CHUNK, max(1, -(-replications // workers)))
+    parts = split(replications, size, align)
+    done = 0
+    results: list[Result] = []
+    if executor is None:
+        for r0, n in parts:
+            results.append(simulate_chunk(sc, r0, n, seed, checks))
+            done += n
+            if progress is not None:
+                progress(done, replications)
+    else:
+        futs = [executor.submit(simulate_chunk, sc, r0, n, seed, checks) for r0, n in parts]
+        try:
+            for f in executor.as_completed(futs):
+                res = f.result()
+                results.append(res)
+                done += res.replications
+                if progress is not None:
+                    progress(done, replications)
+        except BaseException:
+            executor.cancel(futs)
+            raise
+    merged = merge_results(results)
+    return dataclasses.replace(merged, timings={**merged.timings, "wall_s": time.perf_counter() - t0})
+
+
+def merge_results(parts: Sequence[Result]) -> Result:
+    """One :class:`Result` from chunk results of one run (any order in, replicate order out).
+
+    Raises
+    ------
+    ValueError
+        When the chunks are not consecutive replicates of one run (different
+        scenario, seed, horizon or layout, a gap or an overlap).
+    """
+    if not parts:
+        raise ValueError("no chunk results to merge")
+    rs = sorted(parts, key=lambda r: r.r0)
+    first = rs[0]
+    for r in rs[1:]:
+        for name in SHARED:
+            if not _same(getattr(r, name), getattr(first, name)):
+                raise ValueError(f"chunks of different runs: field {name!r} differs "
+                                 f"(chunk at r0={r.r0} vs r0={first.r0})")
+    for a, b in itertools.pairwise(rs):
+        if b.r0 != a.r0 + a.replications:
+            raise ValueError(f"chunks are not consecutive: replicates {a.r0}..{a.r0 + a.replications - 1} "
+                             f"then {b.r0}..{b.r0 + b.replications - 1}")
+    if len(rs) == 1:
+        return dataclasses.replace(first, timings={**first.timings, "series_chunks": 1.0})
+    cat = {name: np.concatenate([getattr(r, name) for r in rs], axis=0) for name in PER_REPLICATE}
+    windows = {w: np.concatenate([r.window_fill[w] for r in rs], axis=0) for w in first.window_fill}
+    series, exact = _merge_series(rs)
+    timings: dict[str, float] = {}
+    for r in rs:
+        for k, v in r.timings.items():
+            timings[k] = timings.get(k, 0.0) + float(v)
+    timings["steps"] = float(first.timings.get("steps", first.n_steps))
+    timings["series_chunks"] = 1.0 if exact else float(len(rs))
+    extra: dict[str, Any] = {}
+    if _has_series_values(rs):
+        extra["series_values"] = None  # used for the exact quantiles; not carried (R x K per interval)
+    return dataclasses.replace(
+        first, replications=sum(r.replications for r in rs), r0=first.r0, window_fill=windows,
+        series=series, mass_balance_error=max(r.mass_balance_error for r in rs), timings=timings,
+        **cat, **extra,
+    )
+
+
+def _merge_series(rs: Sequence[Result]) -> tuple[dict[str, np.ndarray], bool]:
+    """Merged quantile series and whether they are exact (see the module docstring)."""
+    if _has_series_values(rs):
+        out = {}
+        for k in rs[0].series:
+            vals = np.concatenate([r.series_values[k] for r in rs], axis=1)  # type: ignore[attr-defined]
+            q = np.quantile(vals, (0.05, 0.5, 0.95), axis=1)  # [3, n_int, K]
+            out[k] = np.concatenate([np.moveaxis(q, 0, -1), vals.mean(axis=1)[..., None]], axis=-1)
+        return out, True
+    w = np.array([r.replications for r in rs], dtype=float)
+    w = w / w.sum()
+    out = {}
+    for k in rs[0].series:
+        arrs = [r.series[k] for r in rs]
+        if any(a.shape != arrs[0].shape for a in arrs):
+            raise ValueError(f"series {k!r} has different shapes in the chunks")
+        out[k] = np.tensordot(w, np.stack(arrs), axes=1) if arrs[0].size else arrs[0]
+    return out, False
+
+
+def _has_series_values(rs: Sequence[Result]) -> bool:
+    """True when the engine kept per-replicate interval values (a ``series_values`` field)."""
+    names = {f.name for f in dataclasses.fields(Result)}
+    return "series_values" in names and all(getattr(r, "series_values", None) for r in rs)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return bool(np.array_equal(a, b))
+    return bool(a == b)
+
+
+def run_scenarios_chunked(
+    scenarios: Sequence[tuple[str, Scenario]],
+    replications: int,
+    seed: int,
+    executor: Any = None,
+    chunk: int | None = None,
+    checks: str = "error",
+    progress: Callable[[int, int, int], None] | None = None,
+) -> list[Any]:
+    """:func:`simulator.compare.run_scenarios` with every run chunked on an executor.
+
+    Same seed and replicate indices for every scenario (common random numbers);
+    returns the same list of :class:`simulator.compare.Run`. ``progress`` is called
+    with (scenario index, replicates done, R).
+    """
+    from .compare import Run
+
+    runs = []
+    for i, (name, sc) in enumerate(scenarios):
+        net = compile_network(sc)
+        cb = None if progress is None else (lambda done, total, i=i: progress(i, done, total))
+        res = run_chunked(sc, replications, seed, executor, chunk, checks, cb)
+        runs.append(Run(name, sc, net, res))
+    return runs
