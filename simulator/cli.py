@@ -141,8 +141,12 @@ def run(
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Results folder (default: reports/<scenario name>).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing results folder.")] = False,
     checks: Annotated[str, typer.Option("--checks", help="Invariant checks: error, warn or off.")] = "error",
+    scheduler: Annotated[Optional[str], typer.Option(
+        "--scheduler", help="Split replicates into chunks on 'local' (a process pool) or a Dask "
+        "scheduler tcp://HOST:PORT (extra [dist]).")] = None,
+    chunk: Annotated[Optional[int], typer.Option("--chunk", min=1, help="Replicates per chunk (with --scheduler).")] = None,
 ) -> None:
-    """Simulate a scenario: progress bar, a table per market, summary.json and timeseries.csv."""
+    """Simulate a scenario: progress bar, a table per market, summary.json, timeseries.csv, report.html."""
     import time
 
     from rich.console import Console
@@ -170,7 +174,18 @@ def run(
         TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True,
     ) as bar:
         task = bar.add_task("run", total=net.n_steps)
-        res = simulate(net, R, s, checks=checks, progress=lambda done, total: bar.update(task, completed=done))
+        if scheduler is None and chunk is None:
+            res = simulate(net, R, s, checks=checks, progress=lambda done, total: bar.update(task, completed=done))
+        else:
+            from .chunks import run_chunked
+            from .executors import make_executor
+
+            ex = make_executor(scheduler or "local")
+            try:
+                res = run_chunked(sc, R, s, ex, chunk, checks,
+                                  progress=lambda done, total: bar.update(task, completed=done, total=total))
+            finally:
+                ex.close()
     files = scenario_files(file)
     provenance = {
         "file": str(file),

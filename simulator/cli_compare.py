@@ -52,6 +52,10 @@ def register(app: typer.Typer, load: Callable[..., Any], refuse_overwrite: Calla
             "-o", "--output", help="Results folder (default: reports/compare-<names joined by -vs->).")] = None,
         force: Annotated[bool, typer.Option("--force", help="Overwrite a non-empty results folder.")] = False,
         checks: Annotated[str, typer.Option("--checks", help="Invariant checks: error, warn or off.")] = "error",
+        scheduler: Annotated[str | None, typer.Option(
+            "--scheduler", help="Split replicates into chunks on 'local' (a process pool) or a Dask "
+            "scheduler tcp://HOST:PORT (extra [dist]).")] = None,
+        chunk: Annotated[int | None, typer.Option("--chunk", min=1, help="Replicates per chunk (with --scheduler).")] = None,
     ) -> None:
         """Compare scenarios with common random numbers: paired differences, headline, report.html."""
         import time
@@ -85,7 +89,17 @@ def register(app: typer.Typer, load: Callable[..., Any], refuse_overwrite: Calla
             def tick(i: int, done: int, total: int) -> None:
                 bar.update(tasks[i], completed=done, total=total)
 
-            runs = run_scenarios(list(zip(names, scenarios)), R, s, checks=checks, progress=tick)
+            if scheduler is None and chunk is None:
+                runs = run_scenarios(list(zip(names, scenarios)), R, s, checks=checks, progress=tick)
+            else:
+                from .chunks import run_scenarios_chunked
+                from .executors import make_executor
+
+                ex = make_executor(scheduler or "local")
+                try:
+                    runs = run_scenarios_chunked(list(zip(names, scenarios)), R, s, ex, chunk, checks, tick)
+                finally:
+                    ex.close()
         argv = ["reesim", "compare", *map(str, files)]
         argv += ["-n", str(n)] if n is not None else []
         argv += ["--seed", str(seed)] if seed is not None else []
