@@ -114,7 +114,7 @@ def register(app: typer.Typer, load: Callable[..., Any], refuse_overwrite: Calla
         fl = {nm: scenario_files(f) for nm, f in zip(names, files)}
         summary = write_compare(outdir, runs, provenance, fl)
         report = write_report(outdir)
-        out = Console()
+        out = Console() if Console().is_terminal else Console(width=130)
         for nm in names[1:]:
             _print_differences(out, summary, names[0], nm)
         for line in summary["headline"]:

@@ -197,7 +197,7 @@ def _run(spec: Any, outdir: Path, executor: Any, resume: bool, force: bool, max_
     if not out.new:
         typer.echo(f"all {out.n_points} points of {outdir} were done already; re-analysed them and wrote {report}")
         return
-    console = Console()
+    console = Console() if Console().is_terminal else Console(width=130)
     for a in (out.analysis or {}).get("metrics", {}).values():
         console.print(f"• {a['sentence']}", highlight=False, markup=False)
     typer.echo(f"wrote {report}, points.csv and sensitivity.json — {out.n_points} points x "

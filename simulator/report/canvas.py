@@ -97,16 +97,26 @@ def shade_windows(ax: Any, data: ReportData, label: bool = False) -> list[Any]:
 
     With ``label``, each window's label is also written at the top of its span.
     """
+    from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
+    wins = list(data.windows())
+    if wins:
+        span = max(e for *_, e in wins) - min(s for _, _, s, _ in wins)
     handles = []
-    for k, (_, lab, s, e) in enumerate(data.windows()):
+    for k, (_, lab, s, e) in enumerate(wins):
         c = WINDOW_COLOURS[k % len(WINDOW_COLOURS)]
+        short = lab if len(lab) <= 48 else lab[:47] + "…"
+        if span and (e - s) > 0.6 * span:
+            # a window covering most of the horizon would wash out every panel: mark its start
+            ax.axvline(s, color=c, lw=1.6, ls="--", zorder=0)
+            handles.append(Line2D([], [], color=c, lw=1.6, ls="--", label=f"event from here on: {short}"))
+            continue
         ax.axvspan(s, e, color=c, alpha=0.22, lw=0, zorder=0)
         if label:
-            ax.text(s, 1.0, f" {lab}", transform=ax.get_xaxis_transform(), ha="left", va="top",
+            ax.text(s, 1.0, f" {short}", transform=ax.get_xaxis_transform(), ha="left", va="top",
                     fontsize=FONT_PT - 1.5, color="#444444", clip_on=True)
-        handles.append(Patch(color=c, alpha=0.35, label=f"event: {lab}"))
+        handles.append(Patch(color=c, alpha=0.35, label=f"event: {short}"))
     return handles
 
 
@@ -138,6 +148,11 @@ def top_legend(fig: Any, handles: list[Any], ncol: int | None = None) -> None:
     n = len(handles)
     if ncol is None:
         width = float(fig.get_size_inches()[0]) - 0.3
-        need = sum(_text_width_in(str(h.get_label()), FONT_PT) + 0.55 for h in handles)  # [in]
-        ncol = n if need <= width else -(-n // 2)
+        w = [_text_width_in(str(h.get_label()), FONT_PT) + 0.55 for h in handles]  # [in]
+        ncol = 1
+        for c in range(n, 0, -1):  # the most columns whose widest entries fit (filled by column)
+            rows = -(-n // c)
+            if sum(max(w[j * rows:(j + 1) * rows], default=0.0) for j in range(c)) <= width:
+                ncol = c
+                break
     fig.legend(handles=handles, loc="outside upper center", ncol=ncol, frameon=False)
