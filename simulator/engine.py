@@ -200,7 +200,7 @@ def simulate(
     setup_s = time.perf_counter() - t_start
 
     def step_fn(t: int) -> None:
-        nonlocal worst, lead_re
+        nonlocal lead_re
         if t % interval == 0 and t > 0:
             refresh(t)
             board.changed = True

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
-import numpy as np
 import pytest
-import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
@@ -94,3 +92,28 @@ def write_scenario(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+# --------------------------------------------------------------------------- kernel backends
+# Modules that want every test run once per backend declare
+# ``pytestmark = pytest.mark.usefixtures("backend")``.
+
+
+def _backends():
+    """numpy always; numba when it imports (skipped otherwise)."""
+    import importlib.util
+
+    has = importlib.util.find_spec("numba") is not None
+    return ["numpy", pytest.param("numba", marks=pytest.mark.skipif(not has, reason="numba not installed"))]
+
+
+@pytest.fixture(params=_backends())
+def backend(request, monkeypatch):
+    """Run every test of this module once per kernel backend (also for subprocesses, via REESIM_BACKEND)."""
+    import simulator.kernels as kernels
+
+    prev = kernels.backend()
+    kernels.set_backend(request.param)
+    monkeypatch.setenv("REESIM_BACKEND", request.param)
+    yield request.param
+    kernels.set_backend(prev)

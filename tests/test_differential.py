@@ -16,30 +16,12 @@ from simulator.engine import simulate
 from simulator.network import compile_network
 from simulator.reference import run_reference
 
+pytestmark = pytest.mark.usefixtures("backend")  # every test once per kernel backend
+
 ROOT = Path(__file__).resolve().parents[1]
 FIELDS = ("on_hand", "backlog", "in_transit", "backorder", "demand", "served", "activity", "shipped",
           "surplus", "produced", "used", "consumed", "released", "collected", "weights", "substituted",
           "triggered", "tags")
-
-
-def _backends():
-    """numpy always; numba when it imports (skipped otherwise)."""
-    import importlib.util
-
-    has = importlib.util.find_spec("numba") is not None
-    return ["numpy", pytest.param("numba", marks=pytest.mark.skipif(not has, reason="numba not installed"))]
-
-
-@pytest.fixture(autouse=True, params=_backends())
-def backend(request, monkeypatch):
-    """Run every test of this module once per kernel backend (also for subprocesses, via REESIM_BACKEND)."""
-    import simulator.kernels as kernels
-
-    prev = kernels.backend()
-    kernels.set_backend(request.param)
-    monkeypatch.setenv("REESIM_BACKEND", request.param)
-    yield request.param
-    kernels.set_backend(prev)
 
 
 def assert_agree(sc, R: int = 3) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import subprocess
 import sys
 from pathlib import Path
@@ -18,27 +17,11 @@ from simulator.exceptions import InvariantError, ResourceError
 from simulator.network import compile_network
 from simulator.rng import Streams
 
+pytestmark = pytest.mark.usefixtures("backend")  # every test once per kernel backend
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _backends():
-    """numpy always; numba when it imports (skipped otherwise)."""
-    import importlib.util
-
-    has = importlib.util.find_spec("numba") is not None
-    return ["numpy", pytest.param("numba", marks=pytest.mark.skipif(not has, reason="numba not installed"))]
-
-
-@pytest.fixture(autouse=True, params=_backends())
-def backend(request, monkeypatch):
-    """Run every test of this module once per kernel backend (also for subprocesses, via REESIM_BACKEND)."""
-    import simulator.kernels as kernels
-
-    prev = kernels.backend()
-    kernels.set_backend(request.param)
-    monkeypatch.setenv("REESIM_BACKEND", request.param)
-    yield request.param
-    kernels.set_backend(prev)
 TUTORIAL = ROOT / "scenarios" / "tutorial.yaml"
 
 ONE_LINK = """

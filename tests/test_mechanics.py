@@ -11,25 +11,9 @@ from simulator import load_scenario
 from simulator.engine import simulate
 from simulator.network import compile_network
 
-
-def _backends():
-    """numpy always; numba when it imports (skipped otherwise)."""
-    import importlib.util
-
-    has = importlib.util.find_spec("numba") is not None
-    return ["numpy", pytest.param("numba", marks=pytest.mark.skipif(not has, reason="numba not installed"))]
+pytestmark = pytest.mark.usefixtures("backend")  # every test once per kernel backend
 
 
-@pytest.fixture(autouse=True, params=_backends())
-def backend(request, monkeypatch):
-    """Run every test of this module once per kernel backend (also for subprocesses, via REESIM_BACKEND)."""
-    import simulator.kernels as kernels
-
-    prev = kernels.backend()
-    kernels.set_backend(request.param)
-    monkeypatch.setenv("REESIM_BACKEND", request.param)
-    yield request.param
-    kernels.set_backend(prev)
 
 BASE = """
 reesim: 1

@@ -9,17 +9,12 @@ and the scatter per metric with matplotlib on Agg canvases, and writes
 
 from __future__ import annotations
 
-import base64
-import csv
 import datetime as dt
-import html
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from . import fig_sweep as FW
-from .canvas import FigureOut, save, style
-from .html import CSS
+from .html import CSS, _e, _figure_html, _write_rows  # one figure/table writer for every report
 
 EXTRA_CSS = """
 .lead{font-size:16px;margin:10px 0 4px}
@@ -87,39 +82,6 @@ def write_sweep_report(folder: Path) -> Path:
     out = folder / "report.html"
     out.write_text(page, encoding="utf-8")
     return out
-
-
-def _figure_html(build: Callable[[FW.SweepData], FigureOut], data: FW.SweepData, figdir: Path,
-                 tabdir: Path) -> str:
-    """Build a figure, write its PNG/SVG/CSV, return its HTML (or a note saying why it is missing)."""
-    try:
-        with style():
-            f = build(data)
-            png = save(f.fig, figdir, f.name) if f.fig is not None else None
-    except Exception as exc:  # noqa: BLE001 - a figure must not sink the report
-        return f"<p class='note'>A figure could not be drawn: {_e(type(exc).__name__)}: {_e(str(exc))}</p>"
-    head = f"<h3 id='fig-{_e(f.name)}'>{_e(f.title)}</h3>"
-    if png is None:
-        return f"<div class='fig'>{head}<p class='note'>Not drawn: {_e(f.note or 'no data')}</p></div>"
-    files = f"figures/{f.name}.png, figures/{f.name}.svg"
-    if f.rows:
-        _write_rows(tabdir / f"{f.name}.csv", f.rows)
-        files += f", tables/{f.name}.csv"
-    uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-    width = round(float(f.fig.get_size_inches()[0]) * 104)
-    return (f"<div class='fig' style='width:{width}px'>{head}<figure><img src='{uri}' alt='{_e(f.title)}'>"
-            f"<figcaption>{_e(f.caption)} <span class='files'>[{_e(files)}]</span></figcaption></figure></div>")
-
-
-def _write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cols: dict[str, None] = {}
-    for r in rows:
-        cols.update(dict.fromkeys(r))
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(cols))
-        w.writeheader()
-        w.writerows(rows)
 
 
 def _table(head: list[str], rows: list[list[str]], num_cols: set[int], caption: str) -> str:
@@ -245,7 +207,3 @@ def _provenance(data: FW.SweepData) -> str:
     now = dt.datetime.now().astimezone().isoformat(timespec="seconds")
     rows.append(("report rendered", _e(now)))
     return "<dl class='prov'>" + "".join(f"<dt>{_e(k)}</dt><dd>{v}</dd>" for k, v in rows) + "</dl>"
-
-
-def _e(x: Any) -> str:
-    return html.escape("" if x is None else str(x), quote=True)
