@@ -30,7 +30,7 @@ SetOpt = Annotated[
         "or events.cn_licensing_2025.blocked=0.5 (repeatable).",
     ),
 ]
-ScenarioArg = Annotated[Path, typer.Argument(help="Scenario YAML file.", dir_okay=False)]
+ScenarioArg = Annotated[Path, typer.Argument(help="Scenario YAML file.", dir_okay=False, metavar="FILE")]
 
 
 def _err(msg: str) -> None:
