@@ -205,22 +205,26 @@ def reroute(
     weight: F64,
     backlog: F64,
     by_dst: object,
+    offline: npt.NDArray[np.bool_] | None = None,
 ) -> F64 | None:
     """Update closure counters, cancel rerouted backlog, return effective weights [R, E].
 
-    ``reroute_steps`` [R] is ``inf`` where re-routing is off. Returns None when no
-    link is re-routed (the static weights apply).
+    ``reroute_steps`` [R] is ``inf`` where re-routing is off. ``offline`` [R, E] marks
+    links whose supplier is not producing yet (before its online date): they get no
+    orders either, but keep their backlog. Returns None when no link is re-routed or
+    offline (the static weights apply).
     """
     closed = link_open < closed_below
     closed_for[...] = np.where(closed, closed_for + 1.0, 0.0)
     rerouted = (closed_for >= np.maximum(1.0, reroute_steps)[:, None]) & (weight > 0)
-    if not rerouted.any():
+    excluded = rerouted if offline is None else rerouted | (offline & (weight > 0))
+    if not excluded.any():
         return None
-    w = np.where(rerouted, 0.0, weight)
+    w = np.where(excluded, 0.0, weight)
     wsum = by_dst.sum(w)  # type: ignore[attr-defined]
     base = by_dst.sum(np.broadcast_to(weight, w.shape))  # type: ignore[attr-defined]
     seg = by_dst.seg_of  # type: ignore[attr-defined]
-    keep_orig = wsum[:, seg] <= 0.0  # every link of the holding re-routed: the rule does not apply
+    keep_orig = wsum[:, seg] <= 0.0  # every link of the holding excluded: the rule does not apply
     backlog[rerouted & ~keep_orig] = 0.0
     with np.errstate(divide="ignore", invalid="ignore"):
         eff = np.where(keep_orig, weight / np.where(base[:, seg] > 0, base[:, seg], 1.0),

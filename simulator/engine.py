@@ -191,6 +191,9 @@ def simulate(
     lead_re: np.ndarray | None = None
     trig_event: list[Any] = [None]
     static_weights = np.broadcast_to(plan.wnorm, (R, E))
+    kinds = np.asarray(net.hold_kind)
+    link_fac = np.where(kinds[np.asarray(net.link_src)] == 1, np.asarray(net.hold_owner)[np.asarray(net.link_src)], -1)
+    last_offline = float(np.max(net.online_step)) if len(net.online_step) else 0.0
     static_shares = K.position_shares(plan.wnorm, net.lead_steps, plan)
     # capacity before events: changes only while some producer is not yet fully ramped up
     fin = np.isfinite(net.online_step)
@@ -264,8 +267,12 @@ def simulate(
             if not np.array_equal(new, st.triggered) and trig_event[0] is not None:
                 trig_event[0].succeed(new)
         # 6. order (re-routing; stockpiles refill only while not releasing)
+        offline = None
+        if t < last_offline:  # a supplier not online yet gets no orders (docs/step-semantics.md)
+            off_f = (t < net.online_step)[None, :] & (board.arrays["added_capacity"] <= 0.0)
+            offline = np.where(link_fac >= 0, off_f[:, np.maximum(link_fac, 0)], False)
         rer = V.reroute(st.closed_for, board.arrays["link_open"], sc.policies.closed_below,
-                        pol["reroute_steps"], plan.wnorm, st.backlog, plan.by_dst)
+                        pol["reroute_steps"], plan.wnorm, st.backlog, plan.by_dst, offline)
         if rer is None:
             weights, shares = static_weights, static_shares
         else:

@@ -237,6 +237,13 @@ class Model:
             out.append(due)
         return out
 
+    def _offline(self, e: int, t: int, fx: Any) -> bool:
+        """Link e's supplier is a producer not online yet at step t, with no commissioned capacity."""
+        for pr in self.prod:
+            if any(h == self.src[e] for h, _ in pr["outs"]):
+                return t < pr["online"] and fx.added_capacity[pr["id"]] <= 0.0
+        return False
+
     def run(self, n_steps: int) -> dict[str, Any]:
         """Run ``n_steps`` steps; return the recorded rows and the run totals."""
         H, E, D, P, S, Q = self.H, self.E, self.D, self.P, self.S, self.Q
@@ -440,13 +447,16 @@ class Model:
                 es = self.into[h]
                 rerouted = [reroute_steps is not None and closed_for[e] >= max(1, reroute_steps)
                             for e in es]
-                if all(rerouted):
-                    rerouted = [False] * len(es)
-                wsum = sum(self.w[e] for e, r in zip(es, rerouted) if not r)
-                for e, r in zip(es, rerouted):
+                # a supplier before its online date (and no commissioned capacity) gets no orders
+                offline = [self._offline(e, t, fx) for e in es]
+                excluded = [r or o for r, o in zip(rerouted, offline)]
+                if all(excluded):
+                    rerouted = excluded = [False] * len(es)
+                wsum = sum(self.w[e] for e, x in zip(es, excluded) if not x)
+                for e, r, x in zip(es, rerouted, excluded):
                     if r:
                         backlog[e] = 0.0
-                    else:
+                    if not x:
                         w_row[e] = self.w[e] / wsum
                 if any(trig[q] for q in self.pile_channels.get(h, [])):
                     continue

@@ -107,6 +107,10 @@ def networks(draw):
         f["finished_cover_days"] = draw(st.sampled_from([0, 3, 10]))
     for link in doc["links"]:
         link["lead_days"] = draw(st.integers(0, 12))
+    if draw(st.booleans()):  # a plant that comes online during the run gets no orders before
+        late = draw(st.sampled_from(sorted(doc["facilities"])))
+        doc["facilities"][late]["online"] = draw(st.sampled_from(["2025-01-15", "2025-02-20"]))
+        doc["facilities"][late]["ramp_days"] = draw(st.sampled_from([0, 10]))
     facs = sorted(doc["facilities"])
     markets = sorted(doc["markets"])
     events = []

@@ -187,3 +187,27 @@ events:
     assert dem[21] == pytest.approx(97.0)
     assert dem[30:] == pytest.approx(70.0)
     assert rec["substituted"][40, 0, 0] == pytest.approx(30.0)
+
+
+def test_supplier_not_online_yet_gets_no_orders(tmp_path):
+    # Two suppliers of one market, weights 1:1, lead 1 d; mag_new comes online at step 30.
+    # Before that every order goes to mag_old (weight 1 of the links still considered), so
+    # mag_new has no backlog to serve when it starts; from step 30 orders split 1:1 and the
+    # new plant ships from step 31.
+    net = build(tmp_path, """
+facilities:
+  mag_old: {region: AU, stage: component, capacity: 1000000, outputs: {magnet: 1.0}, finished_cover_days: 0}
+  mag_new: {region: AU, stage: component, capacity: 1000000, outputs: {magnet: 1.0}, finished_cover_days: 0,
+            online: 2025-01-31}
+markets:
+  m: {region: JP, sector: ev_motors, demand: {magnet: {rate: 36500}}, stock: {magnet: {cover_days: 5}}}
+links:
+  - {from: mag_old, to: m, product: magnet, lead_days: 1}
+  - {from: mag_new, to: m, product: magnet, lead_days: 1}
+""")
+    res, rec = run(net)
+    w = rec["weights"][:, 0]
+    assert w[:30].tolist() == [[1.0, 0.0]] * 30
+    assert w[30].tolist() == [0.5, 0.5]
+    fill = rec["served"][:, 0, 0] / rec["demand"][:, 0, 0]
+    assert fill == pytest.approx(1.0)  # no orders waited at a plant that was not running
