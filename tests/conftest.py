@@ -117,3 +117,19 @@ def backend(request, monkeypatch):
     monkeypatch.setenv("REESIM_BACKEND", request.param)
     yield request.param
     kernels.set_backend(prev)
+
+
+# --------------------------------------------------------------------------- CLI and picture helpers
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def run_cli(args: list[str]) -> int:
+    """Run ``reesim ARGS`` in-process; return its exit status."""
+    from simulator.cli import main
+
+    try:
+        main(args)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0

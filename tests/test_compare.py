@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from simulator import load_scenario
-from simulator.cli import main
+from conftest import run_cli
 from simulator.compare import (
     METRICS,
     Outcome,
@@ -28,15 +28,6 @@ ROOT = Path(__file__).resolve().parent.parent
 TUTORIAL = ROOT / "scenarios" / "tutorial.yaml"
 ALLIED = ROOT / "scenarios" / "tutorial_allied.yaml"
 HALF_BLOCKED = "events.cn_magnet_licensing.blocked=0.5"
-
-
-def run_cli(args: list[str]) -> int:
-    """Run ``reesim ARGS`` in-process; return its exit status."""
-    try:
-        main(args)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def _stat_keys(s: dict) -> list:  # type: ignore[type-arg]

@@ -8,21 +8,11 @@ from pathlib import Path
 import pytest
 
 from conftest import make_network_yaml
-from simulator.cli import main
+from conftest import PNG_SIGNATURE, run_cli
 from simulator.network import compile_network
 from simulator.report import graph
 from simulator.scenario import load_scenario
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def run_cli(args: list[str]) -> int:
-    """Run ``reesim ARGS`` in-process; return its exit status."""
-    try:
-        main(args)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def read_png(path: Path) -> tuple[int, int]:

@@ -13,23 +13,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from simulator.cli import main
+from conftest import PNG_SIGNATURE, run_cli
 from simulator.report import data as D
 from simulator.report.html import FIGURES, write_report
 
 ROOT = Path(__file__).resolve().parent.parent
 TUTORIAL = ROOT / "scenarios" / "tutorial.yaml"
 ALLIED = ROOT / "scenarios" / "tutorial_allied.yaml"
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def run_cli(args: list[str]) -> int:
-    """Run ``reesim ARGS`` in-process; return its exit status."""
-    try:
-        main(args)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 class _Cells(HTMLParser):

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulator.cli import main
+from conftest import run_cli
 from simulator.exceptions import ScenarioError, UsageError
 from simulator.executors import DaskExecutor, make_executor
 from simulator.sensitivity import analyse, drivers_sentence, grid_first_order
@@ -197,7 +197,7 @@ def test_points_are_identical_on_a_dask_cluster_of_two_workers(reference: Path, 
         args = ["sweep", str(TUTORIAL), "-o", str(tmp_path / "cli"), "--scheduler", cluster.scheduler_address,
                 "--samples", "2", "-n", "3", "--seed", "11", "--set", SHORT[0],
                 "--metric", "ev_jp.unmet_t", "--metric", "family:magnets.ttr_days"]
-        assert _cli(args + [x for p in sp.params for x in ("-p", p.spec)]) == 0
+        assert run_cli(args + [x for p in sp.params for x in ("-p", p.spec)]) == 0
     assert (tmp_path / "cli" / "points.csv").read_bytes() == (reference / "points.csv").read_bytes()
     assert res.complete
     assert (tmp_path / "points.csv").read_bytes() == (reference / "points.csv").read_bytes()
@@ -255,14 +255,6 @@ def test_bad_parameter_paths_and_values_are_located(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- the command line
 
 
-def _cli(args: list[str]) -> int:
-    try:
-        main(args)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
-
-
 def test_cli_sweep_from_a_sweep_file_writes_the_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     f = tmp_path / "sweep.yaml"
     f.write_text(f"""reesim: 1
@@ -280,29 +272,29 @@ sweep:
   workers: 2
 """)
     out = tmp_path / "out"
-    assert _cli(["sweep", str(f), "-o", str(out)]) == 0
+    assert run_cli(["sweep", str(f), "-o", str(out)]) == 0
     text = capsys.readouterr().out
     assert "Top " in text and "points/min" in text
     page = (out / "report.html").read_text()
     assert "Tornado: ev_jp unmet demand [t]" in page and "JOGMEC NdPr stock [t]" in page
     assert (out / "figures" / "tornado_ev_jp_unmet_t.png").is_file()
-    assert _cli(["sweep", str(out), "--resume"]) == 0  # a finished sweep: re-analysed and re-rendered
+    assert run_cli(["sweep", str(out), "--resume"]) == 0  # a finished sweep: re-analysed and re-rendered
 
 
 def test_cli_sweep_errors_exit_without_tracebacks(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     args = ["sweep", str(TUTORIAL), "--set", SHORT[0], "-n", "2", "-o", str(tmp_path / "o")]
-    assert _cli([*args, "-p", "events.cn_magnet_licensing.blokced=0.3:1", "-p", PARAMS[0]]) == 2
+    assert run_cli([*args, "-p", "events.cn_magnet_licensing.blokced=0.3:1", "-p", PARAMS[0]]) == 2
     err = capsys.readouterr().err
     assert "did you mean 'blocked'" in err and "Traceback" not in err
-    assert _cli([*args, "-p", "events.cn_magnet_licensing.blocked=0.3:2", "-p", PARAMS[0]]) == 1
+    assert run_cli([*args, "-p", "events.cn_magnet_licensing.blocked=0.3:2", "-p", PARAMS[0]]) == 1
     err = capsys.readouterr().err
     assert "--set events.cn_magnet_licensing.blocked=2" in err and "Traceback" not in err
-    assert _cli([*args, "-p", PARAMS[0], "-p", PARAMS[1], "--metric", "ev_jp.unmet"]) == 2
+    assert run_cli([*args, "-p", PARAMS[0], "-p", PARAMS[1], "--metric", "ev_jp.unmet"]) == 2
     assert "did you mean 'unmet_t'" in capsys.readouterr().err
     bad = tmp_path / "bad.yaml"
     bad.write_text("sweep:\n  scenario: nowhere.yaml\n  params: [a.b=1:2]\n  metod: sobol\n")
-    assert _cli(["sweep", str(bad)]) == 1
+    assert run_cli(["sweep", str(bad)]) == 1
     err = capsys.readouterr().err
     assert "bad.yaml:4:3: sweep.metod:" in err and "sweep.scenario" in err
     real_import = builtins.__import__
@@ -313,9 +305,9 @@ def test_cli_sweep_errors_exit_without_tracebacks(tmp_path: Path, capsys: pytest
         return real_import(name, *a, **k)  # type: ignore[arg-type]
 
     monkeypatch.setattr(builtins, "__import__", no_dask)
-    assert _cli([*args, "-p", PARAMS[0], "-p", PARAMS[1], "--scheduler", "tcp://127.0.0.1:8786"]) == 2
+    assert run_cli([*args, "-p", PARAMS[0], "-p", PARAMS[1], "--scheduler", "tcp://127.0.0.1:8786"]) == 2
     assert "pip install 'reesim[dist]'" in capsys.readouterr().err
-    assert _cli([*args, "-p", PARAMS[0], "-p", PARAMS[1], "--scheduler", "spark"]) == 2
+    assert run_cli([*args, "-p", PARAMS[0], "-p", PARAMS[1], "--scheduler", "spark"]) == 2
     assert "allowed: local, tcp://HOST:PORT" in capsys.readouterr().err
 
 
