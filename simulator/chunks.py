@@ -227,14 +227,15 @@ def _merge_series(rs: Sequence[Result]) -> tuple[dict[str, np.ndarray], bool]:
             q = np.quantile(vals, (0.05, 0.5, 0.95), axis=1)  # [3, n_int, K]
             out[k] = np.concatenate([np.moveaxis(q, 0, -1), vals.mean(axis=1)[..., None]], axis=-1)
         return out, True
-    w = np.array([r.replications for r in rs], dtype=float)
-    w = w / w.sum()
     out = {}
     for k in rs[0].series:
-        arrs = [r.series[k] for r in rs]
+        # origin series come from the traced replicates only (chunks past them have none)
+        n = [r.traced_replicates if k.startswith("china_share_") else r.replications for r in rs]
+        arrs = [r.series[k] for r, m in zip(rs, n, strict=True) if m > 0]
+        w = np.array([m for m in n if m > 0], dtype=float)
         if any(a.shape != arrs[0].shape for a in arrs):
             raise ValueError(f"series {k!r} has different shapes in the chunks")
-        out[k] = np.tensordot(w, np.stack(arrs), axes=1) if arrs[0].size else arrs[0]
+        out[k] = np.tensordot(w / w.sum(), np.stack(arrs), axes=1) if arrs[0].size else arrs[0]
     return out, False
 
 

@@ -229,7 +229,8 @@ def reroute(
     with np.errstate(divide="ignore", invalid="ignore"):
         eff = np.where(keep_orig, weight / np.where(base[:, seg] > 0, base[:, seg], 1.0),
                        w / np.where(wsum[:, seg] > 0, wsum[:, seg], 1.0))
-    return np.where(weight > 0, eff, 0.0)
+    # a replicate with nothing excluded keeps the static weights exactly (whatever the others do)
+    return np.where(excluded.any(axis=1, keepdims=True), np.where(weight > 0, eff, 0.0), weight)
 
 
 # --------------------------------------------------------------------------- recycling

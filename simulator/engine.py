@@ -21,7 +21,7 @@ from . import diversify as V
 from . import kernels as K
 from .events import Board, EventPlan, compile_events, event_process
 from .exceptions import ResourceError
-from .metrics import MarketTracker, SeriesQuantiles, check_invariants
+from .metrics import RECOVERED, SHORT, MarketTracker, SeriesQuantiles, check_invariants
 from .network import Network
 from .result import Result
 from .rng import Streams
@@ -33,18 +33,27 @@ NOISE_BLOCK = 16  #: steps of demand noise drawn at once (fixed: part of the str
 DISRUPTIONS = ("export_control", "outage", "logistics")
 
 
+def traced_replicates(setting: int | str, r0: int, R: int) -> int:
+    """How many of replicates ``r0 .. r0+R-1`` are traced: those with a global index below the setting."""
+    if setting == "all":
+        return R
+    return max(0, min(R, int(setting) - r0))
+
+
 def estimate_memory(net: Network, R: int) -> int:
     """Bytes the run's state and metrics need (an upper estimate)."""
     s = net.sizes
     W = int(net.lead_steps.max()) + 2 if len(net.lead_steps) else 2
     G1 = len(net.regions) + 1
     K_tr = len(net.scenario.report.trace_stages)
+    Rt = traced_replicates(net.scenario.report.trace_replicates, 0, R)
     per_rep = (
         s["H"] * 8 + s["E"] * (8 + W) + s["D"] * (8 + NOISE_BLOCK) + s["F"] * 8
         + s["M"] * (16 + 2 * math.ceil(30 / net.step_days)) + s["P"] * 8
-        + (s["H"] + s["E"] + s["M"]) * K_tr * G1 * 3
+        + s["E"] * 6 + s["D"] * 8  # the compiled step's per-replicate outputs
     )
-    return int(8 * R * per_rep * 1.5)
+    tags = (s["H"] + s["E"] + s["M"]) * K_tr * G1 * 3
+    return int(8 * (R * per_rep + Rt * tags) * 1.5)
 
 
 def available_memory() -> int:
@@ -137,7 +146,9 @@ def simulate(
     st = State.allocate(net, R, plan.ring_rows, Q)
     scr = K.Scratch(net, R)
     before_out = np.zeros((R, len(net.out_hold)))
-    tracer = Tracer(net, R) if sc.report.trace_stages else None
+    Rt = traced_replicates(sc.report.trace_replicates, r0, R)
+    tracer = Tracer(net, Rt) if sc.report.trace_stages else None
+    tr = slice(0, Rt)  # the traced replicates of this chunk
     scrap = V.ScrapRing(R, mech) if len(mech.rec_producer) else None
     noise_buf = np.zeros((R, D, NOISE_BLOCK))
     noisy = [d for d in range(D) if net.dem_noise_cv[d] > 0] if noise else []
@@ -176,7 +187,7 @@ def simulate(
     for k in stages:
         series[f"china_share_{k}"] = SeriesQuantiles()
     china_cols = (china[tracer.col_g] if tracer is not None else np.zeros(0, dtype=bool))
-    dep_int = np.zeros((R, M, tracer.C if tracer is not None else 0))
+    dep_int = np.zeros((Rt, M, tracer.C if tracer is not None else 0))
     series_times: list[int] = []
     acc = {name: np.zeros(shape) for name, shape in (
         ("output_t", (R, Fn)), ("cap_avail", (R, Fn)), ("act_sum", (R, Fn)), ("surplus_t", (R, P)),
@@ -200,25 +211,35 @@ def simulate(
     ramp_end = float(np.max(net.online_step[fin] + net.ramp_steps[fin])) if fin.any() else 0.0
     base_cap = [net.cap_per_step * K.ramp_factor(math.ceil(ramp_end), net.online_step, net.ramp_steps)]
     no_sub = np.zeros((R, D))
+    fused = K.compiled()  # the whole-step kernel (numba backend), or None: the numpy kernels
+    if fused is not None:
+        fused_args, scr_f, new_trig = _fused_args(net, R, st, plan, mech, tracer, tracker, acc, flows, dep_int,
+                                                  ref_step, out_per_act, link_fac, static_shares)
     setup_s = time.perf_counter() - t_start
 
-    def step_fn(t: int) -> None:
+    def begin_step(t: int) -> bool:
+        """Refresh targets at the interval and quotas/lead times after events; True when anything changed."""
         nonlocal lead_re
         if t % interval == 0 and t > 0:
             refresh(t)
             board.changed = True
-        if board.changed:
-            lo = board.arrays["link_open"]
-            st.quota[...] = np.where(lo >= 1.0, np.inf, lo * st.ref_flow)
-            xl = board.arrays["extra_lead_days"]
-            lead_re = None if not xl.any() else np.maximum(
-                1, np.ceil((net.lead_days[None, :] + xl) / step - 1e-12)).astype(np.int64)
-            board.changed = False
+        if not board.changed:
+            return False
+        lo = board.arrays["link_open"]
+        st.quota[...] = np.where(lo >= 1.0, np.inf, lo * st.ref_flow)
+        xl = board.arrays["extra_lead_days"]
+        lead_re = None if not xl.any() else np.maximum(
+            1, np.ceil((net.lead_days[None, :] + xl) / step - 1e-12)).astype(np.int64)
+        board.changed = False
+        return True
+
+    def step_fn(t: int) -> None:
+        begin_step(t)
         pol = board.policy
         # 2. arrive (and scrap)
         arrived = K.arrive(st.on_hand, st.in_transit, st.pipe, t, plan, scr)
         if tracer is not None:
-            tracer.arrive(st.on_hand, arrived, plan.by_dst)
+            tracer.arrive(st.on_hand[tr], arrived[tr], plan.by_dst)
         collected = np.zeros((R, P))
         if scrap is not None:
             got = scrap.take(t)
@@ -234,17 +255,17 @@ def simulate(
             np.take(st.on_hand, net.out_hold, axis=1, out=before_out)
         activity, made, used, extra, _ = K.produce(st.on_hand, st.backlog, st.fg_target, capacity, net, plan, scr)
         if tracer is not None:
-            tracer.produce(before_out, used, made)
+            tracer.produce(before_out[tr], used[tr], made[tr])
         # 4. release, ship
         released = np.zeros((R, Q))
         if Q:
             recv_before = st.on_hand[:, mech.ch_recv].copy()
             released = V.release(st.on_hand, st.exp_use, st.triggered, pol["stockpile_release"], mech)
             if tracer is not None:
-                tracer.release(recv_before, mech.ch_recv, released, mech.ch_pile)
+                tracer.release(recv_before[tr], mech.ch_recv, released[tr], mech.ch_pile)
         shipped = K.ship(st.on_hand, st.backlog, st.quota, net, plan, scr)
         if tracer is not None:
-            tracer.ship(st.in_transit, shipped)  # in transit before this step's shipments (dispatch adds them)
+            tracer.ship(st.in_transit[tr], shipped[tr])  # in transit before this step's shipments (dispatch adds them)
         K.dispatch(st.pipe, st.in_transit, shipped, t, net.lead_steps, lead_re, plan)
         # 5. consume
         if noisy and t % NOISE_BLOCK == 0:
@@ -258,7 +279,7 @@ def simulate(
         demand = raw * (1.0 - sub)
         served, consumed = K.consume(st.on_hand, st.backorder, demand, net)
         if tracer is not None:
-            tracer.consume(consumed, also=dep_int)
+            tracer.consume(consumed[tr], also=dep_int)
         if scrap is not None:
             scrap.add(t, consumed)
         V.substitution_update(t, served, demand, st.short_run, st.adopt_at, pol["substitution"], step, mech)
@@ -320,6 +341,70 @@ def simulate(
         if progress is not None:
             progress(t + 1, T)
 
+    cap_now: list[Any] = [None]
+    no_got = np.zeros((R, 0))
+    no_block = np.zeros((1, 1))
+    no_lead = np.zeros((1, max(E, 1)), dtype=np.int64)
+
+    def step_fused(t: int) -> None:
+        """One step through the compiled kernel (numba backend): same results as ``step_fn``."""
+        S_, T_, N_, O_, A_ = fused_args
+        if begin_step(t):
+            cap_now[0] = None
+        pol = board.policy
+        if cap_now[0] is None or t <= ramp_end:  # at ramp_end the fully ramped base applies
+            capacity = ((net.cap_per_step * K.ramp_factor(t, net.online_step, net.ramp_steps) if t < ramp_end
+                         else base_cap[0])
+                        + board.arrays["added_capacity"]) * board.arrays["capacity_factor"]
+            if len(mech.rec_producer):
+                capacity[:, mech.rec_producer] *= pol["recycling"][:, None]
+            cap_now[0] = np.ascontiguousarray(capacity)
+        got, collected = no_got, None
+        if scrap is not None:
+            got = scrap.take(t)
+            collected = got @ scrap_prod
+        if noisy and t % NOISE_BLOCK == 0:
+            for d in noisy:
+                noise_buf[:, d, :] = streams.normals(noise_names[d], NOISE_BLOCK, block=t // NOISE_BLOCK)
+        g = net.dem_rate * net.growth_factor(t * step)
+        use_block = bool(Q and st.triggered.any())
+        block = no_block
+        if use_block:
+            block = np.zeros((R, H))
+            for j, h in enumerate(mech.pile_holdings):
+                chs = mech.pile_channels[j]
+                if len(chs):
+                    block[:, h] = st.triggered[:, chs].any(axis=1)
+        controls = (cap_now[0], got, board.arrays["demand_factor"], noise_buf, t % NOISE_BLOCK,
+                    board.arrays["link_open"], no_lead if lead_re is None else lead_re, lead_re is not None,
+                    t < last_offline, board.arrays["added_capacity"], pol["stockpile_release"],
+                    pol["substitution"], pol["reroute_steps"], block, use_block)
+        fused.step(t, g, S_, T_, N_, O_, A_, controls)  # type: ignore[union-attr]
+        o = scr_f
+        if collected is not None:
+            flows[...] += collected
+            acc["collected_t"] += collected
+            scrap.add(t, o["consumed"])  # type: ignore[union-attr]
+        if Q and not np.array_equal(new_trig, st.triggered) and trig_event[0] is not None:
+            trig_event[0].succeed(new_trig.copy())
+        for wid, _, s0, e0 in windows:
+            if s0 <= t < e0:
+                win_acc[wid][:, :, 0] += o["served_m"]
+                win_acc[wid][:, :, 1] += o["demand_m"]
+        if (t + 1) % interval == 0 or t == T - 1:
+            _record_interval(t)
+        if observer is not None:
+            observer(t, {"on_hand": st.on_hand, "backlog": st.backlog, "in_transit": st.in_transit,
+                         "backorder": st.backorder, "demand": o["demand"], "served": o["served"],
+                         "activity": o["activity"], "shipped": o["shipped"], "surplus": o["extra"] @ plan.out_prod,
+                         "produced": o["made"] @ plan.out_prod, "used": o["used"] @ plan.in_prod,
+                         "consumed": o["consumed"] @ plan.dem_prod, "released": o["released"],
+                         "collected": collected if collected is not None else np.zeros((R, P)),
+                         "weights": o["weights_out"], "triggered": st.triggered,
+                         "substituted": o["raw"] * o["sub"], "tags": None if tracer is None else tracer.full_tags()})
+        if progress is not None:
+            progress(t + 1, T)
+
     def _record_interval(t: int) -> None:
         nonlocal worst
         series["fill"].add(tracker.take_interval())
@@ -331,6 +416,9 @@ def simulate(
             np.add.at(levels, (slice(None), mech.pile_of_holding), st.on_hand[:, mech.pile_holdings])
         series["stockpile_t"].add(levels)
         for k, sname in enumerate(stages):
+            if Rt == 0:  # no traced replicate in this chunk: a row that chunk merging leaves out
+                series[f"china_share_{sname}"].rows.append(np.full((M, 4), np.nan))
+                continue
             block = tracer.col_k == k  # type: ignore[union-attr]
             tot = dep_int[:, :, block].sum(axis=-1)
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -352,8 +440,9 @@ def simulate(
 
     def clock(env: simpy.Environment) -> Any:
         yield env.timeout(0.5)
+        run_step = step_fn if fused is None else step_fused
         for t in range(T):
-            step_fn(t)
+            run_step(t)
             yield env.timeout(1)
 
     env = simpy.Environment()
@@ -370,7 +459,7 @@ def simulate(
         util = np.where(acc["cap_avail"] > 0, acc["act_sum"] / np.where(acc["cap_avail"] > 0, acc["cap_avail"], 1), 0.0)
         wfill = {w: np.where(a[:, :, 1] > 0, a[:, :, 0] / np.where(a[:, :, 1] > 0, a[:, :, 1], 1), 1.0)
                  for w, a in win_acc.items()}
-    dep = tracer.dependency() if tracer is not None else np.zeros((R, M, 0, len(net.regions) + 1))
+    dep = tracer.dependency() if tracer is not None else np.zeros((Rt, M, 0, len(net.regions) + 1))
     labels = {"fill": net.markets, "market_cover_days": net.markets, "stockpile_t": net.stockpiles}
     labels.update({f"china_share_{k}": net.markets for k in stages})
     return Result(
@@ -388,3 +477,70 @@ def simulate(
         timings={"setup_s": setup_s, "simulate_s": sim_s, "steps": T,
                  "node_replicate_days": float(R * T * step * (Fn + M + S))},
     )
+
+
+def _fused_args(net: Network, R: int, st: State, plan: K.Plan, mech: V.Mechanics, tracer: Tracer | None,
+                tracker: MarketTracker, acc: dict[str, F64], flows: F64, dep_int: F64, ref_step: np.ndarray,
+                out_per_act: F64, link_fac: np.ndarray, static_shares: F64) -> tuple[Any, dict[str, F64], Any]:
+    """The argument tuples of ``_numba_step.step`` (state, tags, network, outputs, accumulators)."""
+    from . import _numba_step as fused_step
+
+    sz = net.sizes
+    H, E, D, Fn, M, P = sz["H"], sz["E"], sz["D"], sz["F"], sz["M"], sz["P"]
+    Q = len(mech.ch_pile)
+    Oo, I_ = len(net.out_hold), len(net.in_hold)
+    i64 = lambda a: np.array(a, dtype=np.int64).reshape(-1)  # noqa: E731 - writable contiguous copies
+    f64 = lambda a: np.array(a, dtype=np.float64)  # noqa: E731
+
+    def seg(sg: K.Segments, n: int) -> tuple[np.ndarray, ...]:
+        ends = np.append(sg.starts[1:], n) if len(sg.starts) else np.zeros(0, dtype=np.int64)
+        return i64(sg.perm), i64(sg.starts), i64(ends), i64(sg.uniq)
+
+    hp = np.asarray(net.hold_product)
+    bd, bs = plan.by_dst, plan.by_src
+    chp = K.Segments.build(mech.ch_pile)
+    base_seg = bd.sum(plan.wnorm[None, :])[0] if E else np.zeros(0)
+    mkt_starts = i64(net.mkt_starts)
+    mkt_ends = i64(np.append(mkt_starts[1:], D))
+    if tracer is not None:
+        C = tracer.C
+        tags = (tracer.hold, tracer.pipe, tracer.dep, dep_int)
+        c_keep, c_onehot, c_none = f64(tracer.c_keep), f64(tracer.c_onehot), f64(tracer.c_none)
+        single_input = bool(tracer._single_input)
+    else:
+        C = 0
+        tags = (np.zeros((0, H, 0)), np.zeros((0, E, 0)), np.zeros((0, M, 0)), np.zeros((0, M, 0)))
+        c_keep, c_onehot, c_none, single_input = np.zeros((Fn, 0)), np.zeros((Fn, 0)), np.zeros(0), True
+    N = (*seg(bs, E), *seg(bd, E),
+         i64(plan.ring_off), i64(plan.ring_len), f64(plan.ship_mask), i64(plan.lead),
+         i64(plan.out_hold), f64(plan.out_coef), i64(plan.out_ptr), i64(plan.in_hold), f64(plan.in_coef),
+         i64(plan.in_ptr), i64(plan.dem_hold), i64(net.dem_market), np.array(plan.dem_bo, dtype=np.bool_),
+         i64(hp[np.asarray(plan.dem_hold)]), i64(hp[np.asarray(plan.out_hold)]), i64(hp[np.asarray(plan.in_hold)]),
+         i64(plan.hold_dem), i64(net.link_src), i64(net.link_dst), i64(np.arange(D)), mkt_starts, mkt_ends,
+         f64(net.price), f64(out_per_act), f64(plan.wnorm), f64(base_seg), f64(np.reshape(static_shares, -1)),
+         f64(np.asarray(net.lead_steps) + 1.0), i64(link_fac), f64(net.online_step),
+         f64(net.dem_noise_cv), f64(mech.sub_fraction), f64(mech.sub_after), f64(mech.sub_adopt_steps),
+         f64(mech.sub_threshold), np.array(mech.has_sub, dtype=np.bool_),
+         i64(mech.ch_pile), i64(mech.ch_recv), f64(mech.ch_cover_days), f64(mech.ch_max_step),
+         *seg(chp, Q),
+         i64(mech.ch_stockpile), i64(mech.pile_holdings), i64(mech.pile_of_holding), f64(mech.pile_cost_step),
+         c_keep, c_onehot, c_none, single_input, i64(mech.rec_scrap_hold), float(net.step_days),
+         float(net.scenario.policies.closed_below), i64(ref_step))
+    z = np.zeros
+    out = {"arrived": z((R, E)), "activity": z((R, Fn)), "made": z((R, Oo)), "used": z((R, I_)),
+           "extra": z((R, Oo)), "backlog_out": z((R, H)), "before_out": z((R, Oo)), "recv_before": z((R, Q)),
+           "released": z((R, Q)), "shipped": z((R, E)), "want": z((R, E)), "raw": z((R, D)), "sub": z((R, D)),
+           "rs": z((R, D)), "demand": z((R, D)), "served": z((R, D)), "consumed": z((R, D)),
+           "served_m": z((R, M)), "demand_m": z((R, M)), "weights_out": z((R, E)), "shares_row": z((R, E)),
+           "orders": z((R, E)), "tag_acc": z((R, C))}
+    new_trig = np.zeros((R, Q), dtype=np.bool_)
+    S = (st.on_hand, st.backlog, st.in_transit, st.pipe, st.backorder, st.exp_use, st.fg_target, st.order_up_to,
+         st.quota, st.closed_for, st.short_run, st.adopt_at, st.triggered, new_trig)
+    O = tuple(out.values())
+    tr = tracker
+    A = (flows, acc["output_t"], acc["act_sum"], acc["cap_avail"], acc["surplus_t"], acc["spend"],
+         acc["shipped_t"], acc["substituted_t"], acc["released_t"], acc["holding_cost"],
+         tr.demand, tr.served, tr.int_d, tr.int_s, tr.max_shortfall, tr.ring_d, tr.ring_s, tr.roll_d, tr.roll_s,
+         tr.short_step, tr.recover_step)
+    assert P == flows.shape[1] and SHORT == fused_step.SHORT and RECOVERED == fused_step.RECOVERED
+    return (S, tags, N, O, A), out, new_trig

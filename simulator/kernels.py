@@ -5,12 +5,12 @@ Kernels update the state buffers they are given **in place** (the buffers are
 preallocated once per run, see :class:`Scratch`) and return the per-step flows
 the metrics need. Shapes use the DESIGN letters (R, F, M, H, E, D, P, W).
 
-Two backends compute the same thing: pure numpy (always there), and fused
-loops over replicates compiled with numba (``simulator/_numba_kernels.py``),
-used when numba imports and ``REESIM_BACKEND`` is not ``numpy``. Both add in
-the same order (sums over a segment run over its links in index order), so
-their stocks and flows agree to the last bit in practice; see
-``benchmarks/README.md`` for what each gains.
+These are the numpy backend. The numba backend (``simulator/_numba_step.py``,
+used when numba imports and ``REESIM_BACKEND`` is not ``numpy``) runs a whole
+step, these kernels included, replicate by replicate in one compiled call; it
+adds in the same order (a segment sum is ``x0 + pairwise(x1, ...)``, as
+``np.add.reduceat``), so stocks and flows of both agree to the last bit in
+practice; see ``benchmarks/README.md`` for what each gains.
 """
 
 from __future__ import annotations
@@ -28,15 +28,15 @@ B = npt.NDArray[np.bool_]
 
 # --------------------------------------------------------------------------- backend
 
-_NB: ModuleType | None = None  #: the compiled kernels when the numba backend is active
+_NB: ModuleType | None = None  #: the compiled whole-step kernel when the numba backend is active
 
 
 def _import_numba() -> ModuleType | None:
     try:
-        from . import _numba_kernels
+        from . import _numba_step
     except ImportError:
         return None
-    return _numba_kernels
+    return _numba_step
 
 
 def set_backend(name: str = "auto") -> str:
@@ -261,10 +261,6 @@ def arrive(on_hand: F64, in_transit: F64, pipe: F64, t: int, plan: Plan, out: Sc
     arrived : [R, E] [t]
     """
     arrived = out.arrived if out is not None else np.empty(in_transit.shape)
-    if _NB is not None:
-        _NB.arrive(on_hand, in_transit, pipe, t, plan.ring_off, plan.ring_len,
-                   plan.by_dst.perm, plan.by_dst.starts, plan.by_dst.uniq, arrived)
-        return arrived
     rows = plan.ring_off + t % plan.ring_len
     arrived[...] = pipe[rows].T
     pipe[rows] = 0.0
@@ -307,14 +303,6 @@ def produce(
     """
     n = net
     R, H = on_hand.shape
-    if _NB is not None:
-        o = out if out is not None else Scratch(net, R)
-        o.backlog_out[...] = 0.0
-        _NB.produce(on_hand, backlog, fg_target, np.ascontiguousarray(capacity, dtype=np.float64),
-                    plan.by_src.perm, plan.by_src.starts, plan.by_src.uniq,
-                    plan.out_hold, plan.out_coef, plan.out_ptr, plan.in_hold, plan.in_coef, plan.in_ptr,
-                    o.activity, o.made, o.used, o.extra, o.backlog_out)
-        return o.activity, o.made, o.used, o.extra, o.backlog_out
     backlog_out = np.zeros((R, H))
     plan.by_src.scatter_add(backlog_out, backlog)
     oh = n.out_hold  # type: ignore[attr-defined]
@@ -361,10 +349,6 @@ def ship(
     shipped : [R, E] [t]
     """
     shipped = out.shipped if out is not None else np.empty(backlog.shape)
-    if _NB is not None:
-        _NB.ship(on_hand, backlog, quota, plan.ship_mask, plan.by_src.perm, plan.by_src.starts,
-                 plan.by_src.uniq, shipped)
-        return shipped
     want = np.minimum(backlog, quota)
     want *= plan.ship_mask
     total = plan.by_src.sum(want)  # [R, S_u]
@@ -393,10 +377,6 @@ def dispatch(
 
     ``lead_steps[E]`` when no link has extra lead time, else ``lead_steps_re[R, E]``.
     """
-    if _NB is not None:
-        lead = plan.lead.reshape(1, -1) if lead_steps_re is None else np.ascontiguousarray(lead_steps_re, dtype=np.int64)
-        _NB.dispatch(pipe, in_transit, shipped, t, lead, plan.ring_off, plan.ring_len)
-        return
     in_transit += shipped
     if lead_steps_re is None:
         rows = plan.ring_off + (t + np.asarray(lead_steps)) % plan.ring_len
@@ -427,11 +407,6 @@ def consume(
     """
     dh = net.dem_hold  # type: ignore[attr-defined]
     bo_mask = net.dem_backorder  # type: ignore[attr-defined]
-    if _NB is not None:
-        served, consumed = np.empty(backorder.shape), np.empty(backorder.shape)
-        _NB.consume(on_hand, backorder, np.ascontiguousarray(demand, dtype=np.float64), dh, bo_mask,
-                    served, consumed)
-        return served, consumed
     oh = on_hand[:, dh]
     back = np.where(bo_mask, np.minimum(oh, backorder), 0.0)
     oh = oh - back
@@ -483,11 +458,6 @@ def order(
     -------
     orders : [R, E] [t]
     """
-    if _NB is not None and plan is not None:
-        orders = out.orders if out is not None else np.empty(backlog.shape)
-        w = np.ascontiguousarray(np.atleast_2d(weights), dtype=np.float64)
-        _NB.order(on_hand, backlog, in_transit, backorder, order_up_to, w, plan.dst, plan.hold_dem, orders)
-        return orders
     gap = order_up_to - on_hand
     gap[:, net.dem_hold] += backorder  # type: ignore[attr-defined]
     orders = np.maximum(0.0, weights * gap[:, net.link_dst] - in_transit - backlog)  # type: ignore[attr-defined]

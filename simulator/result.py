@@ -44,7 +44,8 @@ class Result:
     holding_cost_usd: F64  #: stockpile holding cost [USD] [R, S]
     substituted_t: F64  #: demand saved by substitution [t] [R, M]
     collected_t: F64  #: scrap collected by recyclers, by product [t] [R, P]
-    dependency: F64  #: share of consumption by region (+ none) per traced stage [R, M, K, G+1]
+    dependency: F64  #: share of consumption by region (+ none) per traced stage [Rt, M, K, G+1]
+    #: (the first Rt = ``report.trace_replicates`` replicates of the run, at most R)
     trace_stages: tuple[str, ...]
     regions: tuple[str, ...]
     series_times: tuple[int, ...]  #: day (since start) at the end of each interval
@@ -54,6 +55,11 @@ class Result:
     reference_event: str | None
     mass_balance_error: float
     timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def traced_replicates(self) -> int:
+        """How many replicates' origins were traced (the leading axis of ``dependency``)."""
+        return int(self.dependency.shape[0])
 
     @property
     def fill_rate(self) -> F64:

@@ -109,6 +109,7 @@ def summary_dict(result: Result, net: Any, provenance: dict[str, Any]) -> dict[s
         "stockpiles": {sid: {"region": s.region} for sid, s in sc.stockpiles.items()},
         "title": sc.title,
         "trace_stages": list(result.trace_stages),
+        "traced_replicates": result.traced_replicates,
     }
     return {
         "scenario": result.scenario,

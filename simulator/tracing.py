@@ -182,10 +182,6 @@ class Tracer:
         if arrived.shape[1] == 0 or self.C == 0:
             return
         seg = by_dst
-        nb = K.compiled()
-        if nb is not None:
-            nb.trace_arrive(self.hold, self.pipe, on_hand_after, arrived, seg.perm, seg.starts, seg.uniq)
-            return
         uniq = seg.uniq
         if seg.single:
             arr_sum = arrived[:, seg.first]
@@ -205,12 +201,6 @@ class Tracer:
         if self.C == 0:
             return
         net = self.net
-        nb = K.compiled()
-        if nb is not None:
-            nb.trace_produce(self.hold, on_hand_before_out, used_e, made_e, self._in_hold, self._in_ptr,
-                             self._out_hold, self._out_ptr, self.c_keep, self.c_onehot, self.c_none,
-                             self._single_input)
-            return
         R = used_e.shape[0]
         Fn = len(net.producers)
         in_tag = np.broadcast_to(self.c_none, (R, Fn, self.C)).copy()
@@ -235,20 +225,11 @@ class Tracer:
         """Mix shipments (supplier's tag) into each link's pipeline."""
         if shipped.shape[1] == 0 or self.C == 0:
             return
-        nb = K.compiled()
-        if nb is not None:
-            nb.trace_ship(self.pipe, self.hold, in_transit_before, shipped, self._src)
-            return
         self._mix_into(self.pipe, in_transit_before, shipped, self.hold[:, self.net.link_src], scratch=True)
 
     def release(self, recv_before: F64, recv: I64, released: F64, pile: I64) -> None:
         """Mix stockpile releases into receivers, channel by channel."""
         if self.C == 0 or released.shape[1] == 0:
-            return
-        nb = K.compiled()
-        if nb is not None:
-            nb.trace_release(self.hold, np.ascontiguousarray(recv_before), np.ascontiguousarray(recv, dtype=np.int64),
-                             np.ascontiguousarray(released), np.ascontiguousarray(pile, dtype=np.int64))
             return
         mass = {}
         for q in range(released.shape[1]):
@@ -265,12 +246,6 @@ class Tracer:
         Returns this step's [R, M, C] addition when ``also`` is None.
         """
         net = self.net
-        nb = K.compiled()
-        if nb is not None:
-            into = also if also is not None else np.zeros_like(self.dep)
-            nb.trace_consume(self.dep, into, self.hold, np.ascontiguousarray(consumed), self._dem_hold,
-                             self._dem_market)
-            return into if also is None else None
         hold = self.hold[:, net.dem_hold]
         if self._single_demand:
             add = hold

@@ -169,20 +169,14 @@ def test_stochastic_outage_durations_follow_their_distribution(tmp_path):
     assert per_year == pytest.approx(0.5, rel=0.05)  # rate 0.5 / yr
 
 
-def test_invariant_violation_names_product_replicate_step(monkeypatch):
-    import simulator.kernels as K
-
-    real = K.consume
-
-    def leaky(on_hand, backorder, demand, net):
-        served, consumed = real(on_hand, backorder, demand, net)
-        on_hand[:, net.dem_hold[0]] += 0.5  # mass from nowhere
-        return served, consumed
-
-    monkeypatch.setattr(K, "consume", leaky)
+def test_invariant_violation_names_product_replicate_step():
     net = compile_network(load_scenario(TUTORIAL))
+
+    def leaky(t, state):  # after every step, mass from nowhere (the live stock array)
+        state["on_hand"][:, net.dem_hold[0]] += 0.5
+
     with pytest.raises(InvariantError, match=r"mass balance broken for product 'magnet', replicate \d+, by step 6"):
-        simulate(net, 2, seed=1)
+        simulate(net, 2, seed=1, observer=leaky)
 
 
 def test_memory_estimate_refuses_with_figure_and_option():

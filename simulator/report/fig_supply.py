@@ -220,6 +220,11 @@ def dependency(data: ReportData) -> FigureOut:
         cap += f" With {len(ranked)} markets, rows are families: the unweighted mean over their markets."
     elif len(ranked) > TOP_DEP:
         cap += f" The {TOP_DEP} markets with the most unmet demand are shown."
+    traced = {v.meta.get("traced_replicates") for v in data.views} - {None}
+    reps = {v.summary.get("replications") for v in data.views}
+    if traced and max(traced) < max(r for r in reps if r is not None):  # type: ignore[type-var]
+        cap += (f" Shares are means over the first {max(traced)} replicates, whose origin is traced "
+                "(report.trace_replicates).")
     return FigureOut(name, title, cap, fig, rows=table)
 
 

@@ -75,6 +75,12 @@ class ReportOptions(Strict):
         default_factory=lambda: ["mine", "separation"],
         description="stages whose region of passage is traced to every market",
     )
+    trace_replicates: Annotated[int, Field(ge=1)] | Literal["all"] = Field(
+        default=256,
+        description="replicates whose origin is traced (the first N of the run, or all): dependency "
+        "shares and china_share series are estimated from them; tracing costs about as much as "
+        "the rest of a step, and its memory grows with every traced replicate",
+    )
     reference_event: Id | None = Field(
         default=None,
         description="event from whose start TTS and TTR are measured "

@@ -1,0 +1,534 @@
+"""One whole engine step for every replicate in one compiled call (numba, ``parallel``).
+
+The numpy engine (:mod:`simulator.engine`) runs a step as ~40 array operations
+over all replicates, each streaming every replicate's state through memory. This
+kernel does the same step replicate by replicate (``prange``: both cores), so a
+replicate's stocks, orders and origin tags are read once per step and stay in
+cache while arrive → produce → release → ship → dispatch → consume → metrics →
+substitution → triggers → re-route → order run on them (docs/step-semantics.md
+§ "One step"). It repeats, per replicate, the operations of the numpy path in
+the numpy path's order, so stocks and flows agree to the last bit in practice;
+``tests/test_backends.py`` compares whole results of both.
+
+What stays in Python: the calendar (SimPy events edit the factor arrays the
+kernel reads), demand-noise draws (16 steps at a time), scrap collection,
+stockpile trigger events, event-window sums and the reporting-interval records.
+
+Origin tags exist for the first ``Rt`` replicates only (``report.trace_replicates``);
+replicates ``r >= Rt`` skip every tag operation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+# --------------------------------------------------------------------------- sums in numpy's order
+
+
+@njit(cache=True, error_model="numpy")
+def _pairwise(x, r, perm, a, n):  # pragma: no cover - compiled
+    """``sum(x[r, perm[a:a+n]])`` in the order of numpy's pairwise summation."""
+    if n < 8:
+        res = 0.0
+        for i in range(n):
+            res += x[r, perm[a + i]]
+        return res
+    if n <= 128:
+        r0 = x[r, perm[a]]
+        r1 = x[r, perm[a + 1]]
+        r2 = x[r, perm[a + 2]]
+        r3 = x[r, perm[a + 3]]
+        r4 = x[r, perm[a + 4]]
+        r5 = x[r, perm[a + 5]]
+        r6 = x[r, perm[a + 6]]
+        r7 = x[r, perm[a + 7]]
+        i = 8
+        while i < n - (n % 8):
+            r0 += x[r, perm[a + i]]
+            r1 += x[r, perm[a + i + 1]]
+            r2 += x[r, perm[a + i + 2]]
+            r3 += x[r, perm[a + i + 3]]
+            r4 += x[r, perm[a + i + 4]]
+            r5 += x[r, perm[a + i + 5]]
+            r6 += x[r, perm[a + i + 6]]
+            r7 += x[r, perm[a + i + 7]]
+            i += 8
+        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+        while i < n:
+            res += x[r, perm[a + i]]
+            i += 1
+        return res
+    n2 = n // 2
+    n2 -= n2 % 8
+    return _pairwise(x, r, perm, a, n2) + _pairwise(x, r, perm, a + n2, n - n2)
+
+
+@njit(cache=True, error_model="numpy")
+def _segsum(x, r, perm, a, b):  # pragma: no cover - compiled
+    """Sum of segment ``perm[a:b]`` of row r as ``np.add.reduceat`` computes it."""
+    if b - a == 1:
+        return x[r, perm[a]]
+    return x[r, perm[a]] + _pairwise(x, r, perm, a + 1, b - a - 1)
+
+
+SHORT = 0.99  # metrics.SHORT (asserted equal in engine)
+RECOVERED = 0.99  # metrics.RECOVERED
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _ss(x, r, perm, a, b):  # pragma: no cover - compiled
+    """``_segsum`` with the short segments (up to 9 columns, nearly all of them) inlined."""
+    n = b - a
+    if n == 1:
+        return x[r, perm[a]]
+    if n <= 9:
+        res = 0.0
+        for i in range(a + 1, b):
+            res += x[r, perm[i]]
+        return x[r, perm[a]] + res
+    return _segsum(x, r, perm, a, b)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _mix(tags, r, x, src_tags, rs, xs, w, C):  # pragma: no cover - compiled
+    """tags[r, x] += w * (src_tags[rs, xs] - tags[r, x])."""
+    for c in range(C):
+        v = tags[r, x, c]
+        tags[r, x, c] = v + (src_tags[rs, xs, c] - v) * w
+
+
+@njit(cache=True, error_model="numpy", parallel=True)
+def step(t, g, S, T, N, O, A, K):  # pragma: no cover - compiled
+    """Advance every replicate by step ``t``, in blocks of replicates spread over the cores.
+
+    A block unpacks the argument tuples once (array reference counts are shared
+    between the cores; touching them per replicate costs more than the step).
+    """
+    R = S[0].shape[0]
+    nb = min(R, 16)
+    for b in prange(nb):
+        _step_block(b * R // nb, (b + 1) * R // nb, t, g, S, T, N, O, A, K)
+
+
+@njit(cache=True, error_model="numpy")
+def _step_block(r_lo, r_hi, t, g, S, T, N, O, A, K):  # pragma: no cover - compiled
+    """Advance replicates ``r_lo .. r_hi-1`` by step ``t``.
+
+    ``g`` (growth of each demand entry's rate at t, [D] pre-multiplied by the base
+    rate) is the only per-step scalar input; ``S`` state, ``T`` tags, ``N`` static
+    network arrays, ``O`` per-step outputs (scratch), ``A`` accumulators and
+    tracker, ``K`` per-step controls (factor arrays, policies, flags).
+    """
+    (on_hand, backlog, in_transit, pipe, backorder, exp_use, fg_target, order_up_to, quota, closed_for,
+     short_run, adopt_at, triggered, new_trig) = S
+    hold_tag, pipe_tag, dep, dep_int = T
+    (src_perm, src_starts, src_ends, src_uniq, dst_perm, dst_starts, dst_ends, dst_uniq,
+     ring_off, ring_len, ship_mask, lead, out_hold, out_coef, out_ptr, in_hold, in_coef, in_ptr,
+     dem_hold, dem_market, dem_bo, dem_prod, out_prod, in_prod, hold_dem, link_src, link_dst, d_ident, mkt_starts, mkt_ends,
+     price, out_per_act, wnorm, base_seg, static_shares, lead1, link_fac, online_step,
+     cv, sub_fraction, sub_after, sub_adopt, sub_threshold, has_sub,
+     ch_pile, ch_recv, ch_cover, ch_max, chp_perm, chp_starts, chp_ends, chp_uniq,
+     pile_of_q, pile_h, pile_of_h, pile_cost,
+     c_keep, c_onehot, c_none, single_input, rec_hold, step_days, closed_below, ref_step) = N
+    (arrived, activity, made, used, extra, backlog_out, before_out, recv_before, released, shipped, want,
+     raw, sub, rs, demand, served, consumed, served_m, demand_m, weights_out, shares_row, orders, tag_acc) = O
+    (flows, a_output, a_act, a_cap, a_surplus, a_spend, a_shipped, a_subst, a_released, a_hcost,
+     tr_demand, tr_served, tr_int_d, tr_int_s, tr_maxsf, tr_ring_d, tr_ring_s, tr_roll_d, tr_roll_s,
+     tr_short, tr_recover) = A
+    (capacity, got, demand_factor, noise, nk, link_open, lead_re, use_lead_re, off_check, added_capacity,
+     pol_release, pol_sub, reroute_steps, block, use_block) = K
+
+    Rt = hold_tag.shape[0]
+    C = hold_tag.shape[2]
+    E = backlog.shape[1]
+    F = out_ptr.shape[0] - 1
+    D = backorder.shape[1]
+    M = mkt_starts.shape[0]
+    Q = ch_pile.shape[0]
+    W = tr_ring_d.shape[2]
+    NC = rec_hold.shape[0]
+    for r in range(r_lo, r_hi):
+        tr = r < Rt and C > 0
+        # ------------------------------------------------------------ 2. arrive (+ tags), scrap
+        for e in range(E):
+            row = ring_off[e] + t % ring_len[e]
+            a = pipe[row, r]
+            arrived[r, e] = a
+            if a != 0.0:
+                pipe[row, r] = 0.0
+                v = in_transit[r, e] - a
+                if v < 0.0:
+                    v = 0.0
+                in_transit[r, e] = v
+        for u in range(dst_uniq.shape[0]):
+            s = _ss(arrived, r, dst_perm, dst_starts[u], dst_ends[u])
+            if s != 0.0:
+                on_hand[r, dst_uniq[u]] += s
+        if tr and E > 0:
+            for u in range(dst_uniq.shape[0]):
+                a0 = dst_starts[u]
+                b0 = dst_ends[u]
+                h = dst_uniq[u]
+                if b0 - a0 == 1:
+                    e = dst_perm[a0]
+                    s = arrived[r, e]
+                    if not s > 0.0:
+                        continue
+                    old = on_hand[r, h] - s
+                    if old < 0.0:
+                        old = 0.0
+                    _mix(hold_tag, r, h, pipe_tag, r, e, s / (old + s), C)
+                    continue
+                s = 0.0
+                for j in range(a0, b0):
+                    s += arrived[r, dst_perm[j]]
+                if not s > 0.0:
+                    continue
+                for c in range(C):
+                    tag_acc[r, c] = 0.0
+                for j in range(a0, b0):
+                    e = dst_perm[j]
+                    ae = arrived[r, e]
+                    if ae != 0.0:
+                        for c in range(C):
+                            tag_acc[r, c] += ae * pipe_tag[r, e, c]
+                old = on_hand[r, h] - s
+                if old < 0.0:
+                    old = 0.0
+                w = s / (old + s)
+                for c in range(C):
+                    x = hold_tag[r, h, c]
+                    hold_tag[r, h, c] = x + (tag_acc[r, c] / s - x) * w
+        for k in range(NC):
+            on_hand[r, rec_hold[k]] += got[r, k]
+        # ------------------------------------------------------------ 3. produce (+ tags)
+        if tr:
+            for o in range(out_hold.shape[0]):
+                before_out[r, o] = on_hand[r, out_hold[o]]
+        for u in range(src_uniq.shape[0]):
+            backlog_out[r, src_uniq[u]] = 0.0 + _ss(backlog, r, src_perm, src_starts[u], src_ends[u])
+        for f in range(F):
+            o0, o1 = out_ptr[f], out_ptr[f + 1]
+            need = -np.inf
+            for o in range(o0, o1):
+                h = out_hold[o]
+                wv = (backlog_out[r, h] + fg_target[r, h] - on_hand[r, h]) / out_coef[o]
+                if o == o0 or wv > need:
+                    need = wv
+            limit = np.inf
+            for i in range(in_ptr[f], in_ptr[f + 1]):
+                q = on_hand[r, in_hold[i]] / in_coef[i]
+                if q < limit:
+                    limit = q
+            a = capacity[r, f]
+            if limit < a:
+                a = limit
+            if need < a:
+                a = need
+            if a <= 0.0:
+                a = 0.0
+            activity[r, f] = a
+            for i in range(in_ptr[f], in_ptr[f + 1]):
+                h = in_hold[i]
+                before = on_hand[r, h]
+                after = before - a * in_coef[i]
+                if after <= 0.0:
+                    after = 0.0
+                used[r, i] = before - after
+                on_hand[r, h] = after
+            for o in range(o0, o1):
+                h = out_hold[o]
+                m = a * out_coef[o]
+                made[r, o] = m
+                new = on_hand[r, h] + m
+                x = new - fg_target[r, h] - backlog_out[r, h]
+                if x <= 0.0:
+                    x = 0.0
+                extra[r, o] = x
+                on_hand[r, h] = new - x
+        if tr:
+            for f in range(F):
+                o0, o1 = out_ptr[f], out_ptr[f + 1]
+                moved = False
+                for o in range(o0, o1):
+                    if made[r, o] > 0.0:
+                        moved = True
+                if not moved:
+                    continue
+                i0, i1 = in_ptr[f], in_ptr[f + 1]
+                if i1 == i0:
+                    for c in range(C):
+                        tag_acc[r, c] = c_none[c]
+                elif single_input:
+                    for c in range(C):
+                        tag_acc[r, c] = hold_tag[r, in_hold[i0], c]
+                else:
+                    tot = 0.0
+                    for i in range(i0, i1):
+                        tot += used[r, i]
+                    if tot > 0.0:
+                        for c in range(C):
+                            tag_acc[r, c] = 0.0
+                        for i in range(i0, i1):
+                            ui = used[r, i]
+                            if ui != 0.0:
+                                for c in range(C):
+                                    tag_acc[r, c] += ui * hold_tag[r, in_hold[i], c]
+                        for c in range(C):
+                            tag_acc[r, c] /= tot
+                    else:
+                        for c in range(C):
+                            tag_acc[r, c] = c_none[c]
+                for c in range(C):
+                    tag_acc[r, c] = tag_acc[r, c] * c_keep[f, c] + c_onehot[f, c]
+                for o in range(o0, o1):
+                    m = made[r, o]
+                    if not m > 0.0:
+                        continue
+                    h = out_hold[o]
+                    tot = before_out[r, o] + m
+                    w = m / (tot if tot > 0.0 else 1.0)
+                    for c in range(C):
+                        x = hold_tag[r, h, c]
+                        hold_tag[r, h, c] = x + (tag_acc[r, c] - x) * w
+        # ------------------------------------------------------------ 4. release (+ tags)
+        if Q > 0:
+            for q in range(Q):
+                h = ch_recv[q]
+                recv_before[r, q] = on_hand[r, h]
+                gap = ch_cover[q] * exp_use[r, h] - on_hand[r, h]
+                if gap <= 0.0:
+                    gap = 0.0
+                wq = ch_max[q] if ch_max[q] <= gap else gap
+                released[r, q] = wq * (1.0 if triggered[r, q] else 0.0) * pol_release[r]
+            for u in range(chp_uniq.shape[0]):
+                tot = _ss(released, r, chp_perm, chp_starts[u], chp_ends[u])
+                h = chp_uniq[u]
+                av = on_hand[r, h]
+                give = tot if tot <= av else av
+                ratio = give / tot if tot > 0.0 else 0.0
+                for j in range(chp_starts[u], chp_ends[u]):
+                    q = chp_perm[j]
+                    released[r, q] = released[r, q] * ratio
+                on_hand[r, h] = av - give
+            for q in range(Q):
+                on_hand[r, ch_recv[q]] += released[r, q]
+            if tr:
+                for q in range(Q):
+                    add = released[r, q]
+                    if not add > 0.0:
+                        continue
+                    h = ch_recv[q]
+                    before = recv_before[r, q]  # the receiver's mass after earlier channels into it
+                    for q2 in range(q):
+                        if ch_recv[q2] == h:
+                            before = before + released[r, q2]
+                    tot = before + add
+                    _mix(hold_tag, r, h, hold_tag, r, ch_pile[q], add / (tot if tot > 0.0 else 1.0), C)
+        # ------------------------------------------------------------ ship (+ tags), dispatch
+        for e in range(E):
+            b = backlog[r, e]
+            qv = quota[r, e]
+            want[r, e] = (b if b <= qv else qv) * ship_mask[e]
+        for u in range(src_uniq.shape[0]):
+            a0 = src_starts[u]
+            b0 = src_ends[u]
+            total = _ss(want, r, src_perm, a0, b0)
+            h = src_uniq[u]
+            avail = on_hand[r, h]
+            sent = total if total <= avail else avail
+            ratio = sent / total if total > 0.0 else 0.0
+            for j in range(a0, b0):
+                e = src_perm[j]
+                s = want[r, e] * ratio
+                shipped[r, e] = s
+                v = backlog[r, e] - s
+                if v < 0.0:
+                    v = 0.0
+                backlog[r, e] = v
+            on_hand[r, h] = avail - sent
+        if tr:
+            for e in range(E):
+                s = shipped[r, e]
+                if not s > 0.0:
+                    continue
+                tot = in_transit[r, e] + s
+                _mix(pipe_tag, r, e, hold_tag, r, link_src[e], s / (tot if tot > 0.0 else 1.0), C)
+        for e in range(E):
+            s = shipped[r, e]
+            if s != 0.0:
+                in_transit[r, e] += s
+                if use_lead_re:
+                    L = lead_re[r, e]
+                else:
+                    L = lead[e]
+                pipe[ring_off[e] + (t + L) % ring_len[e], r] += s
+        # ------------------------------------------------------------ 5. demand, consume (+ tags)
+        for d in range(D):
+            x = g[d] * demand_factor[r, d]
+            x = x * max(0.0, 1.0 + cv[d] * noise[r, d, nk])
+            raw[r, d] = x
+            since = t - adopt_at[r, d] + 1.0
+            if since >= 1.0:
+                rp = since / sub_adopt[d] if sub_adopt[d] > 0 else 1.0
+                sh = sub_fraction[d] * (rp if rp <= 1.0 else 1.0)
+            else:
+                sh = 0.0
+            sub[r, d] = sh
+            rs[r, d] = x * sh
+            demand[r, d] = x * (1.0 - sh)
+        for d in range(D):
+            h = dem_hold[d]
+            oh = on_hand[r, h]
+            back = 0.0
+            if dem_bo[d]:
+                bo = backorder[r, d]
+                back = oh if oh <= bo else bo
+            oh = oh - back
+            dm = demand[r, d]
+            sv = oh if oh <= dm else dm
+            on_hand[r, h] = oh - sv
+            unmet = dm - sv if dem_bo[d] else 0.0
+            backorder[r, d] = (backorder[r, d] - back) + unmet
+            served[r, d] = sv
+            consumed[r, d] = back + sv
+        if tr:
+            for d in range(D):
+                x = consumed[r, d]
+                if x == 0.0:
+                    continue
+                h = dem_hold[d]
+                m = dem_market[d]
+                for c in range(C):
+                    v = x * hold_tag[r, h, c]
+                    dep[r, m, c] += v
+                    dep_int[r, m, c] += v
+        # ------------------------------------------------------------ market metrics (MarketTracker.update)
+        k = t % W
+        for m in range(M):
+            a0 = mkt_starts[m]
+            b0 = mkt_ends[m]
+            if b0 <= a0:
+                b0 = a0 + 1
+            sv = _ss(served, r, d_ident, a0, b0)
+            dm = _ss(demand, r, d_ident, a0, b0)
+            served_m[r, m] = sv
+            demand_m[r, m] = dm
+            tr_demand[r, m] += dm
+            tr_served[r, m] += sv
+            tr_int_d[r, m] += dm
+            tr_int_s[r, m] += sv
+            fill = sv / dm if dm > 0 else 1.0
+            sf = 1.0 - fill
+            if sf > tr_maxsf[r, m] or np.isnan(sf):
+                tr_maxsf[r, m] = sf
+            tr_roll_d[r, m] += dm - tr_ring_d[r, m, k]
+            tr_roll_s[r, m] += sv - tr_ring_s[r, m, k]
+            tr_ring_d[r, m, k] = dm
+            tr_ring_s[r, m, k] = sv
+            if ref_step[r] >= 0 and t >= ref_step[r] and tr_short[r, m] < 0 and fill < SHORT:
+                tr_short[r, m] = t
+            rd = tr_roll_d[r, m]
+            roll = tr_roll_s[r, m] / rd if rd > 1e-12 else 1.0
+            if tr_short[r, m] >= 0 and t > tr_short[r, m] and tr_recover[r, m] < 0 and roll >= RECOVERED:
+                tr_recover[r, m] = t
+            a_subst[r, m] += _ss(rs, r, d_ident, a0, b0)
+        # ------------------------------------------------------------ substitution, release triggers
+        for d in range(D):
+            dm = demand[r, d]
+            fill = served[r, d] / dm if dm > 0 else 1.0
+            short = fill < sub_threshold[d] and dm > 0
+            short_run[r, d] = short_run[r, d] + 1.0 if short else 0.0
+            if (has_sub[d] and pol_sub[r] > 0 and np.isinf(adopt_at[r, d]) and short
+                    and short_run[r, d] * step_days >= sub_after[d]):
+                adopt_at[r, d] = t + 1
+        for q in range(Q):
+            h = ch_recv[q]
+            new_trig[r, q] = on_hand[r, h] < ch_cover[q] * exp_use[r, h]
+        # ------------------------------------------------------------ 6. re-route, order
+        rs_ = reroute_steps[r]
+        if rs_ < 1.0:
+            rs_ = 1.0
+        any_ex = False
+        for e in range(E):
+            cf = closed_for[r, e] + 1.0 if link_open[r, e] < closed_below else 0.0
+            closed_for[r, e] = cf
+            rer = cf >= rs_ and wnorm[e] > 0
+            ex = rer
+            if off_check and not ex and wnorm[e] > 0 and link_fac[e] >= 0:
+                f = link_fac[e]
+                ex = t < online_step[f] and added_capacity[r, f] <= 0.0
+            # weights_out holds the excluded-zeroed weights for now
+            weights_out[r, e] = 0.0 if ex else wnorm[e]
+            orders[r, e] = 1.0 if rer else 0.0  # rerouted flag (orders is rewritten below)
+            if ex:
+                any_ex = True
+        if not any_ex:
+            for e in range(E):
+                weights_out[r, e] = wnorm[e]
+                shares_row[r, e] = static_shares[e]
+        else:
+            for u in range(dst_uniq.shape[0]):
+                a0 = dst_starts[u]
+                b0 = dst_ends[u]
+                wsum = _ss(weights_out, r, dst_perm, a0, b0)
+                keep = wsum <= 0.0
+                for j in range(a0, b0):
+                    e = dst_perm[j]
+                    if orders[r, e] > 0.0 and not keep:
+                        backlog[r, e] = 0.0
+                    if keep:
+                        bs = base_seg[u]
+                        eff = wnorm[e] / (bs if bs > 0 else 1.0)
+                    else:
+                        eff = weights_out[r, e] / (wsum if wsum > 0 else 1.0)
+                    weights_out[r, e] = eff if wnorm[e] > 0 else 0.0
+            for e in range(E):
+                orders[r, e] = weights_out[r, e] * lead1[e]  # x of position_shares
+            for u in range(dst_uniq.shape[0]):
+                a0 = dst_starts[u]
+                b0 = dst_ends[u]
+                tot = _ss(orders, r, dst_perm, a0, b0)
+                for j in range(a0, b0):
+                    e = dst_perm[j]
+                    x = orders[r, e]
+                    shares_row[r, e] = x / (tot if tot > 0 else 1.0) if x > 0 else 0.0
+        for e in range(E):
+            sh = shares_row[r, e]
+            if use_block:
+                sh = sh * (1.0 - block[r, link_dst[e]])
+            h = link_dst[e]
+            gp = order_up_to[r, h] - on_hand[r, h]
+            dd = hold_dem[h]
+            if dd >= 0:
+                gp = gp + backorder[r, dd]
+            o = sh * gp - in_transit[r, e] - backlog[r, e]
+            if o <= 0.0:
+                o = 0.0
+            o = o * (1.0 if sh > 0.0 else 0.0)
+            orders[r, e] = o
+            backlog[r, e] += o
+        # ------------------------------------------------------------ 8. record
+        for f in range(F):
+            a = activity[r, f]
+            a_output[r, f] += a * out_per_act[f]
+            a_act[r, f] += a
+            a_cap[r, f] += capacity[r, f]
+        for o in range(out_hold.shape[0]):
+            p = out_prod[o]
+            flows[r, p] += made[r, o] - extra[r, o]
+            a_surplus[r, p] += extra[r, o]
+        for i in range(in_hold.shape[0]):
+            flows[r, in_prod[i]] -= used[r, i]
+        for d in range(D):
+            flows[r, dem_prod[d]] -= consumed[r, d]
+        for e in range(E):
+            s = shipped[r, e]
+            a_spend[r, e] += s * price[e]
+            a_shipped[r, e] += s
+        for q in range(Q):
+            a_released[r, pile_of_q[q]] += released[r, q]
+        for j in range(pile_h.shape[0]):
+            h = pile_h[j]
+            a_hcost[r, pile_of_h[j]] += on_hand[r, h] * pile_cost[h]
