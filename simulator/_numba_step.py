@@ -72,6 +72,13 @@ def _segsum(x, r, perm, a, b):  # pragma: no cover - compiled
     return x[r, perm[a]] + _pairwise(x, r, perm, a + 1, b - a - 1)
 
 
+BLOCKS = 16  #: replicates are run in this many blocks (fewer for small R)
+CHUNK = 8  #: consecutive replicates a block runs together
+#: per-step outputs nobody reads after the step: one row per block unless an observer wants them all
+COMPACT = ("arrived", "activity", "made", "used", "extra", "backlog_out", "before_out", "recv_before", "released",
+           "shipped", "want", "raw", "sub", "rs", "demand", "served", "weights_out", "shares_row", "orders",
+           "tag_acc")
+PARALLEL_FROM = 512  #: fewer replicates run on one thread (see :func:`threads_for`)
 SHORT = 0.99  # metrics.SHORT (asserted equal in engine)
 RECOVERED = 0.99  # metrics.RECOVERED
 
@@ -106,14 +113,18 @@ def step(t, g, S, T, N, O, A, K):  # pragma: no cover - compiled
     between the cores; touching them per replicate costs more than the step).
     """
     R = S[0].shape[0]
-    nb = min(R, 16)
+    nb = min((R + CHUNK - 1) // CHUNK, BLOCKS)
     for b in prange(nb):
-        _step_block(b * R // nb, (b + 1) * R // nb, t, g, S, T, N, O, A, K)
+        bi = np.int64(b)  # prange indices are unsigned: mixing them with int64 gives floats
+        _step_block(bi, nb, t, g, S, T, N, O, A, K)
 
 
 @njit(cache=True, error_model="numpy")
-def _step_block(r_lo, r_hi, t, g, S, T, N, O, A, K):  # pragma: no cover - compiled
-    """Advance replicates ``r_lo .. r_hi-1`` by step ``t``.
+def _step_block(blk, nb, t, g, S, T, N, O, A, K):  # pragma: no cover - compiled
+    """Advance the replicates of block ``blk`` of ``nb`` by step ``t``: chunks blk, blk + nb, ... of CHUNK.
+
+    Interleaved chunks share the traced replicates (the first ones) out between the cores;
+    chunks of 8 keep each core on whole cache lines of the [L, R] arrival ring.
 
     ``g`` (growth of each demand entry's rate at t, [D] pre-multiplied by the base
     rate) is the only per-step scalar input; ``S`` state, ``T`` tags, ``N`` static
@@ -126,14 +137,14 @@ def _step_block(r_lo, r_hi, t, g, S, T, N, O, A, K):  # pragma: no cover - compi
     (src_perm, src_starts, src_ends, src_uniq, dst_perm, dst_starts, dst_ends, dst_uniq,
      ring_off, ring_len, ship_mask, lead, out_hold, out_coef, out_ptr, in_hold, in_coef, in_ptr,
      dem_hold, dem_market, dem_bo, dem_prod, out_prod, in_prod, hold_dem, link_src, link_dst, d_ident, mkt_starts, mkt_ends,
-     price, out_per_act, wnorm, base_seg, static_shares, lead1, link_fac, online_step,
+     out_per_act, wnorm, base_seg, static_shares, lead1, link_fac, online_step,
      cv, sub_fraction, sub_after, sub_adopt, sub_threshold, has_sub,
      ch_pile, ch_recv, ch_cover, ch_max, chp_perm, chp_starts, chp_ends, chp_uniq,
      pile_of_q, pile_h, pile_of_h, pile_cost,
      c_keep, c_onehot, c_none, single_input, rec_hold, step_days, closed_below, ref_step) = N
     (arrived, activity, made, used, extra, backlog_out, before_out, recv_before, released, shipped, want,
      raw, sub, rs, demand, served, consumed, served_m, demand_m, weights_out, shares_row, orders, tag_acc) = O
-    (flows, a_output, a_act, a_cap, a_surplus, a_spend, a_shipped, a_subst, a_released, a_hcost,
+    (flows, a_output, a_act, a_cap, a_surplus, a_shipped, a_subst, a_released, a_hcost,
      tr_demand, tr_served, tr_int_d, tr_int_s, tr_maxsf, tr_ring_d, tr_ring_s, tr_roll_d, tr_roll_s,
      tr_short, tr_recover) = A
     (capacity, got, demand_factor, noise, nk, link_open, lead_re, use_lead_re, off_check, added_capacity,
@@ -146,389 +157,404 @@ def _step_block(r_lo, r_hi, t, g, S, T, N, O, A, K):  # pragma: no cover - compi
     D = backorder.shape[1]
     M = mkt_starts.shape[0]
     Q = ch_pile.shape[0]
-    W = tr_ring_d.shape[2]
+    W = tr_ring_d.shape[0]
     NC = rec_hold.shape[0]
-    for r in range(r_lo, r_hi):
-        tr = r < Rt and C > 0
-        # ------------------------------------------------------------ 2. arrive (+ tags), scrap
-        for e in range(E):
-            row = ring_off[e] + t % ring_len[e]
-            a = pipe[row, r]
-            arrived[r, e] = a
-            if a != 0.0:
-                pipe[row, r] = 0.0
-                v = in_transit[r, e] - a
-                if v < 0.0:
-                    v = 0.0
-                in_transit[r, e] = v
-        for u in range(dst_uniq.shape[0]):
-            s = _ss(arrived, r, dst_perm, dst_starts[u], dst_ends[u])
-            if s != 0.0:
-                on_hand[r, dst_uniq[u]] += s
-        if tr and E > 0:
+    R = on_hand.shape[0]
+    n_chunks = (R + CHUNK - 1) // CHUNK
+    for c in range(blk, n_chunks, nb):
+        for r in range(c * CHUNK, min(R, c * CHUNK + CHUNK)):
+            ro = r if arrived.shape[0] == R else blk  # row of the per-step outputs (per block when compact)
+            tr = r < Rt and C > 0
+            # ------------------------------------------------------------ 2. arrive (+ tags), scrap
+            for e in range(E):
+                row = ring_off[e] + t % ring_len[e]
+                a = pipe[row, r]
+                arrived[ro, e] = a
+                if a != 0.0:
+                    pipe[row, r] = 0.0
+                    v = in_transit[r, e] - a
+                    if v < 0.0:
+                        v = 0.0
+                    in_transit[r, e] = v
             for u in range(dst_uniq.shape[0]):
-                a0 = dst_starts[u]
-                b0 = dst_ends[u]
-                h = dst_uniq[u]
-                if b0 - a0 == 1:
-                    e = dst_perm[a0]
-                    s = arrived[r, e]
+                s = _ss(arrived, ro, dst_perm, dst_starts[u], dst_ends[u])
+                if s != 0.0:
+                    on_hand[r, dst_uniq[u]] += s
+            if tr and E > 0:
+                for u in range(dst_uniq.shape[0]):
+                    a0 = dst_starts[u]
+                    b0 = dst_ends[u]
+                    h = dst_uniq[u]
+                    if b0 - a0 == 1:
+                        e = dst_perm[a0]
+                        s = arrived[ro, e]
+                        if not s > 0.0:
+                            continue
+                        old = on_hand[r, h] - s
+                        if old < 0.0:
+                            old = 0.0
+                        _mix(hold_tag, r, h, pipe_tag, r, e, s / (old + s), C)
+                        continue
+                    s = 0.0
+                    for j in range(a0, b0):
+                        s += arrived[ro, dst_perm[j]]
                     if not s > 0.0:
                         continue
+                    for c in range(C):
+                        tag_acc[ro, c] = 0.0
+                    for j in range(a0, b0):
+                        e = dst_perm[j]
+                        ae = arrived[ro, e]
+                        if ae != 0.0:
+                            for c in range(C):
+                                tag_acc[ro, c] += ae * pipe_tag[r, e, c]
                     old = on_hand[r, h] - s
                     if old < 0.0:
                         old = 0.0
-                    _mix(hold_tag, r, h, pipe_tag, r, e, s / (old + s), C)
-                    continue
-                s = 0.0
-                for j in range(a0, b0):
-                    s += arrived[r, dst_perm[j]]
-                if not s > 0.0:
-                    continue
-                for c in range(C):
-                    tag_acc[r, c] = 0.0
-                for j in range(a0, b0):
-                    e = dst_perm[j]
-                    ae = arrived[r, e]
-                    if ae != 0.0:
-                        for c in range(C):
-                            tag_acc[r, c] += ae * pipe_tag[r, e, c]
-                old = on_hand[r, h] - s
-                if old < 0.0:
-                    old = 0.0
-                w = s / (old + s)
-                for c in range(C):
-                    x = hold_tag[r, h, c]
-                    hold_tag[r, h, c] = x + (tag_acc[r, c] / s - x) * w
-        for k in range(NC):
-            on_hand[r, rec_hold[k]] += got[r, k]
-        # ------------------------------------------------------------ 3. produce (+ tags)
-        if tr:
-            for o in range(out_hold.shape[0]):
-                before_out[r, o] = on_hand[r, out_hold[o]]
-        for u in range(src_uniq.shape[0]):
-            backlog_out[r, src_uniq[u]] = 0.0 + _ss(backlog, r, src_perm, src_starts[u], src_ends[u])
-        for f in range(F):
-            o0, o1 = out_ptr[f], out_ptr[f + 1]
-            need = -np.inf
-            for o in range(o0, o1):
-                h = out_hold[o]
-                wv = (backlog_out[r, h] + fg_target[r, h] - on_hand[r, h]) / out_coef[o]
-                if o == o0 or wv > need:
-                    need = wv
-            limit = np.inf
-            for i in range(in_ptr[f], in_ptr[f + 1]):
-                q = on_hand[r, in_hold[i]] / in_coef[i]
-                if q < limit:
-                    limit = q
-            a = capacity[r, f]
-            if limit < a:
-                a = limit
-            if need < a:
-                a = need
-            if a <= 0.0:
-                a = 0.0
-            activity[r, f] = a
-            for i in range(in_ptr[f], in_ptr[f + 1]):
-                h = in_hold[i]
-                before = on_hand[r, h]
-                after = before - a * in_coef[i]
-                if after <= 0.0:
-                    after = 0.0
-                used[r, i] = before - after
-                on_hand[r, h] = after
-            for o in range(o0, o1):
-                h = out_hold[o]
-                m = a * out_coef[o]
-                made[r, o] = m
-                new = on_hand[r, h] + m
-                x = new - fg_target[r, h] - backlog_out[r, h]
-                if x <= 0.0:
-                    x = 0.0
-                extra[r, o] = x
-                on_hand[r, h] = new - x
-        if tr:
-            for f in range(F):
-                o0, o1 = out_ptr[f], out_ptr[f + 1]
-                moved = False
-                for o in range(o0, o1):
-                    if made[r, o] > 0.0:
-                        moved = True
-                if not moved:
-                    continue
-                i0, i1 = in_ptr[f], in_ptr[f + 1]
-                if i1 == i0:
-                    for c in range(C):
-                        tag_acc[r, c] = c_none[c]
-                elif single_input:
-                    for c in range(C):
-                        tag_acc[r, c] = hold_tag[r, in_hold[i0], c]
-                else:
-                    tot = 0.0
-                    for i in range(i0, i1):
-                        tot += used[r, i]
-                    if tot > 0.0:
-                        for c in range(C):
-                            tag_acc[r, c] = 0.0
-                        for i in range(i0, i1):
-                            ui = used[r, i]
-                            if ui != 0.0:
-                                for c in range(C):
-                                    tag_acc[r, c] += ui * hold_tag[r, in_hold[i], c]
-                        for c in range(C):
-                            tag_acc[r, c] /= tot
-                    else:
-                        for c in range(C):
-                            tag_acc[r, c] = c_none[c]
-                for c in range(C):
-                    tag_acc[r, c] = tag_acc[r, c] * c_keep[f, c] + c_onehot[f, c]
-                for o in range(o0, o1):
-                    m = made[r, o]
-                    if not m > 0.0:
-                        continue
-                    h = out_hold[o]
-                    tot = before_out[r, o] + m
-                    w = m / (tot if tot > 0.0 else 1.0)
+                    w = s / (old + s)
                     for c in range(C):
                         x = hold_tag[r, h, c]
-                        hold_tag[r, h, c] = x + (tag_acc[r, c] - x) * w
-        # ------------------------------------------------------------ 4. release (+ tags)
-        if Q > 0:
+                        hold_tag[r, h, c] = x + (tag_acc[ro, c] / s - x) * w
+            for k in range(NC):
+                on_hand[r, rec_hold[k]] += got[r, k]
+            # ------------------------------------------------------------ 3. produce (+ tags)
+            if tr:
+                for o in range(out_hold.shape[0]):
+                    before_out[ro, o] = on_hand[r, out_hold[o]]
+            for u in range(src_uniq.shape[0]):
+                backlog_out[ro, src_uniq[u]] = 0.0 + _ss(backlog, r, src_perm, src_starts[u], src_ends[u])
+            for f in range(F):
+                o0, o1 = out_ptr[f], out_ptr[f + 1]
+                need = -np.inf
+                for o in range(o0, o1):
+                    h = out_hold[o]
+                    wv = (backlog_out[ro, h] + fg_target[r, h] - on_hand[r, h]) / out_coef[o]
+                    if o == o0 or wv > need:
+                        need = wv
+                limit = np.inf
+                for i in range(in_ptr[f], in_ptr[f + 1]):
+                    q = on_hand[r, in_hold[i]] / in_coef[i]
+                    if q < limit:
+                        limit = q
+                a = capacity[r, f]
+                if limit < a:
+                    a = limit
+                if need < a:
+                    a = need
+                if a <= 0.0:
+                    a = 0.0
+                activity[ro, f] = a
+                for i in range(in_ptr[f], in_ptr[f + 1]):
+                    h = in_hold[i]
+                    before = on_hand[r, h]
+                    after = before - a * in_coef[i]
+                    if after <= 0.0:
+                        after = 0.0
+                    used[ro, i] = before - after
+                    on_hand[r, h] = after
+                for o in range(o0, o1):
+                    h = out_hold[o]
+                    m = a * out_coef[o]
+                    made[ro, o] = m
+                    new = on_hand[r, h] + m
+                    x = new - fg_target[r, h] - backlog_out[ro, h]
+                    if x <= 0.0:
+                        x = 0.0
+                    extra[ro, o] = x
+                    on_hand[r, h] = new - x
+            if tr:
+                for f in range(F):
+                    o0, o1 = out_ptr[f], out_ptr[f + 1]
+                    moved = False
+                    for o in range(o0, o1):
+                        if made[ro, o] > 0.0:
+                            moved = True
+                    if not moved:
+                        continue
+                    i0, i1 = in_ptr[f], in_ptr[f + 1]
+                    if i1 == i0:
+                        for c in range(C):
+                            tag_acc[ro, c] = c_none[c]
+                    elif single_input:
+                        for c in range(C):
+                            tag_acc[ro, c] = hold_tag[r, in_hold[i0], c]
+                    else:
+                        tot = 0.0
+                        for i in range(i0, i1):
+                            tot += used[ro, i]
+                        if tot > 0.0:
+                            for c in range(C):
+                                tag_acc[ro, c] = 0.0
+                            for i in range(i0, i1):
+                                ui = used[ro, i]
+                                if ui != 0.0:
+                                    for c in range(C):
+                                        tag_acc[ro, c] += ui * hold_tag[r, in_hold[i], c]
+                            for c in range(C):
+                                tag_acc[ro, c] /= tot
+                        else:
+                            for c in range(C):
+                                tag_acc[ro, c] = c_none[c]
+                    for c in range(C):
+                        tag_acc[ro, c] = tag_acc[ro, c] * c_keep[f, c] + c_onehot[f, c]
+                    for o in range(o0, o1):
+                        m = made[ro, o]
+                        if not m > 0.0:
+                            continue
+                        h = out_hold[o]
+                        tot = before_out[ro, o] + m
+                        w = m / (tot if tot > 0.0 else 1.0)
+                        for c in range(C):
+                            x = hold_tag[r, h, c]
+                            hold_tag[r, h, c] = x + (tag_acc[ro, c] - x) * w
+            # ------------------------------------------------------------ 4. release (+ tags)
+            if Q > 0:
+                for q in range(Q):
+                    h = ch_recv[q]
+                    recv_before[ro, q] = on_hand[r, h]
+                    gap = ch_cover[q] * exp_use[r, h] - on_hand[r, h]
+                    if gap <= 0.0:
+                        gap = 0.0
+                    wq = ch_max[q] if ch_max[q] <= gap else gap
+                    released[ro, q] = wq * (1.0 if triggered[r, q] else 0.0) * pol_release[r]
+                for u in range(chp_uniq.shape[0]):
+                    tot = _ss(released, ro, chp_perm, chp_starts[u], chp_ends[u])
+                    h = chp_uniq[u]
+                    av = on_hand[r, h]
+                    give = tot if tot <= av else av
+                    ratio = give / tot if tot > 0.0 else 0.0
+                    for j in range(chp_starts[u], chp_ends[u]):
+                        q = chp_perm[j]
+                        released[ro, q] = released[ro, q] * ratio
+                    on_hand[r, h] = av - give
+                for q in range(Q):
+                    on_hand[r, ch_recv[q]] += released[ro, q]
+                if tr:
+                    for q in range(Q):
+                        add = released[ro, q]
+                        if not add > 0.0:
+                            continue
+                        h = ch_recv[q]
+                        before = recv_before[ro, q]  # the receiver's mass after earlier channels into it
+                        for q2 in range(q):
+                            if ch_recv[q2] == h:
+                                before = before + released[ro, q2]
+                        tot = before + add
+                        _mix(hold_tag, r, h, hold_tag, r, ch_pile[q], add / (tot if tot > 0.0 else 1.0), C)
+            # ------------------------------------------------------------ ship (+ tags), dispatch
+            for e in range(E):
+                b = backlog[r, e]
+                qv = quota[r, e]
+                want[ro, e] = (b if b <= qv else qv) * ship_mask[e]
+            for u in range(src_uniq.shape[0]):
+                a0 = src_starts[u]
+                b0 = src_ends[u]
+                total = _ss(want, ro, src_perm, a0, b0)
+                h = src_uniq[u]
+                avail = on_hand[r, h]
+                sent = total if total <= avail else avail
+                ratio = sent / total if total > 0.0 else 0.0
+                for j in range(a0, b0):
+                    e = src_perm[j]
+                    s = want[ro, e] * ratio
+                    shipped[ro, e] = s
+                    v = backlog[r, e] - s
+                    if v < 0.0:
+                        v = 0.0
+                    backlog[r, e] = v
+                on_hand[r, h] = avail - sent
+            if tr:
+                for e in range(E):
+                    s = shipped[ro, e]
+                    if not s > 0.0:
+                        continue
+                    tot = in_transit[r, e] + s
+                    _mix(pipe_tag, r, e, hold_tag, r, link_src[e], s / (tot if tot > 0.0 else 1.0), C)
+            for e in range(E):
+                s = shipped[ro, e]
+                if s != 0.0:
+                    in_transit[r, e] += s
+                    if use_lead_re:
+                        L = lead_re[r, e]
+                    else:
+                        L = lead[e]
+                    pipe[ring_off[e] + (t + L) % ring_len[e], r] += s
+            # ------------------------------------------------------------ 5. demand, consume (+ tags)
+            for d in range(D):
+                x = g[d] * demand_factor[r, d]
+                x = x * max(0.0, 1.0 + cv[d] * noise[r, d, nk])
+                raw[ro, d] = x
+                since = t - adopt_at[r, d] + 1.0
+                if since >= 1.0:
+                    rp = since / sub_adopt[d] if sub_adopt[d] > 0 else 1.0
+                    sh = sub_fraction[d] * (rp if rp <= 1.0 else 1.0)
+                else:
+                    sh = 0.0
+                sub[ro, d] = sh
+                rs[ro, d] = x * sh
+                demand[ro, d] = x * (1.0 - sh)
+            for d in range(D):
+                h = dem_hold[d]
+                oh = on_hand[r, h]
+                back = 0.0
+                if dem_bo[d]:
+                    bo = backorder[r, d]
+                    back = oh if oh <= bo else bo
+                oh = oh - back
+                dm = demand[ro, d]
+                sv = oh if oh <= dm else dm
+                on_hand[r, h] = oh - sv
+                unmet = dm - sv if dem_bo[d] else 0.0
+                backorder[r, d] = (backorder[r, d] - back) + unmet
+                served[ro, d] = sv
+                consumed[r, d] = back + sv
+            if tr:
+                for d in range(D):
+                    x = consumed[r, d]
+                    if x == 0.0:
+                        continue
+                    h = dem_hold[d]
+                    m = dem_market[d]
+                    for c in range(C):
+                        v = x * hold_tag[r, h, c]
+                        dep[r, m, c] += v
+                        dep_int[r, m, c] += v
+            # ------------------------------------------------------------ market metrics (MarketTracker.update)
+            k = t % W
+            for m in range(M):
+                a0 = mkt_starts[m]
+                b0 = mkt_ends[m]
+                if b0 <= a0:
+                    b0 = a0 + 1
+                sv = _ss(served, ro, d_ident, a0, b0)
+                dm = _ss(demand, ro, d_ident, a0, b0)
+                served_m[r, m] = sv
+                demand_m[r, m] = dm
+                tr_demand[r, m] += dm
+                tr_served[r, m] += sv
+                tr_int_d[r, m] += dm
+                tr_int_s[r, m] += sv
+                fill = sv / dm if dm > 0 else 1.0
+                sf = 1.0 - fill
+                if sf > tr_maxsf[r, m] or np.isnan(sf):
+                    tr_maxsf[r, m] = sf
+                tr_roll_d[r, m] += dm - tr_ring_d[k, r, m]
+                tr_roll_s[r, m] += sv - tr_ring_s[k, r, m]
+                tr_ring_d[k, r, m] = dm
+                tr_ring_s[k, r, m] = sv
+                if ref_step[r] >= 0 and t >= ref_step[r] and tr_short[r, m] < 0 and fill < SHORT:
+                    tr_short[r, m] = t
+                rd = tr_roll_d[r, m]
+                roll = tr_roll_s[r, m] / rd if rd > 1e-12 else 1.0
+                if tr_short[r, m] >= 0 and t > tr_short[r, m] and tr_recover[r, m] < 0 and roll >= RECOVERED:
+                    tr_recover[r, m] = t
+                a_subst[r, m] += _ss(rs, ro, d_ident, a0, b0)
+            # ------------------------------------------------------------ substitution, release triggers
+            for d in range(D):
+                dm = demand[ro, d]
+                fill = served[ro, d] / dm if dm > 0 else 1.0
+                short = fill < sub_threshold[d] and dm > 0
+                short_run[r, d] = short_run[r, d] + 1.0 if short else 0.0
+                if (has_sub[d] and pol_sub[r] > 0 and np.isinf(adopt_at[r, d]) and short
+                        and short_run[r, d] * step_days >= sub_after[d]):
+                    adopt_at[r, d] = t + 1
             for q in range(Q):
                 h = ch_recv[q]
-                recv_before[r, q] = on_hand[r, h]
-                gap = ch_cover[q] * exp_use[r, h] - on_hand[r, h]
-                if gap <= 0.0:
-                    gap = 0.0
-                wq = ch_max[q] if ch_max[q] <= gap else gap
-                released[r, q] = wq * (1.0 if triggered[r, q] else 0.0) * pol_release[r]
-            for u in range(chp_uniq.shape[0]):
-                tot = _ss(released, r, chp_perm, chp_starts[u], chp_ends[u])
-                h = chp_uniq[u]
-                av = on_hand[r, h]
-                give = tot if tot <= av else av
-                ratio = give / tot if tot > 0.0 else 0.0
-                for j in range(chp_starts[u], chp_ends[u]):
-                    q = chp_perm[j]
-                    released[r, q] = released[r, q] * ratio
-                on_hand[r, h] = av - give
-            for q in range(Q):
-                on_hand[r, ch_recv[q]] += released[r, q]
-            if tr:
-                for q in range(Q):
-                    add = released[r, q]
-                    if not add > 0.0:
-                        continue
-                    h = ch_recv[q]
-                    before = recv_before[r, q]  # the receiver's mass after earlier channels into it
-                    for q2 in range(q):
-                        if ch_recv[q2] == h:
-                            before = before + released[r, q2]
-                    tot = before + add
-                    _mix(hold_tag, r, h, hold_tag, r, ch_pile[q], add / (tot if tot > 0.0 else 1.0), C)
-        # ------------------------------------------------------------ ship (+ tags), dispatch
-        for e in range(E):
-            b = backlog[r, e]
-            qv = quota[r, e]
-            want[r, e] = (b if b <= qv else qv) * ship_mask[e]
-        for u in range(src_uniq.shape[0]):
-            a0 = src_starts[u]
-            b0 = src_ends[u]
-            total = _ss(want, r, src_perm, a0, b0)
-            h = src_uniq[u]
-            avail = on_hand[r, h]
-            sent = total if total <= avail else avail
-            ratio = sent / total if total > 0.0 else 0.0
-            for j in range(a0, b0):
-                e = src_perm[j]
-                s = want[r, e] * ratio
-                shipped[r, e] = s
-                v = backlog[r, e] - s
-                if v < 0.0:
-                    v = 0.0
-                backlog[r, e] = v
-            on_hand[r, h] = avail - sent
-        if tr:
+                new_trig[r, q] = on_hand[r, h] < ch_cover[q] * exp_use[r, h]
+            # ------------------------------------------------------------ 6. re-route, order
+            rs_ = reroute_steps[r]
+            if rs_ < 1.0:
+                rs_ = 1.0
+            any_ex = False
             for e in range(E):
-                s = shipped[r, e]
-                if not s > 0.0:
-                    continue
-                tot = in_transit[r, e] + s
-                _mix(pipe_tag, r, e, hold_tag, r, link_src[e], s / (tot if tot > 0.0 else 1.0), C)
-        for e in range(E):
-            s = shipped[r, e]
-            if s != 0.0:
-                in_transit[r, e] += s
-                if use_lead_re:
-                    L = lead_re[r, e]
-                else:
-                    L = lead[e]
-                pipe[ring_off[e] + (t + L) % ring_len[e], r] += s
-        # ------------------------------------------------------------ 5. demand, consume (+ tags)
-        for d in range(D):
-            x = g[d] * demand_factor[r, d]
-            x = x * max(0.0, 1.0 + cv[d] * noise[r, d, nk])
-            raw[r, d] = x
-            since = t - adopt_at[r, d] + 1.0
-            if since >= 1.0:
-                rp = since / sub_adopt[d] if sub_adopt[d] > 0 else 1.0
-                sh = sub_fraction[d] * (rp if rp <= 1.0 else 1.0)
+                cf = closed_for[r, e] + 1.0 if link_open[r, e] < closed_below else 0.0
+                closed_for[r, e] = cf
+                rer = cf >= rs_ and wnorm[e] > 0
+                ex = rer
+                if off_check and not ex and wnorm[e] > 0 and link_fac[e] >= 0:
+                    f = link_fac[e]
+                    ex = t < online_step[f] and added_capacity[r, f] <= 0.0
+                # weights_out holds the excluded-zeroed weights for now
+                weights_out[ro, e] = 0.0 if ex else wnorm[e]
+                orders[ro, e] = 1.0 if rer else 0.0  # rerouted flag (orders is rewritten below)
+                if ex:
+                    any_ex = True
+            if not any_ex:
+                for e in range(E):
+                    weights_out[ro, e] = wnorm[e]
+                    shares_row[ro, e] = static_shares[e]
             else:
-                sh = 0.0
-            sub[r, d] = sh
-            rs[r, d] = x * sh
-            demand[r, d] = x * (1.0 - sh)
-        for d in range(D):
-            h = dem_hold[d]
-            oh = on_hand[r, h]
-            back = 0.0
-            if dem_bo[d]:
-                bo = backorder[r, d]
-                back = oh if oh <= bo else bo
-            oh = oh - back
-            dm = demand[r, d]
-            sv = oh if oh <= dm else dm
-            on_hand[r, h] = oh - sv
-            unmet = dm - sv if dem_bo[d] else 0.0
-            backorder[r, d] = (backorder[r, d] - back) + unmet
-            served[r, d] = sv
-            consumed[r, d] = back + sv
-        if tr:
+                for u in range(dst_uniq.shape[0]):
+                    a0 = dst_starts[u]
+                    b0 = dst_ends[u]
+                    wsum = _ss(weights_out, ro, dst_perm, a0, b0)
+                    keep = wsum <= 0.0
+                    for j in range(a0, b0):
+                        e = dst_perm[j]
+                        if orders[ro, e] > 0.0 and not keep:
+                            backlog[r, e] = 0.0
+                        if keep:
+                            bs = base_seg[u]
+                            eff = wnorm[e] / (bs if bs > 0 else 1.0)
+                        else:
+                            eff = weights_out[ro, e] / (wsum if wsum > 0 else 1.0)
+                        weights_out[ro, e] = eff if wnorm[e] > 0 else 0.0
+                for e in range(E):
+                    orders[ro, e] = weights_out[ro, e] * lead1[e]  # x of position_shares
+                for u in range(dst_uniq.shape[0]):
+                    a0 = dst_starts[u]
+                    b0 = dst_ends[u]
+                    tot = _ss(orders, ro, dst_perm, a0, b0)
+                    for j in range(a0, b0):
+                        e = dst_perm[j]
+                        x = orders[ro, e]
+                        shares_row[ro, e] = x / (tot if tot > 0 else 1.0) if x > 0 else 0.0
+            for e in range(E):
+                sh = shares_row[ro, e]
+                if use_block:
+                    sh = sh * (1.0 - block[r, link_dst[e]])
+                h = link_dst[e]
+                gp = order_up_to[r, h] - on_hand[r, h]
+                dd = hold_dem[h]
+                if dd >= 0:
+                    gp = gp + backorder[r, dd]
+                o = sh * gp - in_transit[r, e] - backlog[r, e]
+                if o <= 0.0:
+                    o = 0.0
+                o = o * (1.0 if sh > 0.0 else 0.0)
+                orders[ro, e] = o
+                backlog[r, e] += o
+            # ------------------------------------------------------------ 8. record
+            for f in range(F):
+                a = activity[ro, f]
+                a_output[r, f] += a * out_per_act[f]
+                a_act[r, f] += a
+                a_cap[r, f] += capacity[r, f]
+            for o in range(out_hold.shape[0]):
+                p = out_prod[o]
+                flows[r, p] += made[ro, o] - extra[ro, o]
+                a_surplus[r, p] += extra[ro, o]
+            for i in range(in_hold.shape[0]):
+                flows[r, in_prod[i]] -= used[ro, i]
             for d in range(D):
-                x = consumed[r, d]
-                if x == 0.0:
-                    continue
-                h = dem_hold[d]
-                m = dem_market[d]
-                for c in range(C):
-                    v = x * hold_tag[r, h, c]
-                    dep[r, m, c] += v
-                    dep_int[r, m, c] += v
-        # ------------------------------------------------------------ market metrics (MarketTracker.update)
-        k = t % W
-        for m in range(M):
-            a0 = mkt_starts[m]
-            b0 = mkt_ends[m]
-            if b0 <= a0:
-                b0 = a0 + 1
-            sv = _ss(served, r, d_ident, a0, b0)
-            dm = _ss(demand, r, d_ident, a0, b0)
-            served_m[r, m] = sv
-            demand_m[r, m] = dm
-            tr_demand[r, m] += dm
-            tr_served[r, m] += sv
-            tr_int_d[r, m] += dm
-            tr_int_s[r, m] += sv
-            fill = sv / dm if dm > 0 else 1.0
-            sf = 1.0 - fill
-            if sf > tr_maxsf[r, m] or np.isnan(sf):
-                tr_maxsf[r, m] = sf
-            tr_roll_d[r, m] += dm - tr_ring_d[r, m, k]
-            tr_roll_s[r, m] += sv - tr_ring_s[r, m, k]
-            tr_ring_d[r, m, k] = dm
-            tr_ring_s[r, m, k] = sv
-            if ref_step[r] >= 0 and t >= ref_step[r] and tr_short[r, m] < 0 and fill < SHORT:
-                tr_short[r, m] = t
-            rd = tr_roll_d[r, m]
-            roll = tr_roll_s[r, m] / rd if rd > 1e-12 else 1.0
-            if tr_short[r, m] >= 0 and t > tr_short[r, m] and tr_recover[r, m] < 0 and roll >= RECOVERED:
-                tr_recover[r, m] = t
-            a_subst[r, m] += _ss(rs, r, d_ident, a0, b0)
-        # ------------------------------------------------------------ substitution, release triggers
-        for d in range(D):
-            dm = demand[r, d]
-            fill = served[r, d] / dm if dm > 0 else 1.0
-            short = fill < sub_threshold[d] and dm > 0
-            short_run[r, d] = short_run[r, d] + 1.0 if short else 0.0
-            if (has_sub[d] and pol_sub[r] > 0 and np.isinf(adopt_at[r, d]) and short
-                    and short_run[r, d] * step_days >= sub_after[d]):
-                adopt_at[r, d] = t + 1
-        for q in range(Q):
-            h = ch_recv[q]
-            new_trig[r, q] = on_hand[r, h] < ch_cover[q] * exp_use[r, h]
-        # ------------------------------------------------------------ 6. re-route, order
-        rs_ = reroute_steps[r]
-        if rs_ < 1.0:
-            rs_ = 1.0
-        any_ex = False
-        for e in range(E):
-            cf = closed_for[r, e] + 1.0 if link_open[r, e] < closed_below else 0.0
-            closed_for[r, e] = cf
-            rer = cf >= rs_ and wnorm[e] > 0
-            ex = rer
-            if off_check and not ex and wnorm[e] > 0 and link_fac[e] >= 0:
-                f = link_fac[e]
-                ex = t < online_step[f] and added_capacity[r, f] <= 0.0
-            # weights_out holds the excluded-zeroed weights for now
-            weights_out[r, e] = 0.0 if ex else wnorm[e]
-            orders[r, e] = 1.0 if rer else 0.0  # rerouted flag (orders is rewritten below)
-            if ex:
-                any_ex = True
-        if not any_ex:
+                flows[r, dem_prod[d]] -= consumed[r, d]
             for e in range(E):
-                weights_out[r, e] = wnorm[e]
-                shares_row[r, e] = static_shares[e]
-        else:
-            for u in range(dst_uniq.shape[0]):
-                a0 = dst_starts[u]
-                b0 = dst_ends[u]
-                wsum = _ss(weights_out, r, dst_perm, a0, b0)
-                keep = wsum <= 0.0
-                for j in range(a0, b0):
-                    e = dst_perm[j]
-                    if orders[r, e] > 0.0 and not keep:
-                        backlog[r, e] = 0.0
-                    if keep:
-                        bs = base_seg[u]
-                        eff = wnorm[e] / (bs if bs > 0 else 1.0)
-                    else:
-                        eff = weights_out[r, e] / (wsum if wsum > 0 else 1.0)
-                    weights_out[r, e] = eff if wnorm[e] > 0 else 0.0
-            for e in range(E):
-                orders[r, e] = weights_out[r, e] * lead1[e]  # x of position_shares
-            for u in range(dst_uniq.shape[0]):
-                a0 = dst_starts[u]
-                b0 = dst_ends[u]
-                tot = _ss(orders, r, dst_perm, a0, b0)
-                for j in range(a0, b0):
-                    e = dst_perm[j]
-                    x = orders[r, e]
-                    shares_row[r, e] = x / (tot if tot > 0 else 1.0) if x > 0 else 0.0
-        for e in range(E):
-            sh = shares_row[r, e]
-            if use_block:
-                sh = sh * (1.0 - block[r, link_dst[e]])
-            h = link_dst[e]
-            gp = order_up_to[r, h] - on_hand[r, h]
-            dd = hold_dem[h]
-            if dd >= 0:
-                gp = gp + backorder[r, dd]
-            o = sh * gp - in_transit[r, e] - backlog[r, e]
-            if o <= 0.0:
-                o = 0.0
-            o = o * (1.0 if sh > 0.0 else 0.0)
-            orders[r, e] = o
-            backlog[r, e] += o
-        # ------------------------------------------------------------ 8. record
-        for f in range(F):
-            a = activity[r, f]
-            a_output[r, f] += a * out_per_act[f]
-            a_act[r, f] += a
-            a_cap[r, f] += capacity[r, f]
-        for o in range(out_hold.shape[0]):
-            p = out_prod[o]
-            flows[r, p] += made[r, o] - extra[r, o]
-            a_surplus[r, p] += extra[r, o]
-        for i in range(in_hold.shape[0]):
-            flows[r, in_prod[i]] -= used[r, i]
-        for d in range(D):
-            flows[r, dem_prod[d]] -= consumed[r, d]
-        for e in range(E):
-            s = shipped[r, e]
-            a_spend[r, e] += s * price[e]
-            a_shipped[r, e] += s
-        for q in range(Q):
-            a_released[r, pile_of_q[q]] += released[r, q]
-        for j in range(pile_h.shape[0]):
-            h = pile_h[j]
-            a_hcost[r, pile_of_h[j]] += on_hand[r, h] * pile_cost[h]
+                a_shipped[r, e] += shipped[ro, e]
+            for q in range(Q):
+                a_released[r, pile_of_q[q]] += released[ro, q]
+            for j in range(pile_h.shape[0]):
+                h = pile_h[j]
+                a_hcost[r, pile_of_h[j]] += on_hand[r, h] * pile_cost[h]
+
+
+def threads_for(R: int) -> int:
+    """Threads for a step over R replicates.
+
+    On the 2-vCPU machines we measured (two hyperthreads of one core), a second
+    thread gains ~10 % at R = 1000 and costs more than it gains below a few
+    hundred replicates: a step takes ~1 ms there, and waking the second thread
+    now and then waits for a scheduler tick (4 ms). ``NUMBA_NUM_THREADS`` caps it.
+    """
+    import numba
+
+    return 1 if R < PARALLEL_FROM else int(numba.config.NUMBA_NUM_THREADS)

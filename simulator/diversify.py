@@ -119,13 +119,15 @@ def compile_mechanics(net: Network) -> Mechanics:
         rec_l.append(lts)
         leg = np.zeros(T)
         nb = len(lts)
-        bases: dict[int, float] = {}  # nominal consumption at pre-horizon step u (shared by the lifetimes)
+        # nominal consumption at each pre-horizon step u = -1, -2, ... (shared by the lifetimes)
+        u_max = int(lts.max()) if nb else 0
+        u = -np.arange(1, u_max + 1, dtype=float)
+        rate, grow = np.asarray(net.dem_rate)[dems], 1.0 + np.asarray(net.dem_growth)[dems]
+        bases = (rate[None, :] * grow[None, :] ** (u[:, None] * step / 365.0)).sum(axis=1)  # bases[k]: u = -(k+1)
         for lt in lts:
-            for t in range(min(T, int(lt))):
-                u = t - int(lt)  # pre-horizon step
-                if u not in bases:
-                    bases[u] = sum(net.dem_rate[d] * (1.0 + net.dem_growth[d]) ** (u * step / 365.0) for d in dems)
-                leg[t] += rec.collects.recovery * bases[u] / nb
+            n = min(T, int(lt))
+            t = np.arange(n)
+            leg[t] += rec.collects.recovery * bases[int(lt) - t - 1] / nb
         legacy.append(leg)
     D = len(net.dem_rate)
     frac, after, adopt, thr, has = np.zeros(D), np.zeros(D), np.zeros(D), np.ones(D), np.zeros(D, dtype=bool)

@@ -191,7 +191,7 @@ def simulate(
     series_times: list[int] = []
     acc = {name: np.zeros(shape) for name, shape in (
         ("output_t", (R, Fn)), ("cap_avail", (R, Fn)), ("act_sum", (R, Fn)), ("surplus_t", (R, P)),
-        ("spend", (R, E)), ("shipped_t", (R, E)), ("released_t", (R, S)), ("holding_cost", (R, S)),
+        ("shipped_t", (R, E)), ("released_t", (R, S)), ("holding_cost", (R, S)),
         ("substituted_t", (R, M)), ("collected_t", (R, P)))}
     out_per_act = np.zeros(Fn)
     np.add.at(out_per_act, net.out_fac, net.out_coef)
@@ -213,7 +213,8 @@ def simulate(
     no_sub = np.zeros((R, D))
     fused = K.compiled()  # the whole-step kernel (numba backend), or None: the numpy kernels
     if fused is not None:
-        fused_args, scr_f, new_trig = _fused_args(net, R, st, plan, mech, tracer, tracker, acc, flows, dep_int,
+        fused_args, scr_f, new_trig = _fused_args(net, R, observer is not None, st, plan, mech, tracer, tracker,
+                                                  acc, flows, dep_int,
                                                   ref_step, out_per_act, link_fac, static_shares)
     setup_s = time.perf_counter() - t_start
 
@@ -320,7 +321,6 @@ def simulate(
         acc["act_sum"] += activity
         acc["cap_avail"] += capacity
         acc["surplus_t"] += extra @ plan.out_prod
-        acc["spend"] += shipped * net.price
         acc["shipped_t"] += shipped
         acc["collected_t"] += collected
         acc["substituted_t"] += np.add.reduceat(raw * sub, net.mkt_starts, axis=1)
@@ -452,7 +452,17 @@ def simulate(
         env.process(stockpile_watch(env))
     env.process(clock(env))
     t_sim = time.perf_counter()
-    env.run(until=T + 1)
+    if fused is not None:
+        import numba
+
+        threads = numba.get_num_threads()
+        numba.set_num_threads(min(threads, fused.threads_for(R)))
+        try:
+            env.run(until=T + 1)
+        finally:
+            numba.set_num_threads(threads)
+    else:
+        env.run(until=T + 1)
     sim_s = time.perf_counter() - t_sim
     res = tracker.resilience(T)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -468,7 +478,7 @@ def simulate(
         demand_t=tracker.demand, served_t=tracker.served, max_shortfall=tracker.max_shortfall,
         tts_days=res["tts"], tts_censored=res["tts_censored"], ttr_days=res["ttr"], ttr_censored=res["ttr_censored"],
         window_fill=wfill, output_t=acc["output_t"], capacity_used=util, surplus_t=acc["surplus_t"],
-        spend_usd=acc["spend"], shipped_t=acc["shipped_t"], released_t=acc["released_t"],
+        spend_usd=acc["shipped_t"] * net.price, shipped_t=acc["shipped_t"], released_t=acc["released_t"],
         holding_cost_usd=acc["holding_cost"], substituted_t=acc["substituted_t"], collected_t=acc["collected_t"],
         dependency=dep, trace_stages=stages, regions=net.regions,
         series_times=tuple(series_times), series={k: v.array() for k, v in series.items()}, series_labels=labels,
@@ -479,7 +489,7 @@ def simulate(
     )
 
 
-def _fused_args(net: Network, R: int, st: State, plan: K.Plan, mech: V.Mechanics, tracer: Tracer | None,
+def _fused_args(net: Network, R: int, observed: bool, st: State, plan: K.Plan, mech: V.Mechanics, tracer: Tracer | None,
                 tracker: MarketTracker, acc: dict[str, F64], flows: F64, dep_int: F64, ref_step: np.ndarray,
                 out_per_act: F64, link_fac: np.ndarray, static_shares: F64) -> tuple[Any, dict[str, F64], Any]:
     """The argument tuples of ``_numba_step.step`` (state, tags, network, outputs, accumulators)."""
@@ -517,7 +527,7 @@ def _fused_args(net: Network, R: int, st: State, plan: K.Plan, mech: V.Mechanics
          i64(plan.in_ptr), i64(plan.dem_hold), i64(net.dem_market), np.array(plan.dem_bo, dtype=np.bool_),
          i64(hp[np.asarray(plan.dem_hold)]), i64(hp[np.asarray(plan.out_hold)]), i64(hp[np.asarray(plan.in_hold)]),
          i64(plan.hold_dem), i64(net.link_src), i64(net.link_dst), i64(np.arange(D)), mkt_starts, mkt_ends,
-         f64(net.price), f64(out_per_act), f64(plan.wnorm), f64(base_seg), f64(np.reshape(static_shares, -1)),
+         f64(out_per_act), f64(plan.wnorm), f64(base_seg), f64(np.reshape(static_shares, -1)),
          f64(np.asarray(net.lead_steps) + 1.0), i64(link_fac), f64(net.online_step),
          f64(net.dem_noise_cv), f64(mech.sub_fraction), f64(mech.sub_after), f64(mech.sub_adopt_steps),
          f64(mech.sub_threshold), np.array(mech.has_sub, dtype=np.bool_),
@@ -526,19 +536,19 @@ def _fused_args(net: Network, R: int, st: State, plan: K.Plan, mech: V.Mechanics
          i64(mech.ch_stockpile), i64(mech.pile_holdings), i64(mech.pile_of_holding), f64(mech.pile_cost_step),
          c_keep, c_onehot, c_none, single_input, i64(mech.rec_scrap_hold), float(net.step_days),
          float(net.scenario.policies.closed_below), i64(ref_step))
-    z = np.zeros
-    out = {"arrived": z((R, E)), "activity": z((R, Fn)), "made": z((R, Oo)), "used": z((R, I_)),
-           "extra": z((R, Oo)), "backlog_out": z((R, H)), "before_out": z((R, Oo)), "recv_before": z((R, Q)),
-           "released": z((R, Q)), "shipped": z((R, E)), "want": z((R, E)), "raw": z((R, D)), "sub": z((R, D)),
-           "rs": z((R, D)), "demand": z((R, D)), "served": z((R, D)), "consumed": z((R, D)),
-           "served_m": z((R, M)), "demand_m": z((R, M)), "weights_out": z((R, E)), "shares_row": z((R, E)),
-           "orders": z((R, E)), "tag_acc": z((R, C))}
+    widths = {"arrived": E, "activity": Fn, "made": Oo, "used": I_, "extra": Oo, "backlog_out": H, "before_out": Oo,
+              "recv_before": Q, "released": Q, "shipped": E, "want": E, "raw": D, "sub": D, "rs": D, "demand": D,
+              "served": D, "consumed": D, "served_m": M, "demand_m": M, "weights_out": E, "shares_row": E,
+              "orders": E, "tag_acc": C}  # in the kernel's order
+    # outputs only the step itself reads get one row per block of replicates, unless an observer wants them
+    rows = {k: R if observed or k not in fused_step.COMPACT else min(R, fused_step.BLOCKS) for k in widths}
+    out = {k: np.zeros((rows[k], w)) for k, w in widths.items()}
     new_trig = np.zeros((R, Q), dtype=np.bool_)
     S = (st.on_hand, st.backlog, st.in_transit, st.pipe, st.backorder, st.exp_use, st.fg_target, st.order_up_to,
          st.quota, st.closed_for, st.short_run, st.adopt_at, st.triggered, new_trig)
     O = tuple(out.values())
     tr = tracker
-    A = (flows, acc["output_t"], acc["act_sum"], acc["cap_avail"], acc["surplus_t"], acc["spend"],
+    A = (flows, acc["output_t"], acc["act_sum"], acc["cap_avail"], acc["surplus_t"],
          acc["shipped_t"], acc["substituted_t"], acc["released_t"], acc["holding_cost"],
          tr.demand, tr.served, tr.int_d, tr.int_s, tr.max_shortfall, tr.ring_d, tr.ring_s, tr.roll_d, tr.roll_s,
          tr.short_step, tr.recover_step)

@@ -80,8 +80,8 @@ class MarketTracker:
         self.max_shortfall = np.zeros((R, M))
         self.short_step = np.full((R, M), -1, dtype=np.int64)
         self.recover_step = np.full((R, M), -1, dtype=np.int64)
-        self.ring_d = np.zeros((R, M, W))
-        self.ring_s = np.zeros((R, M, W))
+        self.ring_d = np.zeros((W, R, M))  # slot-major: a step touches one contiguous [R, M] slot
+        self.ring_s = np.zeros((W, R, M))
         self.roll_d = np.zeros((R, M))
         self.roll_s = np.zeros((R, M))
         self.int_d = np.zeros((R, M))
@@ -97,10 +97,10 @@ class MarketTracker:
             fill = np.where(demand > 0, served / np.where(demand > 0, demand, 1.0), 1.0)
         np.maximum(self.max_shortfall, 1.0 - fill, out=self.max_shortfall)
         k = t % self.window_steps
-        self.roll_d += demand - self.ring_d[:, :, k]
-        self.roll_s += served - self.ring_s[:, :, k]
-        self.ring_d[:, :, k] = demand
-        self.ring_s[:, :, k] = served
+        self.roll_d += demand - self.ring_d[k]
+        self.roll_s += served - self.ring_s[k]
+        self.ring_d[k] = demand
+        self.ring_s[k] = served
         after_ref = (self.ref_step[:, None] >= 0) & (t >= self.ref_step[:, None])
         new_short = after_ref & (self.short_step < 0) & (fill < SHORT)
         self.short_step[new_short] = t
