@@ -148,7 +148,8 @@ def _step_block(blk, nb, t, g, S, T, N, O, A, K):  # pragma: no cover - compiled
      tr_demand, tr_served, tr_int_d, tr_int_s, tr_maxsf, tr_ring_d, tr_ring_s, tr_roll_d, tr_roll_s,
      tr_short, tr_recover) = A
     (capacity, got, demand_factor, noise, nk, link_open, lead_re, use_lead_re, off_check, added_capacity,
-     pol_release, pol_sub, reroute_steps, block, use_block) = K
+     pol_release, pol_sub, reroute_steps, block, use_block, arr_rows, disp_rows, use_pat, pat_off, pat_w,
+     pat_shares) = K
 
     Rt = hold_tag.shape[0]
     C = hold_tag.shape[2]
@@ -167,7 +168,7 @@ def _step_block(blk, nb, t, g, S, T, N, O, A, K):  # pragma: no cover - compiled
             tr = r < Rt and C > 0
             # ------------------------------------------------------------ 2. arrive (+ tags), scrap
             for e in range(E):
-                row = ring_off[e] + t % ring_len[e]
+                row = arr_rows[e]
                 a = pipe[row, r]
                 arrived[ro, e] = a
                 if a != 0.0:
@@ -375,10 +376,9 @@ def _step_block(blk, nb, t, g, S, T, N, O, A, K):  # pragma: no cover - compiled
                 if s != 0.0:
                     in_transit[r, e] += s
                     if use_lead_re:
-                        L = lead_re[r, e]
+                        pipe[ring_off[e] + (t + lead_re[r, e]) % ring_len[e], r] += s
                     else:
-                        L = lead[e]
-                    pipe[ring_off[e] + (t + L) % ring_len[e], r] += s
+                        pipe[disp_rows[e], r] += s
             # ------------------------------------------------------------ 5. demand, consume (+ tags)
             for d in range(D):
                 x = g[d] * demand_factor[r, d]
@@ -466,12 +466,17 @@ def _step_block(blk, nb, t, g, S, T, N, O, A, K):  # pragma: no cover - compiled
             if rs_ < 1.0:
                 rs_ = 1.0
             any_ex = False
+            any_rer = False
             for e in range(E):
                 cf = closed_for[r, e] + 1.0 if link_open[r, e] < closed_below else 0.0
                 closed_for[r, e] = cf
                 rer = cf >= rs_ and wnorm[e] > 0
                 ex = rer
-                if off_check and not ex and wnorm[e] > 0 and link_fac[e] >= 0:
+                if rer:
+                    any_rer = True
+                elif use_pat:
+                    ex = pat_off[e] and wnorm[e] > 0
+                elif off_check and wnorm[e] > 0 and link_fac[e] >= 0:
                     f = link_fac[e]
                     ex = t < online_step[f] and added_capacity[r, f] <= 0.0
                 # weights_out holds the excluded-zeroed weights for now
@@ -483,6 +488,10 @@ def _step_block(blk, nb, t, g, S, T, N, O, A, K):  # pragma: no cover - compiled
                 for e in range(E):
                     weights_out[ro, e] = wnorm[e]
                     shares_row[ro, e] = static_shares[e]
+            elif use_pat and not any_rer:  # only the plants not online yet: the step's common shares
+                for e in range(E):
+                    weights_out[ro, e] = pat_w[e]
+                    shares_row[ro, e] = pat_shares[e]
             else:
                 for u in range(dst_uniq.shape[0]):
                     a0 = dst_starts[u]

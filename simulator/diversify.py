@@ -222,17 +222,31 @@ def reroute(
     excluded = rerouted if offline is None else rerouted | (offline & (weight > 0))
     if not excluded.any():
         return None
+    eff = excluded_weights(excluded, weight, by_dst, rerouted, backlog)
+    # a replicate with nothing excluded keeps the static weights exactly (whatever the others do)
+    return np.where(excluded.any(axis=1, keepdims=True), eff, weight)
+
+
+def excluded_weights(
+    excluded: npt.NDArray[np.bool_], weight: F64, by_dst: object,
+    rerouted: npt.NDArray[np.bool_] | None = None, backlog: F64 | None = None,
+) -> F64:
+    """Weights [R, E] with the ``excluded`` links' share moved to their buyer's other links.
+
+    A buyer whose links are all excluded keeps its weights (the rule does not apply);
+    elsewhere the backlog of ``rerouted`` links is cancelled (in place).
+    """
     w = np.where(excluded, 0.0, weight)
     wsum = by_dst.sum(w)  # type: ignore[attr-defined]
     base = by_dst.sum(np.broadcast_to(weight, w.shape))  # type: ignore[attr-defined]
     seg = by_dst.seg_of  # type: ignore[attr-defined]
     keep_orig = wsum[:, seg] <= 0.0  # every link of the holding excluded: the rule does not apply
-    backlog[rerouted & ~keep_orig] = 0.0
+    if rerouted is not None and backlog is not None:
+        backlog[rerouted & ~keep_orig] = 0.0
     with np.errstate(divide="ignore", invalid="ignore"):
         eff = np.where(keep_orig, weight / np.where(base[:, seg] > 0, base[:, seg], 1.0),
                        w / np.where(wsum[:, seg] > 0, wsum[:, seg], 1.0))
-    # a replicate with nothing excluded keeps the static weights exactly (whatever the others do)
-    return np.where(excluded.any(axis=1, keepdims=True), np.where(weight > 0, eff, 0.0), weight)
+    return np.where(weight > 0, eff, 0.0)
 
 
 # --------------------------------------------------------------------------- recycling

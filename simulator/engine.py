@@ -346,11 +346,29 @@ def simulate(
     no_block = np.zeros((1, 1))
     no_lead = np.zeros((1, max(E, 1)), dtype=np.int64)
 
+    pattern: dict[str, Any] = {"uniform": True, "key": None, "off": np.zeros(E, dtype=np.bool_),
+                               "w": np.array(plan.wnorm), "shares": np.array(np.reshape(static_shares, -1))}
+
+    def _offline_pattern(t: int) -> None:
+        """Order weights and shares when only the plants not online yet are left out (the same in
+        every replicate while no event adds capacity to some replicates only): worked out here once
+        per change, with the numpy path's formulas, instead of in every replicate at every step."""
+        off_f = (t < net.online_step) & (board.arrays["added_capacity"][0] <= 0.0)
+        key = off_f.tobytes()
+        if key == pattern["key"]:
+            return
+        off = np.where(link_fac >= 0, off_f[np.maximum(link_fac, 0)], False)
+        eff = V.excluded_weights(off[None, :] & (plan.wnorm > 0), plan.wnorm, plan.by_dst)
+        pattern.update(key=key, off=np.ascontiguousarray(off), w=np.ascontiguousarray(eff[0]),
+                       shares=np.ascontiguousarray(K.position_shares(eff, net.lead_steps, plan)[0]))
+
     def step_fused(t: int) -> None:
         """One step through the compiled kernel (numba backend): same results as ``step_fn``."""
         S_, T_, N_, O_, A_ = fused_args
         if begin_step(t):
             cap_now[0] = None
+            ac = board.arrays["added_capacity"]
+            pattern["uniform"] = bool((ac == ac[:1]).all())
         pol = board.policy
         if cap_now[0] is None or t <= ramp_end:  # at ramp_end the fully ramped base applies
             capacity = ((net.cap_per_step * K.ramp_factor(t, net.online_step, net.ramp_steps) if t < ramp_end
@@ -375,10 +393,15 @@ def simulate(
                 chs = mech.pile_channels[j]
                 if len(chs):
                     block[:, h] = st.triggered[:, chs].any(axis=1)
+        use_pat = t < last_offline and pattern["uniform"]
+        if use_pat:
+            _offline_pattern(t)
         controls = (cap_now[0], got, board.arrays["demand_factor"], noise_buf, t % NOISE_BLOCK,
                     board.arrays["link_open"], no_lead if lead_re is None else lead_re, lead_re is not None,
                     t < last_offline, board.arrays["added_capacity"], pol["stockpile_release"],
-                    pol["substitution"], pol["reroute_steps"], block, use_block)
+                    pol["substitution"], pol["reroute_steps"], block, use_block,
+                    plan.ring_off + t % plan.ring_len, plan.ring_off + (t + plan.lead) % plan.ring_len,
+                    use_pat, pattern["off"], pattern["w"], pattern["shares"])
         fused.step(t, g, S_, T_, N_, O_, A_, controls)  # type: ignore[union-attr]
         o = scr_f
         if collected is not None:

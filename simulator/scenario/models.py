@@ -76,7 +76,7 @@ class ReportOptions(Strict):
         description="stages whose region of passage is traced to every market",
     )
     trace_replicates: Annotated[int, Field(ge=1)] | Literal["all"] = Field(
-        default=256,
+        default=100,
         description="replicates whose origin is traced (the first N of the run, or all): dependency "
         "shares and china_share series are estimated from them; tracing costs about as much as "
         "the rest of a step, and its memory grows with every traced replicate",
