@@ -19,20 +19,15 @@ puts them back together:
   them bit-identical (tested); the workers run single-threaded BLAS;
 - ``mass_balance_error`` is the largest of the chunks'; timings add up;
 - the quantile time series (``series``: p5, p50, p95, mean across replicates per
-  reporting interval) cannot be merged exactly from chunk quantiles. The merged
-  **mean** is exact (the replicate-weighted mean of the chunk means). The merged
-  **p5, p50 and p95** are the replicate-weighted means of the chunks' quantiles:
-  an approximation whose error shrinks as chunks grow (it is exact with one
-  chunk, and for series constant across replicates). They are the same on every
-  executor for a given chunk size, but change with the chunk size.
-  ``timings["series_chunks"]`` records the number of chunks merged (1: exact).
-
-  When the engine can keep the per-replicate interval values of each series
-  (``simulate(..., keep_series_values=True)`` filling a ``Result`` field
-  ``series_values: dict[str, ndarray[n_intervals, R, K]] | None``; neither is
-  in this version), every chunk asks for them, the merged quantiles are
-  recomputed exactly from them, ``series_chunks`` is 1, and the merged result
-  does not carry them.
+  reporting interval) are recomputed from the chunks' per-replicate interval
+  values (``simulate(..., keep_series_values=True)``), so they equal those of one
+  run, while those values fit in :data:`SERIES_VALUES_BUDGET` (about 0.3 GB for
+  the flagship at R = 1000); ``timings["series_chunks"]`` is then 1. Beyond that
+  budget the chunks keep only their quantiles: the merged **mean** is still exact
+  (the replicate-weighted mean of the chunk means), the merged **p5, p50 and
+  p95** are the replicate-weighted means of the chunks' quantiles, an
+  approximation whose error shrinks as chunks grow, and ``series_chunks`` records
+  the number of chunks merged. The merged result does not carry the values.
 """
 
 from __future__ import annotations
@@ -46,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from .engine import simulate
+from .metrics import quantile_rows
 from .exceptions import UsageError
 from .network import Network, compile_network
 from .result import Result
@@ -60,6 +56,8 @@ SHARED = ("scenario", "seed", "n_steps", "step_days", "markets", "producers", "p
           "trace_stages", "regions", "series_times", "event_windows", "reference_event")
 DEFAULT_CHUNK = 256  #: replicates per chunk when none is given
 CHUNK_ALIGN = 16  #: chunk sizes are multiples of this (BLAS row blocks; see :func:`split`)
+#: chunks keep their series values for an exact merge while all of them take at most this [bytes]
+SERIES_VALUES_BUDGET = 2 * 1024**3
 
 
 def split(replications: int, chunk: int, align: int = CHUNK_ALIGN) -> list[tuple[int, int]]:
@@ -89,16 +87,27 @@ def split(replications: int, chunk: int, align: int = CHUNK_ALIGN) -> list[tuple
     return parts
 
 
-def simulate_chunk(scenario: Scenario, r0: int, n: int, seed: int, checks: str = "error") -> Result:
+def simulate_chunk(scenario: Scenario, r0: int, n: int, seed: int, checks: str = "error",
+                   keep_values: bool = True) -> Result:
     """Replicates ``r0 .. r0+n-1`` of a scenario (the task each worker runs).
 
-    Asks the engine for the per-replicate interval values of the series when it
-    can keep them (``keep_series_values``), so that the merge is exact.
+    With ``keep_values`` the engine keeps the per-replicate interval values of the
+    time series, so that the merge of the chunks' quantiles is exact.
     """
-    import inspect
+    return simulate(compile_network(scenario), n, seed, r0=r0, checks=checks, keep_series_values=keep_values)
 
-    kw = {"keep_series_values": True} if "keep_series_values" in inspect.signature(simulate).parameters else {}
-    return simulate(compile_network(scenario), n, seed, r0=r0, checks=checks, **kw)
+
+def series_values_bytes(scenario: Scenario, replications: int) -> int:
+    """Memory the per-replicate series values of a whole run take when merged [bytes]."""
+    from .network import compile_network as _compile
+
+    net = _compile(scenario)
+    rep = scenario.report
+    n_int = -(-net.n_steps // max(1, -(-rep.interval_days // net.step_days)))
+    traced = replications if rep.trace_replicates == "all" else min(replications, int(rep.trace_replicates))
+    cols = replications * (2 * len(net.markets) + len(net.stockpiles)) + traced * len(net.markets) * len(
+        rep.trace_stages)
+    return 8 * n_int * cols
 
 
 def run_chunked(
@@ -151,16 +160,17 @@ def run_chunked(
     workers = executor.workers if executor is not None else 1
     size = chunk if chunk is not None else min(DEFAULT_CHUNK, max(1, -(-replications // workers)))
     parts = split(replications, size, align)
+    keep = len(parts) > 1 and series_values_bytes(sc, replications) <= SERIES_VALUES_BUDGET
     done = 0
     results: list[Result] = []
     if executor is None:
         for r0, n in parts:
-            results.append(simulate_chunk(sc, r0, n, seed, checks))
+            results.append(simulate_chunk(sc, r0, n, seed, checks, keep))
             done += n
             if progress is not None:
                 progress(done, replications)
     else:
-        futs = [executor.submit(simulate_chunk, sc, r0, n, seed, checks) for r0, n in parts]
+        futs = [executor.submit(simulate_chunk, sc, r0, n, seed, checks, keep) for r0, n in parts]
         try:
             for f in executor.as_completed(futs):
                 res = f.result()
@@ -221,12 +231,8 @@ def merge_results(parts: Sequence[Result]) -> Result:
 def _merge_series(rs: Sequence[Result]) -> tuple[dict[str, np.ndarray], bool]:
     """Merged quantile series and whether they are exact (see the module docstring)."""
     if _has_series_values(rs):
-        out = {}
-        for k in rs[0].series:
-            vals = np.concatenate([r.series_values[k] for r in rs], axis=1)  # type: ignore[attr-defined]
-            q = np.quantile(vals, (0.05, 0.5, 0.95), axis=1)  # [3, n_int, K]
-            out[k] = np.concatenate([np.moveaxis(q, 0, -1), vals.mean(axis=1)[..., None]], axis=-1)
-        return out, True
+        return {k: quantile_rows(np.concatenate([r.series_values[k] for r in rs], axis=1))  # type: ignore[index]
+                for k in rs[0].series}, True
     out = {}
     for k in rs[0].series:
         # origin series come from the traced replicates only (chunks past them have none)

@@ -142,8 +142,8 @@ def run(
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing results folder.")] = False,
     checks: Annotated[str, typer.Option("--checks", help="Invariant checks: error, warn or off.")] = "error",
     scheduler: Annotated[Optional[str], typer.Option(
-        "--scheduler", help="Split replicates into chunks on 'local' (a process pool) or a Dask "
-        "scheduler tcp://HOST:PORT (extra [dist]).")] = None,
+        "--scheduler", help="Where replicates run, in chunks: 'local' (a process pool; the default from "
+        "256 replicates on 2+ cores), 'none' (this process) or a Dask scheduler tcp://HOST:PORT (extra [dist]).")] = None,
     chunk: Annotated[Optional[int], typer.Option("--chunk", min=1, help="Replicates per chunk (with --scheduler).")] = None,
 ) -> None:
     """Simulate a scenario: progress bar, a table per market, summary.json, timeseries.csv, report.html."""
@@ -153,6 +153,7 @@ def run(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from .engine import simulate
+    from .executors import resolve_scheduler
     from .network import compile_network
     from .results import write_run
     from .scenario import scenario_files
@@ -170,17 +171,19 @@ def run(
     t_load = time.perf_counter() - t0
     console = Console(stderr=True)
     with Progress(
-        TextColumn(f"[bold]{sc.name}[/] R={R}"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
+        TextColumn(f"[bold]{sc.name}[/] R={R}"), BarColumn(), TextColumn("{task.completed}/{task.total} {task.fields[unit]}"),
         TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True,
     ) as bar:
-        task = bar.add_task("run", total=net.n_steps)
-        if scheduler is None and chunk is None:
+        where = resolve_scheduler(scheduler, chunk, R)
+        task = bar.add_task("run", total=net.n_steps if where is None else R,
+                            unit="steps" if where is None else "replicates")
+        if where is None:
             res = simulate(net, R, s, checks=checks, progress=lambda done, total: bar.update(task, completed=done))
         else:
             from .chunks import run_chunked
             from .executors import make_executor
 
-            ex = make_executor(scheduler or "local")
+            ex = make_executor(where)
             try:
                 res = run_chunked(sc, R, s, ex, chunk, checks,
                                   progress=lambda done, total: bar.update(task, completed=done, total=total))

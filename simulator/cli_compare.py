@@ -53,8 +53,9 @@ def register(app: typer.Typer, load: Callable[..., Any], refuse_overwrite: Calla
         force: Annotated[bool, typer.Option("--force", help="Overwrite a non-empty results folder.")] = False,
         checks: Annotated[str, typer.Option("--checks", help="Invariant checks: error, warn or off.")] = "error",
         scheduler: Annotated[str | None, typer.Option(
-            "--scheduler", help="Split replicates into chunks on 'local' (a process pool) or a Dask "
-            "scheduler tcp://HOST:PORT (extra [dist]).")] = None,
+            "--scheduler", help="Where replicates run, in chunks: 'local' (a process pool; the default from "
+            "256 replicates on 2+ cores), 'none' (this process) or a Dask scheduler tcp://HOST:PORT "
+            "(extra [dist]).")] = None,
         chunk: Annotated[int | None, typer.Option("--chunk", min=1, help="Replicates per chunk (with --scheduler).")] = None,
     ) -> None:
         """Compare scenarios with common random numbers: paired differences, headline, report.html."""
@@ -82,20 +83,23 @@ def register(app: typer.Typer, load: Callable[..., Any], refuse_overwrite: Calla
         s = seed if seed is not None else scenarios[0].seed
         console = Console(stderr=True)
         with Progress(TextColumn("[bold]{task.description}[/]"), BarColumn(),
-                      TextColumn("{task.completed}/{task.total} steps"), TimeElapsedColumn(),
+                      TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
                       console=console, transient=True) as bar:
             tasks = [bar.add_task(f"{nm} R={R} seed={s}", total=1) for nm in names]
 
             def tick(i: int, done: int, total: int) -> None:
                 bar.update(tasks[i], completed=done, total=total)
 
-            if scheduler is None and chunk is None:
+            from .executors import resolve_scheduler
+
+            where = resolve_scheduler(scheduler, chunk, R)
+            if where is None:
                 runs = run_scenarios(list(zip(names, scenarios)), R, s, checks=checks, progress=tick)
             else:
                 from .chunks import run_scenarios_chunked
                 from .executors import make_executor
 
-                ex = make_executor(scheduler or "local")
+                ex = make_executor(where)
                 try:
                     runs = run_scenarios_chunked(list(zip(names, scenarios)), R, s, ex, chunk, checks, tick)
                 finally:

@@ -98,6 +98,7 @@ def simulate(
     progress: Callable[[int, int], None] | None = None,
     noise: bool = True,
     max_memory: int | None = None,
+    keep_series_values: bool = False,
 ) -> Result:
     """Run replicates ``r0 .. r0+replications-1`` of a compiled network.
 
@@ -112,6 +113,8 @@ def simulate(
     progress : called with (steps done, total steps).
     noise : demand noise on (off for differential tests).
     max_memory : refuse runs whose estimate exceeds this [bytes] (default: available memory).
+    keep_series_values : keep each interval's per-replicate values of the time series
+        (``Result.series_values``), so that chunks of a run merge their quantiles exactly.
 
     Raises
     ------
@@ -181,11 +184,11 @@ def simulate(
     windows = [(p.id, p.label, int(p.start[0, 0]), int(p.end[0, 0])) for p in plans
                if p.deterministic and p.type not in ("commission", "policy") and p.start.size and p.start[0, 0] < T]
     win_acc = {w[0]: np.zeros((R, M, 2)) for w in windows}
-    series = {name: SeriesQuantiles() for name in ("fill", "market_cover_days", "stockpile_t")}
+    series = {name: SeriesQuantiles(keep_series_values) for name in ("fill", "market_cover_days", "stockpile_t")}
     china = np.array([net.blocs[b] == "china" for b in net.region_bloc] + [False])
     stages = tuple(sc.report.trace_stages)
     for k in stages:
-        series[f"china_share_{k}"] = SeriesQuantiles()
+        series[f"china_share_{k}"] = SeriesQuantiles(keep_series_values)
     china_cols = (china[tracer.col_g] if tracer is not None else np.zeros(0, dtype=bool))
     dep_int = np.zeros((Rt, M, tracer.C if tracer is not None else 0))
     series_times: list[int] = []
@@ -439,9 +442,6 @@ def simulate(
             np.add.at(levels, (slice(None), mech.pile_of_holding), st.on_hand[:, mech.pile_holdings])
         series["stockpile_t"].add(levels)
         for k, sname in enumerate(stages):
-            if Rt == 0:  # no traced replicate in this chunk: a row that chunk merging leaves out
-                series[f"china_share_{sname}"].rows.append(np.full((M, 4), np.nan))
-                continue
             block = tracer.col_k == k  # type: ignore[union-attr]
             tot = dep_int[:, :, block].sum(axis=-1)
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -505,6 +505,7 @@ def simulate(
         holding_cost_usd=acc["holding_cost"], substituted_t=acc["substituted_t"], collected_t=acc["collected_t"],
         dependency=dep, trace_stages=stages, regions=net.regions,
         series_times=tuple(series_times), series={k: v.array() for k, v in series.items()}, series_labels=labels,
+        series_values={k: v.values_array() for k, v in series.items()} if keep_series_values else None,
         event_windows=tuple((w[0], w[1], w[2] * step, min(w[3], T) * step) for w in windows),
         reference_event=ref_id, mass_balance_error=worst,
         timings={"setup_s": setup_s, "simulate_s": sim_s, "steps": T,

@@ -290,6 +290,27 @@ def make_executor(scheduler: str = "local", workers: int | None = None) -> Local
     raise UsageError(f"--scheduler {scheduler!r}: allowed: local, tcp://HOST:PORT (a running Dask scheduler)")
 
 
+AUTO_POOL_FROM = 256  #: runs of this many replicates or more use the local pool by default
+
+
+def resolve_scheduler(scheduler: str | None, chunk: int | None, replications: int) -> str | None:
+    """Where ``run``/``compare`` simulate: None (in this process) or a ``--scheduler`` name.
+
+    Without ``--scheduler``, runs of :data:`AUTO_POOL_FROM` replicates or more use
+    a local process pool on a machine with two or more cores (replicates in chunks,
+    results identical to one run); ``--scheduler none`` keeps them in this process.
+    """
+    if scheduler is not None and scheduler.strip().lower() in ("none", "off"):
+        if chunk is not None:
+            raise UsageError("--chunk splits replicates for a pool; it has no effect with --scheduler none")
+        return None
+    if scheduler is not None:
+        return scheduler
+    if chunk is not None or (replications >= AUTO_POOL_FROM and (os.cpu_count() or 1) >= 2):
+        return "local"
+    return None
+
+
 BLAS_THREADS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 

@@ -137,21 +137,49 @@ class MarketTracker:
 
 
 class SeriesQuantiles:
-    """Quantiles across replicates of [R, K] values, one row per reporting interval."""
+    """Quantiles across replicates of [R, K] values, one row per reporting interval.
 
-    def __init__(self) -> None:
+    With ``keep`` the values themselves are kept ([n_intervals, R, K]) and the
+    quantiles worked out at the end: chunks of one run merge them exactly.
+    """
+
+    def __init__(self, keep: bool = False) -> None:
         self.rows: list[F64] = []
+        self.keep = keep
+        self.values: list[F64] = []
 
     def add(self, x: F64) -> None:
-        """Append p5, p50, p95 and mean of ``x[R, K]`` as a [K, 4] row."""
-        q = np.quantile(x, QUANTILES, axis=0)  # [3, K]
-        self.rows.append(np.vstack([q, x.mean(axis=0)]).T)
+        """Append p5, p50, p95 and mean of ``x[R, K]`` as a [K, 4] row (NaN when R = 0)."""
+        if self.keep:
+            self.values.append(np.array(x, dtype=float))
+        elif x.shape[0] == 0:
+            self.rows.append(np.full((x.shape[1], 4), np.nan))
+        else:
+            q = np.quantile(x, QUANTILES, axis=0)  # [3, K]
+            self.rows.append(np.vstack([q, x.mean(axis=0)]).T)
 
     def array(self) -> F64:
         """[n_intervals, K, 4]: p5, p50, p95, mean."""
+        if self.keep:
+            return quantile_rows(self.values_array())
         if not self.rows:
             return np.zeros((0, 0, 4))
         return np.stack(self.rows)
+
+    def values_array(self) -> F64:
+        """The kept values [n_intervals, R, K] (``keep`` only)."""
+        return np.stack(self.values) if self.values else np.zeros((0, 0, 0))
+
+
+def quantile_rows(vals: F64) -> F64:
+    """p5, p50, p95 and mean over the replicate axis of ``vals[n, R, K]``: [n, K, 4] (NaN when R = 0)."""
+    n, R, K = vals.shape
+    if n == 0:
+        return np.zeros((0, K, 4))
+    if R == 0:
+        return np.full((n, K, 4), np.nan)
+    q = np.quantile(vals, QUANTILES, axis=1)  # [3, n, K]
+    return np.concatenate([np.moveaxis(q, 0, -1), vals.mean(axis=1)[..., None]], axis=-1)
 
 
 def check_invariants(

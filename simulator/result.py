@@ -55,6 +55,9 @@ class Result:
     reference_event: str | None
     mass_balance_error: float
     timings: dict[str, float] = field(default_factory=dict)
+    #: per-replicate values behind ``series``, name -> [n_intervals, R, K] (only when asked for:
+    #: chunks of a run keep them to merge the quantiles exactly)
+    series_values: dict[str, F64] | None = None
 
     @property
     def traced_replicates(self) -> int:
