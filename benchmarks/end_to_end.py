@@ -5,7 +5,10 @@ Times what ``reesim compare scenarios/controls_2027.yaml scenarios/controls_2027
 
 - load: ``simulator.load_scenario`` of every file (parse, validate);
 - compile: ``simulator.network.compile_network``;
-- simulate: ``simulator.engine.simulate`` of every scenario, same seed (common random numbers);
+- simulate: every scenario, same seed (common random numbers), where ``reesim compare`` runs it:
+  from 256 replicates on 2+ cores in chunks on a local process pool
+  (``simulator.chunks.run_scenarios_chunked``; pool start-up included), else
+  ``simulator.engine.simulate`` in this process (``--scheduler none`` forces that);
 - metrics: ``simulator.compare.write_compare`` (paired differences, headline, summary.json and
   the time series of every run);
 - report: ``simulator.report.html.write_report`` (figures, tables, report.html).
@@ -45,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--backend", choices=("auto", "numba", "numpy"), default=None)
     ap.add_argument("--warm", action="store_true", help="compile/load the numba kernels before timing")
     ap.add_argument("--json", type=Path, help="write the phase times here")
+    ap.add_argument("--scheduler", default=None,
+                    help="as reesim compare: default local pool from 256 replicates on 2+ cores; 'none': one process")
     args = ap.parse_args(argv)
     if args.backend:
         os.environ["REESIM_BACKEND"] = args.backend
@@ -52,7 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     t_import = time.perf_counter()
     from simulator import kernels, load_scenario
     from simulator.compare import Run, write_compare
+    from simulator.chunks import run_scenarios_chunked
     from simulator.engine import simulate
+    from simulator.executors import make_executor, resolve_scheduler
     from simulator.network import compile_network
     from simulator.report.html import write_report
     from simulator.scenario import scenario_files
@@ -74,20 +81,30 @@ def main(argv: list[str] | None = None) -> int:
     nets = timed("compile", lambda: [compile_network(sc) for sc in scenarios])
     seed = args.seed if args.seed is not None else scenarios[0].seed
     names = [sc.name for sc in scenarios]
-    results = timed("simulate", lambda: [simulate(net, args.n, seed) for net in nets])
-    runs = [Run(nm, sc, net, res) for nm, sc, net, res in zip(names, scenarios, nets, results)]
+    where = resolve_scheduler(args.scheduler, None, args.n)
+    if where is None:
+        results = timed("simulate", lambda: [simulate(net, args.n, seed) for net in nets])
+        runs = [Run(nm, sc, net, res) for nm, sc, net, res in zip(names, scenarios, nets, results)]
+    else:  # what reesim compare does: replicates in chunks on the pool, series merged exactly
+        ex = timed("simulate", lambda: make_executor(where))
+        try:
+            runs = timed("simulate", lambda: run_scenarios_chunked(list(zip(names, scenarios)), args.n, seed, ex))
+        finally:
+            ex.close()
     prov = {"command": "benchmarks/end_to_end.py " + " ".join(map(str, args.files)) + f" -n {args.n}",
             "sets": [], "run_time_s": sum(phases[k] for k in ("load", "compile", "simulate"))}
     files = {nm: scenario_files(p) for nm, p in zip(names, paths)}
     timed("metrics", lambda: write_compare(args.output, runs, prov, files))
     timed("report", lambda: write_report(args.output))
     total = sum(v for k, v in phases.items() if k not in ("import", "warm-up (not in total)"))
-    print(f"backend {kernels.backend()}, R = {args.n}, {len(paths)} scenarios, seed {seed}")
+    print(f"backend {kernels.backend()}, R = {args.n}, {len(paths)} scenarios, seed {seed}, "
+          f"{'one process' if where is None else where + ' pool'}")
     for k, v in phases.items():
         print(f"  {k:<24} {v:9.2f} s")
     print(f"  {'total (load..report)':<24} {total:9.2f} s")
     if args.json:
         args.json.write_text(json.dumps({"backend": kernels.backend(), "R": args.n, "files": args.files,
+                                         "scheduler": where,
                                          "phases_s": phases, "total_s": total}, indent=2))
     return 0
 

@@ -99,6 +99,7 @@ def simulate(
     noise: bool = True,
     max_memory: int | None = None,
     keep_series_values: bool = False,
+    steps: int | None = None,
 ) -> Result:
     """Run replicates ``r0 .. r0+replications-1`` of a compiled network.
 
@@ -115,6 +116,7 @@ def simulate(
     max_memory : refuse runs whose estimate exceeds this [bytes] (default: available memory).
     keep_series_values : keep each interval's per-replicate values of the time series
         (``Result.series_values``), so that chunks of a run merge their quantiles exactly.
+    steps : simulate only the first ``steps`` steps of the horizon (benchmarks).
 
     Raises
     ------
@@ -134,7 +136,7 @@ def simulate(
             f"use -n {max(1, limit // per)} or fewer (about {per / 1e6:.2f} MB per replicate)"
         )
     sc = net.scenario
-    T, step = net.n_steps, net.step_days
+    T, step = net.n_steps if steps is None else max(1, min(net.n_steps, int(steps))), net.step_days
     sz = net.sizes
     H, E, D, Fn, M, P, S = sz["H"], sz["E"], sz["D"], sz["F"], sz["M"], sz["P"], sz["S"]
     interval = max(1, math.ceil(sc.report.interval_days / step))
