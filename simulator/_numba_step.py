@@ -105,12 +105,18 @@ def _mix(tags, r, x, src_tags, rs, xs, w, C):  # pragma: no cover - compiled
         tags[r, x, c] = v + (src_tags[rs, xs, c] - v) * w
 
 
-@njit(cache=True, error_model="numpy", parallel=True)
+@njit(cache=True, error_model="numpy")
 def step(t, g, S, T, N, O, A, K):  # pragma: no cover - compiled
-    """Advance every replicate by step ``t``, in blocks of replicates spread over the cores.
+    """Advance every replicate by step ``t`` on this thread."""
+    _step_block(0, 1, t, g, S, T, N, O, A, K)
+
+
+@njit(cache=True, error_model="numpy", parallel=True)
+def step_parallel(t, g, S, T, N, O, A, K):  # pragma: no cover - compiled
+    """:func:`step` in blocks of replicates spread over the threads (compiled on first use, ~30 s).
 
     A block unpacks the argument tuples once (array reference counts are shared
-    between the cores; touching them per replicate costs more than the step).
+    between the threads; touching them per replicate costs more than the step).
     """
     R = S[0].shape[0]
     nb = min((R + CHUNK - 1) // CHUNK, BLOCKS)
@@ -557,13 +563,14 @@ def _step_block(blk, nb, t, g, S, T, N, O, A, K):  # pragma: no cover - compiled
 
 
 def threads_for(R: int) -> int:
-    """Threads for a step over R replicates.
+    """Threads for a step over R replicates (1: :func:`step`, more: :func:`step_parallel`).
 
-    On the 2-vCPU machines we measured (two hyperthreads of one core), a second
-    thread gains ~10 % at R = 1000 and costs more than it gains below a few
-    hundred replicates: a step takes ~1 ms there, and waking the second thread
-    now and then waits for a scheduler tick (4 ms). ``NUMBA_NUM_THREADS`` caps it.
+    On the 2-vCPU machine we measured, a second thread gains ~25 % at R = 1000 and
+    loses below a few hundred replicates: a step takes ~1 ms there, and waking the
+    second thread now and then waits for a scheduler tick (4 ms). ``NUMBA_NUM_THREADS``
+    caps it. Runs of 256 replicates or more usually go to a process pool in chunks
+    of 256, which step on one thread each.
     """
     import numba
 
-    return 1 if R < PARALLEL_FROM else int(numba.config.NUMBA_NUM_THREADS)
+    return 1 if R < PARALLEL_FROM else int(numba.get_num_threads())

@@ -218,6 +218,7 @@ def simulate(
     no_sub = np.zeros((R, D))
     fused = K.compiled()  # the whole-step kernel (numba backend), or None: the numpy kernels
     if fused is not None:
+        kernel = fused.step if fused.threads_for(R) == 1 else fused.step_parallel
         fused_args, scr_f, new_trig = _fused_args(net, R, observer is not None, st, plan, mech, tracer, tracker,
                                                   acc, flows, dep_int,
                                                   ref_step, out_per_act, link_fac, static_shares)
@@ -407,7 +408,7 @@ def simulate(
                     pol["substitution"], pol["reroute_steps"], block, use_block,
                     plan.ring_off + t % plan.ring_len, plan.ring_off + (t + plan.lead) % plan.ring_len,
                     use_pat, pattern["off"], pattern["w"], pattern["shares"])
-        fused.step(t, g, S_, T_, N_, O_, A_, controls)  # type: ignore[union-attr]
+        kernel(t, g, S_, T_, N_, O_, A_, controls)
         o = scr_f
         if collected is not None:
             flows[...] += collected
@@ -477,17 +478,7 @@ def simulate(
         env.process(stockpile_watch(env))
     env.process(clock(env))
     t_sim = time.perf_counter()
-    if fused is not None:
-        import numba
-
-        threads = numba.get_num_threads()
-        numba.set_num_threads(min(threads, fused.threads_for(R)))
-        try:
-            env.run(until=T + 1)
-        finally:
-            numba.set_num_threads(threads)
-    else:
-        env.run(until=T + 1)
+    env.run(until=T + 1)
     sim_s = time.perf_counter() - t_sim
     res = tracker.resilience(T)
     with np.errstate(divide="ignore", invalid="ignore"):

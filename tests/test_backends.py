@@ -88,6 +88,28 @@ def test_largest_real_scenario_same_results_both_backends():
     assert_same(a, b)
 
 
+def test_parallel_step_equals_the_serial_step(monkeypatch):
+    """Blocks of replicates on several threads give every replicate's results bit for bit."""
+    import numba
+
+    from simulator import _numba_step
+
+    net = compile_network(load_scenario(ROOT / "scenarios" / "tutorial.yaml", ["report.trace_replicates=20"]))
+    prev = K.backend()
+    try:
+        K.set_backend("numba")
+        serial = simulate(net, 40, seed=3)
+        monkeypatch.setattr(_numba_step, "PARALLEL_FROM", 1)
+        monkeypatch.setattr(numba, "get_num_threads", lambda: 2)  # even on a one-core runner
+        parallel = simulate(net, 40, seed=3)
+    finally:
+        K.set_backend(prev)
+    xa, xb = arrays(serial), arrays(parallel)
+    assert xa.keys() == xb.keys()
+    for k in xa:
+        assert np.array_equal(xa[k], xb[k], equal_nan=True), k
+
+
 def test_backend_switch_and_env(monkeypatch):
     prev = K.backend()
     try:
