@@ -270,14 +270,41 @@ def run_scenarios_chunked(
 
     Same seed and replicate indices for every scenario (common random numbers);
     returns the same list of :class:`simulator.compare.Run`. ``progress`` is called
-    with (scenario index, replicates done, R).
+    with (scenario index, replicates done, R). On an executor the chunks of all
+    scenarios are queued at once, the first chunk of each (which traces origins,
+    and takes longest) first, so no worker waits for another scenario's last chunk.
     """
     from .compare import Run
 
+    nets = [compile_network(sc) for _, sc in scenarios]
+    if executor is None:
+        return [Run(name, sc, net, run_chunked(sc, replications, seed, None, chunk, checks,
+                                               None if progress is None else
+                                               (lambda done, total, i=i: progress(i, done, total))))
+                for i, ((name, sc), net) in enumerate(zip(scenarios, nets, strict=True))]
+    t0 = time.perf_counter()
+    size = chunk if chunk is not None else min(DEFAULT_CHUNK, max(1, -(-replications // executor.workers)))
+    parts = split(replications, size)
+    keep = [len(parts) > 1 and series_values_bytes(sc, replications) <= SERIES_VALUES_BUDGET for _, sc in scenarios]
+    tasks = sorted(((r0 > 0, i, r0, n) for i in range(len(scenarios)) for r0, n in parts))
+    futs = {executor.submit(simulate_chunk, scenarios[i][1], r0, n, seed, checks, keep[i]): i
+            for _, i, r0, n in tasks}
+    results: list[list[Result]] = [[] for _ in scenarios]
+    done = [0] * len(scenarios)
+    try:
+        for f in executor.as_completed(list(futs)):
+            res = f.result()
+            i = futs[f]
+            results[i].append(res)
+            done[i] += res.replications
+            if progress is not None:
+                progress(i, done[i], replications)
+    except BaseException:
+        executor.cancel(list(futs))
+        raise
+    wall = time.perf_counter() - t0
     runs = []
-    for i, (name, sc) in enumerate(scenarios):
-        net = compile_network(sc)
-        cb = None if progress is None else (lambda done, total, i=i: progress(i, done, total))
-        res = run_chunked(sc, replications, seed, executor, chunk, checks, cb)
-        runs.append(Run(name, sc, net, res))
+    for (name, sc), net, rs in zip(scenarios, nets, results, strict=True):
+        merged = merge_results(rs)
+        runs.append(Run(name, sc, net, dataclasses.replace(merged, timings={**merged.timings, "wall_s": wall})))
     return runs

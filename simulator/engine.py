@@ -218,7 +218,7 @@ def simulate(
     no_sub = np.zeros((R, D))
     fused = K.compiled()  # the whole-step kernel (numba backend), or None: the numpy kernels
     if fused is not None:
-        kernel = fused.step if fused.threads_for(R) == 1 else fused.step_parallel
+        kernel = fused.step
         fused_args, scr_f, new_trig = _fused_args(net, R, observer is not None, st, plan, mech, tracer, tracker,
                                                   acc, flows, dep_int,
                                                   ref_step, out_per_act, link_fac, static_shares)
@@ -478,7 +478,17 @@ def simulate(
         env.process(stockpile_watch(env))
     env.process(clock(env))
     t_sim = time.perf_counter()
-    env.run(until=T + 1)
+    if fused is not None:
+        import numba
+
+        threads = numba.get_num_threads()
+        numba.set_num_threads(max(1, min(threads, fused.threads_for(R))))
+        try:
+            env.run(until=T + 1)
+        finally:
+            numba.set_num_threads(threads)
+    else:
+        env.run(until=T + 1)
     sim_s = time.perf_counter() - t_sim
     res = tracker.resilience(T)
     with np.errstate(divide="ignore", invalid="ignore"):

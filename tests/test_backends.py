@@ -89,7 +89,7 @@ def test_largest_real_scenario_same_results_both_backends():
 
 
 def test_parallel_step_equals_the_serial_step(monkeypatch):
-    """Blocks of replicates on several threads give every replicate's results bit for bit."""
+    """Blocks of replicates on all threads give every replicate's results bit for bit (one thread below 512)."""
     import numba
 
     from simulator import _numba_step
@@ -100,8 +100,8 @@ def test_parallel_step_equals_the_serial_step(monkeypatch):
         K.set_backend("numba")
         serial = simulate(net, 40, seed=3)
         monkeypatch.setattr(_numba_step, "PARALLEL_FROM", 1)
-        monkeypatch.setattr(numba, "get_num_threads", lambda: 2)  # even on a one-core runner
-        parallel = simulate(net, 40, seed=3)
+        assert _numba_step.threads_for(40) == numba.get_num_threads()
+        parallel = simulate(net, 40, seed=3)  # 5 blocks of interleaved chunks of 8 over the threads
     finally:
         K.set_backend(prev)
     xa, xb = arrays(serial), arrays(parallel)
