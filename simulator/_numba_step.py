@@ -2,11 +2,12 @@
 
 The numpy engine (:mod:`simulator.engine`) runs a step as ~40 array operations
 over all replicates, each streaming every replicate's state through memory. This
-kernel does the same step replicate by replicate (``prange``: both cores), so a
-replicate's stocks, orders and origin tags are read once per step and stay in
-cache while arrive → produce → release → ship → dispatch → consume → metrics →
-substitution → triggers → re-route → order run on them (docs/step-semantics.md
-§ "One step"). It repeats, per replicate, the operations of the numpy path in
+kernel does the same step replicate by replicate (blocks of replicates over
+numba's threads from 512 replicates, one thread below), so a replicate's stocks,
+orders and origin tags are read once per step and stay in cache while arrive →
+produce → release → ship → dispatch → consume → metrics → substitution →
+triggers → re-route → order run on them (docs/step-semantics.md, "The step" and
+"How the engine computes a step"). It repeats, per replicate, the operations of the numpy path in
 the numpy path's order, so stocks and flows agree to the last bit in practice;
 ``tests/test_backends.py`` compares whole results of both.
 
