@@ -41,8 +41,8 @@ from typing import Any
 import numpy as np
 
 from .engine import simulate
-from .metrics import quantile_rows
 from .exceptions import UsageError
+from .metrics import quantile_rows
 from .network import Network, compile_network
 from .result import Result
 from .scenario.models import Scenario
@@ -97,12 +97,9 @@ def simulate_chunk(scenario: Scenario, r0: int, n: int, seed: int, checks: str =
     return simulate(compile_network(scenario), n, seed, r0=r0, checks=checks, keep_series_values=keep_values)
 
 
-def series_values_bytes(scenario: Scenario, replications: int) -> int:
+def series_values_bytes(net: Network, replications: int) -> int:
     """Memory the per-replicate series values of a whole run take when merged [bytes]."""
-    from .network import compile_network as _compile
-
-    net = _compile(scenario)
-    rep = scenario.report
+    rep = net.scenario.report
     n_int = -(-net.n_steps // max(1, -(-rep.interval_days // net.step_days)))
     traced = replications if rep.trace_replicates == "all" else min(replications, int(rep.trace_replicates))
     cols = replications * (2 * len(net.markets) + len(net.stockpiles)) + traced * len(net.markets) * len(
@@ -155,12 +152,10 @@ def run_chunked(
     >>> ex = make_executor("local", workers=2)                   # doctest: +SKIP
     >>> res = run_chunked(sc, 2000, 7, ex, chunk=256)            # doctest: +SKIP
     """
-    sc = scenario.scenario if isinstance(scenario, Network) else scenario
+    net = scenario if isinstance(scenario, Network) else compile_network(scenario)
+    sc = net.scenario
     t0 = time.perf_counter()
-    workers = executor.workers if executor is not None else 1
-    size = chunk if chunk is not None else min(DEFAULT_CHUNK, max(1, -(-replications // workers)))
-    parts = split(replications, size, align)
-    keep = len(parts) > 1 and series_values_bytes(sc, replications) <= SERIES_VALUES_BUDGET
+    parts, keep = _chunk_plan(net, replications, executor, chunk, align)
     done = 0
     results: list[Result] = []
     if executor is None:
@@ -183,6 +178,15 @@ def run_chunked(
             raise
     merged = merge_results(results)
     return dataclasses.replace(merged, timings={**merged.timings, "wall_s": time.perf_counter() - t0})
+
+
+def _chunk_plan(net: Network, replications: int, executor: Any, chunk: int | None,
+                align: int = CHUNK_ALIGN) -> tuple[list[tuple[int, int]], bool]:
+    """The chunks ``(r0, n)`` of a run, and whether they keep their series values for an exact merge."""
+    workers = executor.workers if executor is not None else 1
+    size = chunk if chunk is not None else min(DEFAULT_CHUNK, max(1, -(-replications // workers)))
+    parts = split(replications, size, align)
+    return parts, len(parts) > 1 and series_values_bytes(net, replications) <= SERIES_VALUES_BUDGET
 
 
 def merge_results(parts: Sequence[Result]) -> Result:
@@ -278,14 +282,14 @@ def run_scenarios_chunked(
 
     nets = [compile_network(sc) for _, sc in scenarios]
     if executor is None:
-        return [Run(name, sc, net, run_chunked(sc, replications, seed, None, chunk, checks,
+        return [Run(name, sc, net, run_chunked(net, replications, seed, None, chunk, checks,
                                                None if progress is None else
                                                (lambda done, total, i=i: progress(i, done, total))))
                 for i, ((name, sc), net) in enumerate(zip(scenarios, nets, strict=True))]
     t0 = time.perf_counter()
-    size = chunk if chunk is not None else min(DEFAULT_CHUNK, max(1, -(-replications // executor.workers)))
-    parts = split(replications, size)
-    keep = [len(parts) > 1 and series_values_bytes(sc, replications) <= SERIES_VALUES_BUDGET for _, sc in scenarios]
+    plans = [_chunk_plan(net, replications, executor, chunk) for net in nets]
+    parts = plans[0][0]  # the same replicate split for every scenario
+    keep = [k for _, k in plans]
     tasks = sorted(((r0 > 0, i, r0, n) for i in range(len(scenarios)) for r0, n in parts))
     futs = {executor.submit(simulate_chunk, scenarios[i][1], r0, n, seed, checks, keep[i]): i
             for _, i, r0, n in tasks}

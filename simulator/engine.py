@@ -149,8 +149,6 @@ def simulate(
     extra_max = sum(float(np.max(p.value)) for p in plans if p.array == "extra_lead_days" and p.value.size)
     plan = K.build_plan(net, math.ceil(extra_max / step))
     st = State.allocate(net, R, plan.ring_rows, Q)
-    scr = K.Scratch(net, R)
-    before_out = np.zeros((R, len(net.out_hold)))
     Rt = traced_replicates(sc.report.trace_replicates, r0, R)
     tracer = Tracer(net, Rt) if sc.report.trace_stages else None
     tr = slice(0, Rt)  # the traced replicates of this chunk
@@ -206,7 +204,6 @@ def simulate(
     worst = 0.0
     lead_re: np.ndarray | None = None
     trig_event: list[Any] = [None]
-    static_weights = np.broadcast_to(plan.wnorm, (R, E))
     kinds = np.asarray(net.hold_kind)
     link_fac = np.where(kinds[np.asarray(net.link_src)] == 1, np.asarray(net.hold_owner)[np.asarray(net.link_src)], -1)
     last_offline = float(np.max(net.online_step)) if len(net.online_step) else 0.0
@@ -215,9 +212,12 @@ def simulate(
     fin = np.isfinite(net.online_step)
     ramp_end = float(np.max(net.online_step[fin] + net.ramp_steps[fin])) if fin.any() else 0.0
     base_cap = [net.cap_per_step * K.ramp_factor(math.ceil(ramp_end), net.online_step, net.ramp_steps)]
-    no_sub = np.zeros((R, D))
     fused = K.compiled()  # the whole-step kernel (numba backend), or None: the numpy kernels
-    if fused is not None:
+    if fused is None:  # buffers of the numpy kernels
+        scr = K.Scratch(net, R)
+        before_out = np.zeros((R, len(net.out_hold)))
+        no_sub = np.zeros((R, D))
+    else:
         kernel = fused.step
         fused_args, scr_f, new_trig = _fused_args(net, R, observer is not None, st, plan, mech, tracer, tracker,
                                                   acc, flows, dep_int,
@@ -240,6 +240,30 @@ def simulate(
         board.changed = False
         return True
 
+    def capacity_at(t: int) -> F64:
+        """Activity available at step t [R, F]: ramp-up, added capacity, events, recycling policy."""
+        capacity = ((net.cap_per_step * K.ramp_factor(t, net.online_step, net.ramp_steps) if t < ramp_end
+                     else base_cap[0])
+                    + board.arrays["added_capacity"]) * board.arrays["capacity_factor"]
+        if len(mech.rec_producer):
+            capacity[:, mech.rec_producer] *= board.policy["recycling"][:, None]
+        return capacity
+
+    def draw_noise(t: int) -> None:
+        """Demand noise for the next NOISE_BLOCK steps, at the start of each block."""
+        if noisy and t % NOISE_BLOCK == 0:
+            for d in noisy:
+                noise_buf[:, d, :] = streams.normals(noise_names[d], NOISE_BLOCK, block=t // NOISE_BLOCK)
+
+    def release_block() -> F64:
+        """1 on stockpile holdings with a release channel in force, per replicate [R, H]."""
+        block = np.zeros((R, H))
+        for j, h in enumerate(mech.pile_holdings):
+            chs = mech.pile_channels[j]
+            if len(chs):
+                block[:, h] = st.triggered[:, chs].any(axis=1)
+        return block
+
     def step_fn(t: int) -> None:
         begin_step(t)
         pol = board.policy
@@ -253,11 +277,7 @@ def simulate(
             st.on_hand[:, mech.rec_scrap_hold] += got
             collected = got @ scrap_prod
         # 3. produce
-        capacity = ((net.cap_per_step * K.ramp_factor(t, net.online_step, net.ramp_steps) if t < ramp_end
-                     else base_cap[0])
-                    + board.arrays["added_capacity"]) * board.arrays["capacity_factor"]
-        if len(mech.rec_producer):
-            capacity[:, mech.rec_producer] *= pol["recycling"][:, None]
+        capacity = capacity_at(t)
         if tracer is not None:
             np.take(st.on_hand, net.out_hold, axis=1, out=before_out)
         activity, made, used, extra, _ = K.produce(st.on_hand, st.backlog, st.fg_target, capacity, net, plan, scr)
@@ -275,9 +295,7 @@ def simulate(
             tracer.ship(st.in_transit[tr], shipped[tr])  # in transit before this step's shipments (dispatch adds them)
         K.dispatch(st.pipe, st.in_transit, shipped, t, net.lead_steps, lead_re, plan)
         # 5. consume
-        if noisy and t % NOISE_BLOCK == 0:
-            for d in noisy:
-                noise_buf[:, d, :] = streams.normals(noise_names[d], NOISE_BLOCK, block=t // NOISE_BLOCK)
+        draw_noise(t)
         raw = net.dem_rate * net.growth_factor(t * step) * board.arrays["demand_factor"]
         if noisy:
             raw = raw * np.maximum(0.0, 1.0 + net.dem_noise_cv * noise_buf[:, :, t % NOISE_BLOCK])
@@ -302,16 +320,11 @@ def simulate(
         rer = V.reroute(st.closed_for, board.arrays["link_open"], sc.policies.closed_below,
                         pol["reroute_steps"], plan.wnorm, st.backlog, plan.by_dst, offline)
         if rer is None:
-            weights, shares = static_weights, static_shares
+            weights, shares = np.broadcast_to(plan.wnorm, (R, E)), static_shares
         else:
             weights, shares = rer, K.position_shares(rer, net.lead_steps, plan)
         if Q and st.triggered.any():
-            block = np.zeros((R, H))
-            for j, h in enumerate(mech.pile_holdings):
-                chs = mech.pile_channels[j]
-                if len(chs):
-                    block[:, h] = st.triggered[:, chs].any(axis=1)
-            shares = shares * (1.0 - block[:, net.link_dst])
+            shares = shares * (1.0 - release_block()[:, net.link_dst])
         K.order(st.on_hand, st.backlog, st.in_transit, st.backorder, st.order_up_to, shares, net, plan, scr)
         # 8. record
         consumed_p = consumed @ plan.dem_prod
@@ -377,28 +390,15 @@ def simulate(
             pattern["uniform"] = bool((ac == ac[:1]).all())
         pol = board.policy
         if cap_now[0] is None or t <= ramp_end:  # at ramp_end the fully ramped base applies
-            capacity = ((net.cap_per_step * K.ramp_factor(t, net.online_step, net.ramp_steps) if t < ramp_end
-                         else base_cap[0])
-                        + board.arrays["added_capacity"]) * board.arrays["capacity_factor"]
-            if len(mech.rec_producer):
-                capacity[:, mech.rec_producer] *= pol["recycling"][:, None]
-            cap_now[0] = np.ascontiguousarray(capacity)
+            cap_now[0] = np.ascontiguousarray(capacity_at(t))
         got, collected = no_got, None
         if scrap is not None:
             got = scrap.take(t)
             collected = got @ scrap_prod
-        if noisy and t % NOISE_BLOCK == 0:
-            for d in noisy:
-                noise_buf[:, d, :] = streams.normals(noise_names[d], NOISE_BLOCK, block=t // NOISE_BLOCK)
+        draw_noise(t)
         g = net.dem_rate * net.growth_factor(t * step)
         use_block = bool(Q and st.triggered.any())
-        block = no_block
-        if use_block:
-            block = np.zeros((R, H))
-            for j, h in enumerate(mech.pile_holdings):
-                chs = mech.pile_channels[j]
-                if len(chs):
-                    block[:, h] = st.triggered[:, chs].any(axis=1)
+        block = release_block() if use_block else no_block
         use_pat = t < last_offline and pattern["uniform"]
         if use_pat:
             _offline_pattern(t)
