@@ -140,7 +140,7 @@ def _step_block(blk, nb, t, g, S, T, N, O, A, K):  # pragma: no cover - compiled
      short_run, adopt_at, triggered, new_trig) = S
     hold_tag, pipe_tag, dep, dep_int = T
     (src_perm, src_starts, src_ends, src_uniq, dst_perm, dst_starts, dst_ends, dst_uniq,
-     ring_off, ring_len, ship_mask, lead, out_hold, out_coef, out_ptr, in_hold, in_coef, in_ptr,
+     ring_off, ring_len, ship_mask, out_hold, out_coef, out_ptr, in_hold, in_coef, in_ptr,
      dem_hold, dem_market, dem_bo, dem_prod, out_prod, in_prod, hold_dem, link_src, link_dst, d_ident, mkt_starts, mkt_ends,
      out_per_act, wnorm, base_seg, static_shares, lead1, link_fac, online_step,
      cv, sub_fraction, sub_after, sub_adopt, sub_threshold, has_sub,

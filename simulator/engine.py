@@ -549,7 +549,7 @@ def _fused_args(net: Network, R: int, observed: bool, st: State, plan: K.Plan, m
         tags = (np.zeros((0, H, 0)), np.zeros((0, E, 0)), np.zeros((0, M, 0)), np.zeros((0, M, 0)))
         c_keep, c_onehot, c_none, single_input = np.zeros((Fn, 0)), np.zeros((Fn, 0)), np.zeros(0), True
     N = (*seg(bs, E), *seg(bd, E),
-         i64(plan.ring_off), i64(plan.ring_len), f64(plan.ship_mask), i64(plan.lead),
+         i64(plan.ring_off), i64(plan.ring_len), f64(plan.ship_mask),
          i64(plan.out_hold), f64(plan.out_coef), i64(plan.out_ptr), i64(plan.in_hold), f64(plan.in_coef),
          i64(plan.in_ptr), i64(plan.dem_hold), i64(net.dem_market), np.array(plan.dem_bo, dtype=np.bool_),
          i64(hp[np.asarray(plan.dem_hold)]), i64(hp[np.asarray(plan.out_hold)]), i64(hp[np.asarray(plan.in_hold)]),
