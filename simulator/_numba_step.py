@@ -12,8 +12,10 @@ the numpy path's order, so stocks and flows agree to the last bit in practice;
 ``tests/test_backends.py`` compares whole results of both.
 
 What stays in Python: the calendar (SimPy events edit the factor arrays the
-kernel reads), demand-noise draws (16 steps at a time), scrap collection,
-stockpile trigger events, event-window sums and the reporting-interval records.
+kernel reads), demand-noise draws (16 steps at a time), scrap collection and the
+reporting-interval records. The kernel runs a batch of steps per call (see
+:func:`step`), applies the stockpile release triggers it raises from the next step
+on, and adds the event-window sums.
 
 Origin tags exist for the first ``Rt`` replicates only (``report.trace_replicates``);
 replicates ``r >= Rt`` skip every tag operation.
@@ -107,8 +109,15 @@ def _mix(tags, r, x, src_tags, rs, xs, w, C):  # pragma: no cover - compiled
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
-def step(t, g, S, T, N, O, A, K):  # pragma: no cover - compiled
-    """Advance every replicate by step ``t``, in blocks of replicates over numba's threads.
+def step(t0, nsteps, S, T, N, O, A, K):  # pragma: no cover - compiled
+    """Advance every replicate by steps ``t0 .. t0+nsteps-1``, in blocks of replicates over numba's threads.
+
+    A chunk of replicates runs all ``nsteps`` steps before the next chunk starts, so its
+    state stays in the core's caches from one step to the next (the engine calls with
+    ``nsteps > 1`` only where nothing outside the kernel acts in between: no event,
+    reporting interval, plant coming online or event window boundary; see
+    ``engine.simulate``). Replicates never interact within a step, so the order over
+    replicates and steps does not change any result.
 
     A block unpacks the argument tuples once (array reference counts are shared
     between the threads; touching them per replicate costs more than the step).
@@ -121,20 +130,23 @@ def step(t, g, S, T, N, O, A, K):  # pragma: no cover - compiled
     nb = min((R + CHUNK - 1) // CHUNK, BLOCKS)
     for b in prange(nb):
         bi = np.int64(b)  # prange indices are unsigned: mixing them with int64 gives floats
-        _step_block(bi, nb, t, g, S, T, N, O, A, K)
+        _step_block(bi, nb, t0, nsteps, S, T, N, O, A, K)
 
 
 @njit(cache=True, error_model="numpy")
-def _step_block(blk, nb, t, g, S, T, N, O, A, K):  # pragma: no cover - compiled
-    """Advance the replicates of block ``blk`` of ``nb`` by step ``t``: chunks blk, blk + nb, ... of CHUNK.
+def _step_block(blk, nb, t0, nsteps, S, T, N, O, A, K):  # pragma: no cover - compiled
+    """Advance the replicates of block ``blk`` of ``nb`` by steps ``t0 .. t0+nsteps-1``: chunks blk, blk + nb, ... of CHUNK.
 
     Interleaved chunks share the traced replicates (the first ones) out between the cores;
     chunks of 8 keep each core on whole cache lines of the [L, R] arrival ring.
 
-    ``g`` (growth of each demand entry's rate at t, [D] pre-multiplied by the base
-    rate) is the only per-step scalar input; ``S`` state, ``T`` tags, ``N`` static
-    network arrays, ``O`` per-step outputs (scratch), ``A`` accumulators and
-    tracker, ``K`` per-step controls (factor arrays, policies, flags).
+    ``S`` state, ``T`` tags, ``N`` static network arrays, ``O`` per-step outputs
+    (scratch), ``A`` accumulators and tracker, ``K`` controls (factor arrays,
+    policies, flags) and the per-step tables of the batch (index j = t - t0): the
+    rate of each demand entry ``G[j, d]`` (growth times base rate), capacities
+    ``CAP[j or 0, r, f]`` and added capacity ``added_capacity[j or 0, r, f]``, arrival and dispatch rows of the ring ``AR[j, e]``,
+    ``DR[j, e]``, scrap arriving ``GOT[j, r, k]`` and its mass by product
+    ``COLL[j, r, p]``. Demand noise comes from a ring of two blocks of NOISE_BLOCK steps.
     """
     (on_hand, backlog, in_transit, pipe, backorder, exp_use, fg_target, order_up_to, quota, closed_for,
      short_run, adopt_at, triggered, new_trig) = S
@@ -152,9 +164,9 @@ def _step_block(blk, nb, t, g, S, T, N, O, A, K):  # pragma: no cover - compiled
     (flows, a_output, a_act, a_cap, a_surplus, a_shipped, a_subst, a_released, a_hcost,
      tr_demand, tr_served, tr_int_d, tr_int_s, tr_maxsf, tr_ring_d, tr_ring_s, tr_roll_d, tr_roll_s,
      tr_short, tr_recover) = A
-    (capacity, got, demand_factor, noise, nk, link_open, lead_re, use_lead_re, off_check, added_capacity,
-     pol_release, pol_sub, reroute_steps, block, use_block, arr_rows, disp_rows, use_pat, pat_off, pat_w,
-     pat_shares) = K
+    (CAP, GOT, COLL, demand_factor, noise, link_open, lead_re, use_lead_re, off_check, added_capacity,
+     pol_release, pol_sub, reroute_steps, blockrow, G, AR, DR, use_pat, pat_off, pat_w,
+     pat_shares, pat_any, quota_links, closing_links, win, win_on, cons_k) = K
 
     Rt = hold_tag.shape[0]
     C = hold_tag.shape[2]
@@ -166,18 +178,43 @@ def _step_block(blk, nb, t, g, S, T, N, O, A, K):  # pragma: no cover - compiled
     W = tr_ring_d.shape[0]
     NC = rec_hold.shape[0]
     R = on_hand.shape[0]
+    observed = arrived.shape[0] == R  # per-step outputs kept for every replicate (an observer reads them)
     n_chunks = (R + CHUNK - 1) // CHUNK
-    for c in range(blk, n_chunks, nb):
-        for r in range(c * CHUNK, min(R, c * CHUNK + CHUNK)):
-            ro = r if arrived.shape[0] == R else blk  # row of the per-step outputs (per block when compact)
+    NW = win_on.shape[0]
+    NB2 = noise.shape[2]
+    scrap = COLL.shape[2] > 0
+    for ch in range(blk, n_chunks, nb):
+        r_end = min(R, ch * CHUNK + CHUNK)
+        for jr in range(nsteps * CHUNK):  # the chunk's replicates at step t0, then at t0 + 1, ...
+            js = jr // CHUNK  # step index in the batch
+            ri = jr % CHUNK  # the replicate's lane in the chunk's arrival ring
+            r = ch * CHUNK + ri
+            if r >= r_end:
+                continue
+            t = t0 + js
+            jc = js if CAP.shape[0] > 1 else 0
+            ro = r if observed else blk  # row of the per-step outputs (per block when compact)
             tr = r < Rt and C > 0
+            # ------------------------------------------------------------ 1. release triggers raised last step
+            use_block = False
+            for q in range(Q):
+                tq = new_trig[r, q]
+                triggered[r, q] = tq
+                if tq:
+                    use_block = True
+            if use_block:  # 1 on stockpile holdings with a release channel in force
+                for q in range(Q):
+                    blockrow[ro, ch_pile[q]] = 0.0
+                for q in range(Q):
+                    if triggered[r, q]:
+                        blockrow[ro, ch_pile[q]] = 1.0
             # ------------------------------------------------------------ 2. arrive (+ tags), scrap
             for e in range(E):
-                row = arr_rows[e]
-                a = pipe[row, r]
+                row = AR[js, e]
+                a = pipe[ch, row, ri]
                 arrived[ro, e] = a
                 if a != 0.0:
-                    pipe[row, r] = 0.0
+                    pipe[ch, row, ri] = 0.0
                     v = in_transit[r, e] - a
                     if v < 0.0:
                         v = 0.0
@@ -222,7 +259,7 @@ def _step_block(blk, nb, t, g, S, T, N, O, A, K):  # pragma: no cover - compiled
                         x = hold_tag[r, h, c]
                         hold_tag[r, h, c] = x + (tag_acc[ro, c] / s - x) * w
             for k in range(NC):
-                on_hand[r, rec_hold[k]] += got[r, k]
+                on_hand[r, rec_hold[k]] += GOT[js, r, k]
             # ------------------------------------------------------------ 3. produce (+ tags)
             if tr:
                 for o in range(out_hold.shape[0]):
@@ -242,7 +279,7 @@ def _step_block(blk, nb, t, g, S, T, N, O, A, K):  # pragma: no cover - compiled
                     q = on_hand[r, in_hold[i]] / in_coef[i]
                     if q < limit:
                         limit = q
-                a = capacity[r, f]
+                a = CAP[jc, r, f]
                 if limit < a:
                     a = limit
                 if need < a:
@@ -349,6 +386,9 @@ def _step_block(blk, nb, t, g, S, T, N, O, A, K):  # pragma: no cover - compiled
                         _mix(hold_tag, r, h, hold_tag, r, ch_pile[q], add / (tot if tot > 0.0 else 1.0), C)
             # ------------------------------------------------------------ ship (+ tags), dispatch
             for e in range(E):
+                want[ro, e] = backlog[r, e] * ship_mask[e]
+            for j in range(quota_links.shape[0]):  # the links with a finite quota in some replicate
+                e = quota_links[j]
                 b = backlog[r, e]
                 qv = quota[r, e]
                 want[ro, e] = (b if b <= qv else qv) * ship_mask[e]
@@ -381,13 +421,13 @@ def _step_block(blk, nb, t, g, S, T, N, O, A, K):  # pragma: no cover - compiled
                 if s != 0.0:
                     in_transit[r, e] += s
                     if use_lead_re:
-                        pipe[ring_off[e] + (t + lead_re[r, e]) % ring_len[e], r] += s
+                        pipe[ch, ring_off[e] + (t + lead_re[r, e]) % ring_len[e], ri] += s
                     else:
-                        pipe[disp_rows[e], r] += s
+                        pipe[ch, DR[js, e], ri] += s
             # ------------------------------------------------------------ 5. demand, consume (+ tags)
             for d in range(D):
-                x = g[d] * demand_factor[r, d]
-                x = x * max(0.0, 1.0 + cv[d] * noise[r, d, nk])
+                x = G[js, d] * demand_factor[r, d]
+                x = x * max(0.0, 1.0 + cv[d] * noise[r, d, t % NB2])
                 raw[ro, d] = x
                 since = t - adopt_at[r, d] + 1.0
                 if since >= 1.0:
@@ -447,6 +487,10 @@ def _step_block(blk, nb, t, g, S, T, N, O, A, K):  # pragma: no cover - compiled
                 tr_roll_s[r, m] += sv - tr_ring_s[k, r, m]
                 tr_ring_d[k, r, m] = dm
                 tr_ring_s[k, r, m] = sv
+                for wi in range(NW):  # event windows in force
+                    if win_on[wi]:
+                        win[wi, r, m, 0] += sv
+                        win[wi, r, m, 1] += dm
                 if ref_step[r] >= 0 and t >= ref_step[r] and tr_short[r, m] < 0 and fill < SHORT:
                     tr_short[r, m] = t
                 rd = tr_roll_d[r, m]
@@ -470,63 +514,77 @@ def _step_block(blk, nb, t, g, S, T, N, O, A, K):  # pragma: no cover - compiled
             rs_ = reroute_steps[r]
             if rs_ < 1.0:
                 rs_ = 1.0
-            any_ex = False
             any_rer = False
-            for e in range(E):
+            for j in range(closing_links.shape[0]):  # elsewhere closed_for is and stays 0
+                e = closing_links[j]
                 cf = closed_for[r, e] + 1.0 if link_open[r, e] < closed_below else 0.0
                 closed_for[r, e] = cf
-                rer = cf >= rs_ and wnorm[e] > 0
-                ex = rer
-                if rer:
+                if cf >= rs_ and wnorm[e] > 0:
                     any_rer = True
-                elif use_pat:
-                    ex = pat_off[e] and wnorm[e] > 0
-                elif off_check and wnorm[e] > 0 and link_fac[e] >= 0:
-                    f = link_fac[e]
-                    ex = t < online_step[f] and added_capacity[r, f] <= 0.0
-                # weights_out holds the excluded-zeroed weights for now
-                weights_out[ro, e] = 0.0 if ex else wnorm[e]
-                orders[ro, e] = 1.0 if rer else 0.0  # rerouted flag (orders is rewritten below)
-                if ex:
-                    any_ex = True
-            if not any_ex:
+            if any_rer or (off_check and not use_pat):
+                any_ex = False
                 for e in range(E):
-                    weights_out[ro, e] = wnorm[e]
-                    shares_row[ro, e] = static_shares[e]
-            elif use_pat and not any_rer:  # only the plants not online yet: the step's common shares
-                for e in range(E):
-                    weights_out[ro, e] = pat_w[e]
-                    shares_row[ro, e] = pat_shares[e]
-            else:
-                for u in range(dst_uniq.shape[0]):
-                    a0 = dst_starts[u]
-                    b0 = dst_ends[u]
-                    wsum = _ss(weights_out, ro, dst_perm, a0, b0)
-                    keep = wsum <= 0.0
-                    for j in range(a0, b0):
-                        e = dst_perm[j]
-                        if orders[ro, e] > 0.0 and not keep:
-                            backlog[r, e] = 0.0
-                        if keep:
-                            bs = base_seg[u]
-                            eff = wnorm[e] / (bs if bs > 0 else 1.0)
-                        else:
-                            eff = weights_out[ro, e] / (wsum if wsum > 0 else 1.0)
-                        weights_out[ro, e] = eff if wnorm[e] > 0 else 0.0
-                for e in range(E):
-                    orders[ro, e] = weights_out[ro, e] * lead1[e]  # x of position_shares
-                for u in range(dst_uniq.shape[0]):
-                    a0 = dst_starts[u]
-                    b0 = dst_ends[u]
-                    tot = _ss(orders, ro, dst_perm, a0, b0)
-                    for j in range(a0, b0):
-                        e = dst_perm[j]
-                        x = orders[ro, e]
-                        shares_row[ro, e] = x / (tot if tot > 0 else 1.0) if x > 0 else 0.0
+                    rer = closed_for[r, e] >= rs_ and wnorm[e] > 0
+                    ex = rer
+                    if not rer and use_pat:
+                        ex = pat_off[e] and wnorm[e] > 0
+                    elif not rer and off_check and wnorm[e] > 0 and link_fac[e] >= 0:
+                        f = link_fac[e]
+                        ex = t < online_step[f] and added_capacity[jc, r, f] <= 0.0
+                    # weights_out holds the excluded-zeroed weights for now
+                    weights_out[ro, e] = 0.0 if ex else wnorm[e]
+                    orders[ro, e] = 1.0 if rer else 0.0  # rerouted flag (orders is rewritten below)
+                    if ex:
+                        any_ex = True
+                if not any_ex:
+                    for e in range(E):
+                        weights_out[ro, e] = wnorm[e]
+                        shares_row[ro, e] = static_shares[e]
+                elif use_pat and not any_rer:  # only the plants not online yet: the step's common shares
+                    for e in range(E):
+                        weights_out[ro, e] = pat_w[e]
+                        shares_row[ro, e] = pat_shares[e]
+                else:
+                    for u in range(dst_uniq.shape[0]):
+                        a0 = dst_starts[u]
+                        b0 = dst_ends[u]
+                        wsum = _ss(weights_out, ro, dst_perm, a0, b0)
+                        keep = wsum <= 0.0
+                        for j in range(a0, b0):
+                            e = dst_perm[j]
+                            if orders[ro, e] > 0.0 and not keep:
+                                backlog[r, e] = 0.0
+                            if keep:
+                                bs = base_seg[u]
+                                eff = wnorm[e] / (bs if bs > 0 else 1.0)
+                            else:
+                                eff = weights_out[ro, e] / (wsum if wsum > 0 else 1.0)
+                            weights_out[ro, e] = eff if wnorm[e] > 0 else 0.0
+                    for e in range(E):
+                        orders[ro, e] = weights_out[ro, e] * lead1[e]  # x of position_shares
+                    for u in range(dst_uniq.shape[0]):
+                        a0 = dst_starts[u]
+                        b0 = dst_ends[u]
+                        tot = _ss(orders, ro, dst_perm, a0, b0)
+                        for j in range(a0, b0):
+                            e = dst_perm[j]
+                            x = orders[ro, e]
+                            shares_row[ro, e] = x / (tot if tot > 0 else 1.0) if x > 0 else 0.0
+                shares = shares_row[ro]
+            elif use_pat and pat_any:  # only the plants not online yet: the step's common shares
+                shares = pat_shares
+                if observed:
+                    for e in range(E):
+                        weights_out[ro, e] = pat_w[e]
+            else:  # nothing excluded: the static shares
+                shares = static_shares
+                if observed:
+                    for e in range(E):
+                        weights_out[ro, e] = wnorm[e]
             for e in range(E):
-                sh = shares_row[ro, e]
+                sh = shares[e]
                 if use_block:
-                    sh = sh * (1.0 - block[r, link_dst[e]])
+                    sh = sh * (1.0 - blockrow[ro, link_dst[e]])
                 h = link_dst[e]
                 gp = order_up_to[r, h] - on_hand[r, h]
                 dd = hold_dem[h]
@@ -543,7 +601,7 @@ def _step_block(blk, nb, t, g, S, T, N, O, A, K):  # pragma: no cover - compiled
                 a = activity[ro, f]
                 a_output[r, f] += a * out_per_act[f]
                 a_act[r, f] += a
-                a_cap[r, f] += capacity[r, f]
+                a_cap[r, f] += CAP[jc, r, f]
             for o in range(out_hold.shape[0]):
                 p = out_prod[o]
                 flows[r, p] += made[ro, o] - extra[ro, o]
@@ -559,6 +617,11 @@ def _step_block(blk, nb, t, g, S, T, N, O, A, K):  # pragma: no cover - compiled
             for j in range(pile_h.shape[0]):
                 h = pile_h[j]
                 a_hcost[r, pile_of_h[j]] += on_hand[r, h] * pile_cost[h]
+            if scrap:  # scrap collected this step (mass entering the chain), and what was consumed for the ring
+                for p in range(COLL.shape[2]):
+                    flows[r, p] += COLL[js, r, p]
+                for d in range(D):
+                    cons_k[js, r, d] = consumed[r, d]
 
 
 def threads_for(R: int) -> int:

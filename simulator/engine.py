@@ -3,6 +3,17 @@
 Event processes (``events.event_process``) edit the factor arrays at integer
 times; the clock process ticks at half steps (t + 0.5), so by the time step t
 runs, every event due at or before t has fired (docs/step-semantics.md).
+
+With the compiled step (numba backend) the clock hands the kernel batches of up
+to MAX_BATCH steps: it advances the calendar step by step through a batch,
+keeping the capacity and added capacity of each step, and calls the kernel once
+at the end. A batch ends wherever something outside the kernel acts on the next
+step: a reporting interval's end, an event other than a commission's capacity
+ramp, a commission that changes which plants not yet online take orders, a plant
+coming online, an event window's start or end, and the shortest recycling
+lifetime. Inside the kernel a chunk of replicates runs all steps of the batch
+before the next chunk starts, so its state stays in cache; replicates never
+interact within a step, so the results equal one call per step (tests/test_batches.py).
 """
 
 from __future__ import annotations
@@ -30,6 +41,7 @@ from .tracing import Tracer
 
 F64 = npt.NDArray[np.float64]
 NOISE_BLOCK = 16  #: steps of demand noise drawn at once (fixed: part of the stream layout)
+MAX_BATCH = 8  #: most steps the compiled kernel runs in one call (bounds the per-step tables)
 DISRUPTIONS = ("export_control", "outage", "logistics")
 
 
@@ -48,7 +60,7 @@ def estimate_memory(net: Network, R: int) -> int:
     K_tr = len(net.scenario.report.trace_stages)
     Rt = traced_replicates(net.scenario.report.trace_replicates, 0, R)
     per_rep = (
-        s["H"] * 8 + s["E"] * (8 + W) + s["D"] * (8 + NOISE_BLOCK) + s["F"] * 8
+        s["H"] * 8 + s["E"] * (8 + W) + s["D"] * (8 + 2 * NOISE_BLOCK + MAX_BATCH) + s["F"] * (8 + MAX_BATCH)
         + s["M"] * (16 + 2 * math.ceil(30 / net.step_days)) + s["P"] * 8
         + s["E"] * 6 + s["D"] * 8  # the compiled step's per-replicate outputs
     )
@@ -148,12 +160,15 @@ def simulate(
     Q = len(mech.ch_pile)
     extra_max = sum(float(np.max(p.value)) for p in plans if p.array == "extra_lead_days" and p.value.size)
     plan = K.build_plan(net, math.ceil(extra_max / step))
-    st = State.allocate(net, R, plan.ring_rows, Q)
+    fused = K.compiled()  # the whole-step kernel (numba backend), or None: the numpy kernels
+    st = State.allocate(net, R, plan.ring_rows, Q, ring_chunk=None if fused is None else fused.CHUNK)
     Rt = traced_replicates(sc.report.trace_replicates, r0, R)
     tracer = Tracer(net, Rt) if sc.report.trace_stages else None
     tr = slice(0, Rt)  # the traced replicates of this chunk
     scrap = V.ScrapRing(R, mech) if len(mech.rec_producer) else None
-    noise_buf = np.zeros((R, D, NOISE_BLOCK))
+    # demand noise, NOISE_BLOCK steps at a time: the numpy step's block; the compiled step's ring of two blocks
+    noise_buf = np.zeros((R, D, NOISE_BLOCK)) if fused is None else np.zeros((0, 0, 0))
+    noise_ring = np.zeros((R, D, 2 * NOISE_BLOCK)) if fused is not None else np.zeros((0, 0, 0))
     noisy = [d for d in range(D) if net.dem_noise_cv[d] > 0] if noise else []
     noise_names = [f"demand:{net.markets[net.dem_market[d]]}:{net.products[net.hold_product[net.dem_hold[d]]]}"
                    for d in range(D)]
@@ -183,7 +198,8 @@ def simulate(
     tracker = MarketTracker(R, M, step, ref_step, max(1, math.ceil(30 / step)))
     windows = [(p.id, p.label, int(p.start[0, 0]), int(p.end[0, 0])) for p in plans
                if p.deterministic and p.type not in ("commission", "policy") and p.start.size and p.start[0, 0] < T]
-    win_acc = {w[0]: np.zeros((R, M, 2)) for w in windows}
+    win_all = np.zeros((len(windows), R, M, 2))  # event-window sums of served and demand, one block per window
+    win_acc = {w[0]: win_all[i] for i, w in enumerate(windows)}
     series = {name: SeriesQuantiles(keep_series_values) for name in ("fill", "market_cover_days", "stockpile_t")}
     china = np.array([net.blocs[b] == "china" for b in net.region_bloc] + [False])
     stages = tuple(sc.report.trace_stages)
@@ -212,7 +228,6 @@ def simulate(
     fin = np.isfinite(net.online_step)
     ramp_end = float(np.max(net.online_step[fin] + net.ramp_steps[fin])) if fin.any() else 0.0
     base_cap = [net.cap_per_step * K.ramp_factor(math.ceil(ramp_end), net.online_step, net.ramp_steps)]
-    fused = K.compiled()  # the whole-step kernel (numba backend), or None: the numpy kernels
     if fused is None:  # buffers of the numpy kernels
         scr = K.Scratch(net, R)
         before_out = np.zeros((R, len(net.out_hold)))
@@ -360,13 +375,29 @@ def simulate(
         if progress is not None:
             progress(t + 1, T)
 
+    # the compiled step's batches (run_batch): per-step tables and rings
     cap_now: list[Any] = [None]
-    no_got = np.zeros((R, 0))
-    no_block = np.zeros((1, 1))
+    n_rec = len(mech.rec_producer)
+    no_got, no_coll = np.zeros((1, R, 0)), np.zeros((1, R, 0))
     no_lead = np.zeros((1, max(E, 1)), dtype=np.int64)
+    noise_drawn = [-1]  # the last noise block drawn into the ring
+    blockrow = np.zeros((R if observer is not None else min(R, fused.BLOCKS), H)) if fused is not None else None
+    cons_k = np.zeros((MAX_BATCH if scrap is not None else 0, R if scrap is not None else 0, D))
+    # batches stay within the shortest recycling lifetime (scrap arriving in a batch comes from before it)
+    lifetimes = [int(x) for lts in mech.rec_lifetimes for x in lts] if n_rec else []
+    scrap_life = max(1, min(lifetimes)) if lifetimes else MAX_BATCH
+    # steps where an event other than a commission changes something, plants come online (order
+    # shares change) and event windows open or close
+    stops = np.unique(np.concatenate([np.ceil(net.online_step[np.isfinite(net.online_step)]),
+                                      [math.ceil(last_offline)] if np.isfinite(last_offline) else [],
+                                      [w[2] for w in windows], [w[3] for w in windows],
+                                      *[list(p.change_steps(T)) for p in plans if p.array != "added_capacity"]])
+                      ).astype(np.int64)
 
-    pattern: dict[str, Any] = {"uniform": True, "key": None, "off": np.zeros(E, dtype=np.bool_),
+    pattern: dict[str, Any] = {"uniform": True, "key": None, "off": np.zeros(E, dtype=np.bool_), "any": False,
                                "w": np.array(plan.wnorm), "shares": np.array(np.reshape(static_shares, -1))}
+    closed_below = float(sc.policies.closed_below)
+    sparse = {k: np.zeros(0, dtype=np.int64) for k in ("quota", "closing", "closing_before")}
 
     def _offline_pattern(t: int) -> None:
         """Order weights and shares when only the plants not online yet are left out (the same in
@@ -379,60 +410,94 @@ def simulate(
         off = np.where(link_fac >= 0, off_f[np.maximum(link_fac, 0)], False)
         eff = V.excluded_weights(off[None, :] & (plan.wnorm > 0), plan.wnorm, plan.by_dst)
         pattern.update(key=key, off=np.ascontiguousarray(off), w=np.ascontiguousarray(eff[0]),
+                       any=bool((off & (plan.wnorm > 0)).any()),
                        shares=np.ascontiguousarray(K.position_shares(eff, net.lead_steps, plan)[0]))
 
-    def step_fused(t: int) -> None:
-        """One step through the compiled kernel (numba backend): same results as ``step_fn``."""
-        S_, T_, N_, O_, A_ = fused_args
+    def draw_noise_ring(t: int, k: int) -> None:
+        """Demand noise for steps t .. t+k-1 in the compiled step's ring of two blocks (block b in half b % 2)."""
+        for b in range(t // NOISE_BLOCK, (t + k - 1) // NOISE_BLOCK + 1):
+            if b > noise_drawn[0]:
+                half = (b % 2) * NOISE_BLOCK
+                for d in noisy:
+                    noise_ring[:, d, half:half + NOISE_BLOCK] = streams.normals(noise_names[d], NOISE_BLOCK, block=b)
+                noise_drawn[0] = b
+
+    def batch_stop(t: int) -> int:
+        """First step after t that must start a new call of the compiled kernel: the end of the reporting
+        interval, a change of any event other than a commission's added capacity, a plant coming
+        online, an event window's start or end, at most MAX_BATCH steps on and within the shortest
+        recycling lifetime (scrap arriving in a batch then comes from consumption before it)."""
+        if observer is not None:
+            return t + 1
+        nxt = min(T, (t // interval + 1) * interval, t + MAX_BATCH, t + scrap_life)
+        i = int(np.searchsorted(stops, t, side="right"))
+        if i < len(stops) and stops[i] < nxt:
+            nxt = int(stops[i])
+        return nxt
+
+    def start_batch(t: int) -> None:
+        """Quotas, lead times, order-share patterns and capacity at the first step of a batch."""
         if begin_step(t):
             cap_now[0] = None
             ac = board.arrays["added_capacity"]
             pattern["uniform"] = bool((ac == ac[:1]).all())
-        pol = board.policy
+            lo = board.arrays["link_open"]
+            # links the kernel checks for a quota (finite where a link is partly open) and for closure
+            # (closed now, or at the last change: their closed_for must go back to 0)
+            closing = np.flatnonzero((lo < closed_below).any(axis=0))
+            sparse["quota"] = np.flatnonzero((lo < 1.0).any(axis=0))
+            sparse["closing"] = np.union1d(closing, sparse["closing_before"])
+            sparse["closing_before"] = closing
         if cap_now[0] is None or t <= ramp_end:  # at ramp_end the fully ramped base applies
-            cap_now[0] = np.ascontiguousarray(capacity_at(t))
-        got, collected = no_got, None
-        if scrap is not None:
-            got = scrap.take(t)
-            collected = got @ scrap_prod
-        draw_noise(t)
-        g = net.dem_rate * net.growth_factor(t * step)
-        use_block = bool(Q and st.triggered.any())
-        block = release_block() if use_block else no_block
-        use_pat = t < last_offline and pattern["uniform"]
-        if use_pat:
+            cap_now[0] = capacity_at(t)
+        if t < last_offline and pattern["uniform"]:
             _offline_pattern(t)
-        controls = (cap_now[0], got, board.arrays["demand_factor"], noise_buf, t % NOISE_BLOCK,
+
+    def run_batch(t: int, k: int, cap_rows: list[F64], ac_rows: list[F64]) -> None:
+        """Steps t .. t+k-1 through the compiled kernel (numba backend): same results as ``step_fn``.
+
+        ``cap_rows`` and ``ac_rows``: capacity and added capacity at each step of the batch (one row
+        when they do not change in it)."""
+        S_, T_, N_, O_, A_ = fused_args
+        pol = board.policy
+        CAP = np.ascontiguousarray(np.stack(cap_rows))
+        ACT = np.ascontiguousarray(np.stack(ac_rows))
+        got, coll = no_got, no_coll
+        if scrap is not None:
+            got = np.stack([scrap.take(t + j) for j in range(k)])
+            coll = np.stack([g_j @ scrap_prod for g_j in got])  # per step, as the numpy path computes it
+        draw_noise_ring(t, k)
+        ts = np.arange(t, t + k)
+        G = np.stack([net.dem_rate * net.growth_factor(u * step) for u in ts]) if D else np.zeros((k, 0))
+        use_pat = t < last_offline and pattern["uniform"]
+        win_on = np.array([s0 <= t < e0 for _, _, s0, e0 in windows], dtype=np.bool_)
+        controls = (CAP, got, coll, board.arrays["demand_factor"], noise_ring,
                     board.arrays["link_open"], no_lead if lead_re is None else lead_re, lead_re is not None,
-                    t < last_offline, board.arrays["added_capacity"], pol["stockpile_release"],
-                    pol["substitution"], pol["reroute_steps"], block, use_block,
-                    plan.ring_off + t % plan.ring_len, plan.ring_off + (t + plan.lead) % plan.ring_len,
-                    use_pat, pattern["off"], pattern["w"], pattern["shares"])
-        kernel(t, g, S_, T_, N_, O_, A_, controls)
+                    t < last_offline, ACT, pol["stockpile_release"],
+                    pol["substitution"], pol["reroute_steps"], blockrow, G,
+                    plan.ring_off + ts[:, None] % plan.ring_len, plan.ring_off + (ts[:, None] + plan.lead) % plan.ring_len,
+                    use_pat, pattern["off"], pattern["w"], pattern["shares"], pattern["any"],
+                    sparse["quota"], sparse["closing"], win_all, win_on, cons_k)
+        kernel(t, k, S_, T_, N_, O_, A_, controls)
         o = scr_f
-        if collected is not None:
-            flows[...] += collected
-            acc["collected_t"] += collected
-            scrap.add(t, o["consumed"])  # type: ignore[union-attr]
-        if Q and not np.array_equal(new_trig, st.triggered) and trig_event[0] is not None:
-            trig_event[0].succeed(new_trig.copy())
-        for wid, _, s0, e0 in windows:
-            if s0 <= t < e0:
-                win_acc[wid][:, :, 0] += o["served_m"]
-                win_acc[wid][:, :, 1] += o["demand_m"]
-        if (t + 1) % interval == 0 or t == T - 1:
-            _record_interval(t)
+        if scrap is not None:
+            for j in range(k):
+                acc["collected_t"] += coll[j]
+                scrap.add(t + j, cons_k[j])
+        t_last = t + k - 1
+        if (t_last + 1) % interval == 0 or t_last == T - 1:
+            _record_interval(t_last)
         if observer is not None:
             observer(t, {"on_hand": st.on_hand, "backlog": st.backlog, "in_transit": st.in_transit,
                          "backorder": st.backorder, "demand": o["demand"], "served": o["served"],
                          "activity": o["activity"], "shipped": o["shipped"], "surplus": o["extra"] @ plan.out_prod,
                          "produced": o["made"] @ plan.out_prod, "used": o["used"] @ plan.in_prod,
                          "consumed": o["consumed"] @ plan.dem_prod, "released": o["released"],
-                         "collected": collected if collected is not None else np.zeros((R, P)),
+                         "collected": coll[0] if scrap is not None else np.zeros((R, P)),
                          "weights": o["weights_out"], "triggered": st.triggered,
                          "substituted": o["raw"] * o["sub"], "tags": None if tracer is None else tracer.full_tags()})
         if progress is not None:
-            progress(t + 1, T)
+            progress(t + k, T)
 
     def _record_interval(t: int) -> None:
         nonlocal worst
@@ -466,15 +531,46 @@ def simulate(
 
     def clock(env: simpy.Environment) -> Any:
         yield env.timeout(0.5)
-        run_step = step_fn if fused is None else step_fused
-        for t in range(T):
-            run_step(t)
-            yield env.timeout(1)
+        if fused is None:
+            for t in range(T):
+                step_fn(t)
+                yield env.timeout(1)
+            return
+        t = 0
+        while t < T:  # batches of steps (see batch_stop), the calendar advanced step by step within them
+            end = batch_stop(t)
+            start_batch(t)
+            ac = board.arrays["added_capacity"].copy()
+            cap_rows, ac_rows, per_step = [cap_now[0]], [ac], t <= ramp_end
+            u, cut = t + 1, False
+            while u < end:
+                yield env.timeout(1)  # now at u + 0.5: events due at u (commissions only, here) have acted
+                if board.changed:  # a commission added capacity at u
+                    ac = board.arrays["added_capacity"].copy()
+                    off = ((u < net.online_step) & (ac[0] <= 0.0)).tobytes()
+                    if bool((ac == ac[:1]).all()) != pattern["uniform"] or (
+                            t < last_offline and pattern["uniform"] and off != pattern["key"]):
+                        cut = True  # the order-share pattern changes: a new batch starts at u
+                        break
+                    board.changed = False
+                    cap_now[0], per_step = capacity_at(u), True
+                elif u <= ramp_end:
+                    cap_now[0] = capacity_at(u)
+                cap_rows.append(cap_now[0])
+                ac_rows.append(ac)
+                u += 1
+            k = u - t
+            if not per_step:
+                cap_rows, ac_rows = cap_rows[:1], ac_rows[:1]
+            run_batch(t, k, cap_rows, ac_rows)
+            t = u
+            if not cut:
+                yield env.timeout(1)
 
     env = simpy.Environment()
     for i in range(len(plans)):
         env.process(event_process(env, board, i, T))
-    if Q:
+    if Q and fused is None:  # the compiled step applies the triggers it raises itself, from the next step
         env.process(stockpile_watch(env))
     env.process(clock(env))
     t_sim = time.perf_counter()

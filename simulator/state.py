@@ -19,13 +19,15 @@ class State:
     Shapes use the DESIGN letters; L is the number of rows of the arrival ring
     (link e owns ``lead_steps[e] + extra + 2`` rows, see ``kernels.Plan``), Q the
     stockpile release channels. The ring is stored row-major by arrival slot
-    ([L, R]): the rows due at a step are contiguous over replicates.
+    ([L, R]): the rows due at a step are contiguous over replicates. The compiled
+    step keeps it by chunks of replicates instead ([R / chunk, L, chunk]): the rows a
+    chunk touches in consecutive steps are then neighbouring cache lines.
     """
 
     on_hand: F64  #: stock [t] [R, H]
     backlog: F64  #: ordered, not shipped [t] [R, E]
     in_transit: F64  #: shipped, not arrived [t] [R, E]
-    pipe: F64  #: shipments by arrival row [t] [L, R]
+    pipe: F64  #: shipments by arrival row [t] [L, R] (compiled step: [R / chunk, L, chunk])
     backorder: F64  #: deferred market demand [t] [R, D]
     exp_use: F64  #: expected daily use [t/d] [R, H]
     fg_target: F64  #: finished-goods targets [t] [R, H]
@@ -39,15 +41,19 @@ class State:
     extra: dict[str, F64] = field(default_factory=dict)
 
     @classmethod
-    def allocate(cls, net: Network, R: int, L: int, Q: int) -> "State":
-        """Zeroed state for R replicates."""
+    def allocate(cls, net: Network, R: int, L: int, Q: int, ring_chunk: int | None = None) -> "State":
+        """Zeroed state for R replicates.
+
+        ``ring_chunk``: store the arrival ring by chunks of this many replicates,
+        [ceil(R / ring_chunk), L, ring_chunk] (the compiled step's layout), instead of [L, R].
+        """
         s = net.sizes
         H, E, D = s["H"], s["E"], s["D"]
         return cls(
             on_hand=np.zeros((R, H)),
             backlog=np.zeros((R, E)),
             in_transit=np.zeros((R, E)),
-            pipe=np.zeros((L, R)),
+            pipe=np.zeros((L, R)) if ring_chunk is None else np.zeros((-(-R // ring_chunk), L, ring_chunk)),
             backorder=np.zeros((R, D)),
             exp_use=np.zeros((R, H)),
             fg_target=np.zeros((R, H)),
