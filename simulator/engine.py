@@ -234,9 +234,8 @@ def simulate(
         no_sub = np.zeros((R, D))
     else:
         kernel = fused.step
-        fused_args, scr_f, new_trig = _fused_args(net, R, observer is not None, st, plan, mech, tracer, tracker,
-                                                  acc, flows, dep_int,
-                                                  ref_step, out_per_act, link_fac, static_shares)
+        fused_args, scr_f = _fused_args(net, R, observer is not None, st, plan, mech, tracer, tracker,
+                                        acc, flows, dep_int, ref_step, out_per_act, link_fac, static_shares)
     setup_s = time.perf_counter() - t_start
 
     def begin_step(t: int) -> bool:
@@ -614,7 +613,7 @@ def simulate(
 
 def _fused_args(net: Network, R: int, observed: bool, st: State, plan: K.Plan, mech: V.Mechanics, tracer: Tracer | None,
                 tracker: MarketTracker, acc: dict[str, F64], flows: F64, dep_int: F64, ref_step: np.ndarray,
-                out_per_act: F64, link_fac: np.ndarray, static_shares: F64) -> tuple[Any, dict[str, F64], Any]:
+                out_per_act: F64, link_fac: np.ndarray, static_shares: F64) -> tuple[Any, dict[str, F64]]:
     """The argument tuples of ``_numba_step.step`` (state, tags, network, outputs, accumulators)."""
     from . import _numba_step as fused_step
 
@@ -622,8 +621,8 @@ def _fused_args(net: Network, R: int, observed: bool, st: State, plan: K.Plan, m
     H, E, D, Fn, M, P = sz["H"], sz["E"], sz["D"], sz["F"], sz["M"], sz["P"]
     Q = len(mech.ch_pile)
     Oo, I_ = len(net.out_hold), len(net.in_hold)
-    i64 = lambda a: np.array(a, dtype=np.int64).reshape(-1)  # noqa: E731 - writable contiguous copies
-    f64 = lambda a: np.array(a, dtype=np.float64)  # noqa: E731
+    i64 = lambda a: np.array(a, dtype=np.int64).reshape(-1)  # writable contiguous copies
+    f64 = lambda a: np.array(a, dtype=np.float64)
 
     def seg(sg: K.Segments, n: int) -> tuple[np.ndarray, ...]:
         ends = np.append(sg.starts[1:], n) if len(sg.starts) else np.zeros(0, dtype=np.int64)
@@ -676,4 +675,4 @@ def _fused_args(net: Network, R: int, observed: bool, st: State, plan: K.Plan, m
          tr.demand, tr.served, tr.int_d, tr.int_s, tr.max_shortfall, tr.ring_d, tr.ring_s, tr.roll_d, tr.roll_s,
          tr.short_step, tr.recover_step)
     assert P == flows.shape[1] and SHORT == fused_step.SHORT and RECOVERED == fused_step.RECOVERED
-    return (S, tags, N, O, A), out, new_trig
+    return (S, tags, N, O, A), out

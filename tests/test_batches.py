@@ -15,16 +15,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from conftest import make_network_yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_backends import arrays
+from test_differential import networks
 
 from simulator import kernels as K
 from simulator import load_scenario
 from simulator.engine import simulate
 from simulator.network import compile_network
-from test_backends import arrays
-from conftest import make_network_yaml
-from test_differential import networks
 
 pytest.importorskip("numba")
 
@@ -90,7 +90,7 @@ def test_generated_networks_batched_equals_stepwise(tmp_path_factory, monkeypatc
     for r in doc.get("recyclers", {}).values():
         r["collects"]["lifetime_days"] = lifetime
     if outages:
-        f = sorted(doc["facilities"])[0]
+        f = min(doc["facilities"])
         doc["facilities"][f]["outages"] = {"rate_per_year": 20, "duration_days": 4, "capacity_lost": 0.7}
     doc.setdefault("report", {})["interval_days"] = interval
     p = tmp_path_factory.mktemp("batch") / "gen.yaml"
@@ -108,7 +108,7 @@ def test_commission_before_a_plant_is_online_cuts_the_batch(tmp_path, monkeypatc
     """Capacity commissioned for a plant before its online date brings its links back into the order
     shares at once; a batch must end there (the shares of plants not yet online change mid-week)."""
     doc = yaml.safe_load(make_network_yaml(3, 2, 2, 3, 4, seed=5, horizon_days=120, with_stockpile=True))
-    late = sorted(f for f, x in doc["facilities"].items() if x["stage"] == "mine")[0]
+    late = min(f for f, x in doc["facilities"].items() if x["stage"] == "mine")
     doc["facilities"][late]["online"] = "2025-03-20"
     doc["facilities"][late]["ramp_days"] = 0
     doc["events"] = [{"id": "new", "type": "commission", "facility": late, "capacity": 3000,
