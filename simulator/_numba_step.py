@@ -79,7 +79,7 @@ BLOCKS = 16  #: replicates are run in this many blocks (fewer for small R)
 CHUNK = 8  #: consecutive replicates a block runs together
 #: per-step outputs nobody reads after the step: one row per block unless an observer wants them all
 COMPACT = ("arrived", "activity", "made", "used", "extra", "backlog_out", "before_out", "recv_before", "released",
-           "shipped", "want", "raw", "sub", "rs", "demand", "served", "weights_out", "shares_row", "orders",
+           "shipped", "want", "raw", "sub", "rs", "demand", "served", "weights_out", "orders",
            "tag_acc")
 PARALLEL_FROM = 512  #: fewer replicates run on one thread (see :func:`threads_for`)
 SHORT = 0.99  # metrics.SHORT (asserted equal in engine)
@@ -106,6 +106,42 @@ def _mix(tags, r, x, src_tags, rs, xs, w, C):  # pragma: no cover - compiled
     for c in range(C):
         v = tags[r, x, c]
         tags[r, x, c] = v + (src_tags[rs, xs, c] - v) * w
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _reroute_shares(blk, r, ro, E, weights_out, orders, backlog, dst_uniq, dst_starts, dst_ends, dst_perm,
+                    base_seg, wnorm, lead1, rr_keep, rr_sh, rr_eff):  # pragma: no cover - compiled
+    """Order shares of replicate r when links are left out (``weights_out`` row: their weights zeroed;
+    ``orders`` row: 1 on re-routed links): the left-out weight moves to the buyer's other links, or
+    back to all of them when none is left (``keep``), and re-routed links' backlogs are cancelled.
+    Shares, normalised weights and keep flags go to the block's row of ``rr_sh``, ``rr_eff``, ``rr_keep``."""
+    for u in range(dst_uniq.shape[0]):
+        a0 = dst_starts[u]
+        b0 = dst_ends[u]
+        wsum = _ss(weights_out, ro, dst_perm, a0, b0)
+        keep = wsum <= 0.0
+        for j in range(a0, b0):
+            e = dst_perm[j]
+            rr_keep[blk, e] = 1.0 if keep else 0.0
+            if orders[ro, e] > 0.0 and not keep:
+                backlog[r, e] = 0.0
+            if keep:
+                bs = base_seg[u]
+                eff = wnorm[e] / (bs if bs > 0 else 1.0)
+            else:
+                eff = weights_out[ro, e] / (wsum if wsum > 0 else 1.0)
+            weights_out[ro, e] = eff if wnorm[e] > 0 else 0.0
+    for e in range(E):
+        orders[ro, e] = weights_out[ro, e] * lead1[e]  # x of position_shares
+        rr_eff[blk, e] = weights_out[ro, e]
+    for u in range(dst_uniq.shape[0]):
+        a0 = dst_starts[u]
+        b0 = dst_ends[u]
+        tot = _ss(orders, ro, dst_perm, a0, b0)
+        for j in range(a0, b0):
+            e = dst_perm[j]
+            x = orders[ro, e]
+            rr_sh[blk, e] = x / (tot if tot > 0 else 1.0) if x > 0 else 0.0
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
@@ -160,13 +196,14 @@ def _step_block(blk, nb, t0, nsteps, S, T, N, O, A, K):  # pragma: no cover - co
      pile_of_q, pile_h, pile_of_h, pile_cost,
      c_keep, c_onehot, c_none, single_input, rec_hold, step_days, closed_below, ref_step) = N
     (arrived, activity, made, used, extra, backlog_out, before_out, recv_before, released, shipped, want,
-     raw, sub, rs, demand, served, consumed, served_m, demand_m, weights_out, shares_row, orders, tag_acc) = O
+     raw, sub, rs, demand, served, consumed, served_m, demand_m, weights_out, orders, tag_acc) = O
     (flows, a_output, a_act, a_cap, a_surplus, a_shipped, a_subst, a_released, a_hcost,
      tr_demand, tr_served, tr_int_d, tr_int_s, tr_maxsf, tr_ring_d, tr_ring_s, tr_roll_d, tr_roll_s,
      tr_short, tr_recover) = A
     (CAP, GOT, COLL, demand_factor, noise, link_open, lead_re, use_lead_re, off_check, added_capacity,
-     pol_release, pol_sub, reroute_steps, blockrow, G, AR, DR, use_pat, pat_off, pat_w,
-     pat_shares, pat_any, quota_links, closing_links, win, win_on, cons_k) = K
+     pol_release, pol_sub, reroute_steps, blockrow, G, AR, DR, use_pat, pat_w,
+     pat_shares, pat_any, quota_links, closing_links, win, win_on, cons_k,
+     base_w, rr_version, rr_ok, rr_ver, rr_key, rr_keep, rr_sh, rr_eff) = K
 
     Rt = hold_tag.shape[0]
     C = hold_tag.shape[2]
@@ -521,56 +558,64 @@ def _step_block(blk, nb, t0, nsteps, S, T, N, O, A, K):  # pragma: no cover - co
                 closed_for[r, e] = cf
                 if cf >= rs_ and wnorm[e] > 0:
                     any_rer = True
-            if any_rer or (off_check and not use_pat):
+            if any_rer and not (off_check and not use_pat):
+                # links left out other than by re-routing are the same in every replicate (base_w): the
+                # shares follow from which closing links are re-routed, and the block keeps the last ones
+                # it worked out (most replicates share them, step after step)
+                ncl = closing_links.shape[0]
+                hit = rr_ok[blk] and rr_ver[blk] == rr_version
+                if hit:
+                    for j in range(ncl):
+                        e = closing_links[j]
+                        if (1.0 if closed_for[r, e] >= rs_ and wnorm[e] > 0 else 0.0) != rr_key[blk, j]:
+                            hit = False
+                            break
+                if hit:
+                    for j in range(ncl):
+                        e = closing_links[j]
+                        if rr_key[blk, j] > 0.0 and rr_keep[blk, e] == 0.0:
+                            backlog[r, e] = 0.0
+                    if observed:
+                        for e in range(E):
+                            weights_out[ro, e] = rr_eff[blk, e]
+                else:
+                    for e in range(E):
+                        weights_out[ro, e] = base_w[e]  # the excluded-zeroed weights for now
+                        orders[ro, e] = 0.0  # rerouted flags (orders is rewritten below)
+                    for j in range(ncl):
+                        e = closing_links[j]
+                        rer = closed_for[r, e] >= rs_ and wnorm[e] > 0
+                        rr_key[blk, j] = 1.0 if rer else 0.0
+                        if rer:
+                            weights_out[ro, e] = 0.0
+                            orders[ro, e] = 1.0
+                    _reroute_shares(blk, r, ro, E, weights_out, orders, backlog, dst_uniq, dst_starts, dst_ends,
+                                    dst_perm, base_seg, wnorm, lead1, rr_keep, rr_sh, rr_eff)
+                    rr_ok[blk] = True
+                    rr_ver[blk] = rr_version
+                shares = rr_sh[blk]
+            elif off_check and not use_pat:  # plants not online yet, told apart per replicate
                 any_ex = False
                 for e in range(E):
                     rer = closed_for[r, e] >= rs_ and wnorm[e] > 0
                     ex = rer
-                    if not rer and use_pat:
-                        ex = pat_off[e] and wnorm[e] > 0
-                    elif not rer and off_check and wnorm[e] > 0 and link_fac[e] >= 0:
+                    if not rer and wnorm[e] > 0 and link_fac[e] >= 0:
                         f = link_fac[e]
                         ex = t < online_step[f] and added_capacity[jc, r, f] <= 0.0
-                    # weights_out holds the excluded-zeroed weights for now
-                    weights_out[ro, e] = 0.0 if ex else wnorm[e]
-                    orders[ro, e] = 1.0 if rer else 0.0  # rerouted flag (orders is rewritten below)
+                    weights_out[ro, e] = 0.0 if ex else wnorm[e]  # the excluded-zeroed weights for now
+                    orders[ro, e] = 1.0 if rer else 0.0  # rerouted flags (orders is rewritten below)
                     if ex:
                         any_ex = True
                 if not any_ex:
-                    for e in range(E):
-                        weights_out[ro, e] = wnorm[e]
-                        shares_row[ro, e] = static_shares[e]
-                elif use_pat and not any_rer:  # only the plants not online yet: the step's common shares
-                    for e in range(E):
-                        weights_out[ro, e] = pat_w[e]
-                        shares_row[ro, e] = pat_shares[e]
+                    shares = static_shares
+                    if observed:
+                        for e in range(E):
+                            weights_out[ro, e] = wnorm[e]
                 else:
-                    for u in range(dst_uniq.shape[0]):
-                        a0 = dst_starts[u]
-                        b0 = dst_ends[u]
-                        wsum = _ss(weights_out, ro, dst_perm, a0, b0)
-                        keep = wsum <= 0.0
-                        for j in range(a0, b0):
-                            e = dst_perm[j]
-                            if orders[ro, e] > 0.0 and not keep:
-                                backlog[r, e] = 0.0
-                            if keep:
-                                bs = base_seg[u]
-                                eff = wnorm[e] / (bs if bs > 0 else 1.0)
-                            else:
-                                eff = weights_out[ro, e] / (wsum if wsum > 0 else 1.0)
-                            weights_out[ro, e] = eff if wnorm[e] > 0 else 0.0
-                    for e in range(E):
-                        orders[ro, e] = weights_out[ro, e] * lead1[e]  # x of position_shares
-                    for u in range(dst_uniq.shape[0]):
-                        a0 = dst_starts[u]
-                        b0 = dst_ends[u]
-                        tot = _ss(orders, ro, dst_perm, a0, b0)
-                        for j in range(a0, b0):
-                            e = dst_perm[j]
-                            x = orders[ro, e]
-                            shares_row[ro, e] = x / (tot if tot > 0 else 1.0) if x > 0 else 0.0
-                shares = shares_row[ro]
+                    _reroute_shares(blk, r, ro, E, weights_out, orders, backlog, dst_uniq, dst_starts, dst_ends,
+                                    dst_perm, base_seg, wnorm, lead1, rr_keep, rr_sh, rr_eff)
+                    rr_ok[blk] = False  # these shares are not those of a key
+                    shares = rr_sh[blk]
             elif use_pat and pat_any:  # only the plants not online yet: the step's common shares
                 shares = pat_shares
                 if observed:

@@ -382,6 +382,11 @@ def simulate(
     noise_drawn = [-1]  # the last noise block drawn into the ring
     blockrow = np.zeros((R if observer is not None else min(R, fused.BLOCKS), H)) if fused is not None else None
     cons_k = np.zeros((MAX_BATCH if scrap is not None else 0, R if scrap is not None else 0, D))
+    # each block of replicates keeps the order shares it last worked out for re-routed links, with the
+    # version of the links left out in every replicate (base_w) and of the closing links they are for
+    nbk = 0 if fused is None else fused.BLOCKS
+    rr_cache = (np.zeros(nbk, dtype=np.bool_), np.zeros(nbk, dtype=np.int64), *(np.zeros((nbk, E)) for _ in range(4)))
+    rr_base: dict[str, Any] = {"key": None, "version": 0, "w": np.array(plan.wnorm)}
     # batches stay within the shortest recycling lifetime (scrap arriving in a batch comes from before it)
     lifetimes = [int(x) for lts in mech.rec_lifetimes for x in lts] if n_rec else []
     scrap_life = max(1, min(lifetimes)) if lifetimes else MAX_BATCH
@@ -469,14 +474,19 @@ def simulate(
         ts = np.arange(t, t + k)
         G = np.stack([net.dem_rate * net.growth_factor(u * step) for u in ts]) if D else np.zeros((k, 0))
         use_pat = t < last_offline and pattern["uniform"]
+        key = (use_pat, pattern["key"] if use_pat else None, sparse["closing"].tobytes())
+        if key != rr_base["key"]:  # the weights left out in every replicate, or the closing links, changed
+            rr_base.update(key=key, version=rr_base["version"] + 1,
+                           w=np.where(pattern["off"] & (plan.wnorm > 0), 0.0, plan.wnorm) if use_pat
+                           else np.array(plan.wnorm))
         win_on = np.array([s0 <= t < e0 for _, _, s0, e0 in windows], dtype=np.bool_)
         controls = (CAP, got, coll, board.arrays["demand_factor"], noise_ring,
                     board.arrays["link_open"], no_lead if lead_re is None else lead_re, lead_re is not None,
                     t < last_offline, ACT, pol["stockpile_release"],
                     pol["substitution"], pol["reroute_steps"], blockrow, G,
                     plan.ring_off + ts[:, None] % plan.ring_len, plan.ring_off + (ts[:, None] + plan.lead) % plan.ring_len,
-                    use_pat, pattern["off"], pattern["w"], pattern["shares"], pattern["any"],
-                    sparse["quota"], sparse["closing"], win_all, win_on, cons_k)
+                    use_pat, pattern["w"], pattern["shares"], pattern["any"],
+                    sparse["quota"], sparse["closing"], win_all, win_on, cons_k, rr_base["w"], rr_base["version"], *rr_cache)
         kernel(t, k, S_, T_, N_, O_, A_, controls)
         o = scr_f
         if scrap is not None:
@@ -660,7 +670,7 @@ def _fused_args(net: Network, R: int, observed: bool, st: State, plan: K.Plan, m
          float(net.scenario.policies.closed_below), i64(ref_step))
     widths = {"arrived": E, "activity": Fn, "made": Oo, "used": I_, "extra": Oo, "backlog_out": H, "before_out": Oo,
               "recv_before": Q, "released": Q, "shipped": E, "want": E, "raw": D, "sub": D, "rs": D, "demand": D,
-              "served": D, "consumed": D, "served_m": M, "demand_m": M, "weights_out": E, "shares_row": E,
+              "served": D, "consumed": D, "served_m": M, "demand_m": M, "weights_out": E,
               "orders": E, "tag_acc": C}  # in the kernel's order
     # outputs only the step itself reads get one row per block of replicates, unless an observer wants them
     rows = {k: R if observed or k not in fused_step.COMPACT else min(R, fused_step.BLOCKS) for k in widths}
