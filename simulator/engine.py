@@ -8,10 +8,10 @@ With the compiled step (numba backend) the clock hands the kernel batches of up
 to MAX_BATCH steps: it advances the calendar step by step through a batch,
 keeping the capacity and added capacity of each step, and calls the kernel once
 at the end. A batch ends wherever something outside the kernel acts on the next
-step: a reporting interval's end, an event other than a commission's capacity
-ramp, a commission that changes which plants not yet online take orders, a plant
-coming online, an event window's start or end, and the shortest recycling
-lifetime. Inside the kernel a chunk of replicates runs all steps of the batch
+step: a reporting interval's end, an event on anything but capacity (outages
+and commissions act inside batches), a commission that changes which plants not
+yet online take orders, a plant coming online, an event window's start or end,
+and the shortest recycling lifetime. Inside the kernel a chunk of replicates runs all steps of the batch
 before the next chunk starts, so its state stays in cache; replicates never
 interact within a step, so the results equal one call per step (tests/test_batches.py).
 """
@@ -42,6 +42,8 @@ from .tracing import Tracer
 F64 = npt.NDArray[np.float64]
 NOISE_BLOCK = 16  #: steps of demand noise drawn at once (fixed: part of the stream layout)
 MAX_BATCH = 8  #: most steps the compiled kernel runs in one call (bounds the per-step tables)
+#: factor arrays whose changes a batch takes step by step (they only enter the step through its capacity)
+IN_BATCH = ("added_capacity", "capacity_factor")
 DISRUPTIONS = ("export_control", "outage", "logistics")
 
 
@@ -390,12 +392,12 @@ def simulate(
     # batches stay within the shortest recycling lifetime (scrap arriving in a batch comes from before it)
     lifetimes = [int(x) for lts in mech.rec_lifetimes for x in lts] if n_rec else []
     scrap_life = max(1, min(lifetimes)) if lifetimes else MAX_BATCH
-    # steps where an event other than a commission changes something, plants come online (order
-    # shares change) and event windows open or close
+    # steps where an event changes something other than capacity, plants come online (order shares
+    # change) and event windows open or close
     stops = np.unique(np.concatenate([np.ceil(net.online_step[np.isfinite(net.online_step)]),
                                       [math.ceil(last_offline)] if np.isfinite(last_offline) else [],
                                       [w[2] for w in windows], [w[3] for w in windows],
-                                      *[list(p.change_steps(T)) for p in plans if p.array != "added_capacity"]])
+                                      *[list(p.change_steps(T)) for p in plans if p.array not in IN_BATCH]])
                       ).astype(np.int64)
 
     pattern: dict[str, Any] = {"uniform": True, "key": None, "off": np.zeros(E, dtype=np.bool_), "any": False,
@@ -553,8 +555,8 @@ def simulate(
             cap_rows, ac_rows, per_step = [cap_now[0]], [ac], t <= ramp_end
             u, cut = t + 1, False
             while u < end:
-                yield env.timeout(1)  # now at u + 0.5: events due at u (commissions only, here) have acted
-                if board.changed:  # a commission added capacity at u
+                yield env.timeout(1)  # now at u + 0.5: events due at u (on capacity only, here) have acted
+                if board.changed:  # an outage or a commission changed capacity at u
                     ac = board.arrays["added_capacity"].copy()
                     off = ((u < net.online_step) & (ac[0] <= 0.0)).tobytes()
                     if bool((ac == ac[:1]).all()) != pattern["uniform"] or (
