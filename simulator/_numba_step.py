@@ -196,7 +196,7 @@ def _step_block(blk, nb, t0, nsteps, S, T, N, O, A, K):  # pragma: no cover - co
      pile_of_q, pile_h, pile_of_h, pile_cost,
      c_keep, c_onehot, c_none, single_input, rec_hold, step_days, closed_below, ref_step) = N
     (arrived, activity, made, used, extra, backlog_out, before_out, recv_before, released, shipped, want,
-     raw, sub, rs, demand, served, consumed, served_m, demand_m, weights_out, orders, tag_acc) = O
+     raw, sub, rs, demand, served, consumed, weights_out, orders, tag_acc) = O
     (flows, a_output, a_act, a_cap, a_surplus, a_shipped, a_subst, a_released, a_hcost,
      tr_demand, tr_served, tr_int_d, tr_int_s, tr_maxsf, tr_ring_d, tr_ring_s, tr_roll_d, tr_roll_s,
      tr_short, tr_recover) = A
@@ -510,8 +510,6 @@ def _step_block(blk, nb, t0, nsteps, S, T, N, O, A, K):  # pragma: no cover - co
                     b0 = a0 + 1
                 sv = _ss(served, ro, d_ident, a0, b0)
                 dm = _ss(demand, ro, d_ident, a0, b0)
-                served_m[r, m] = sv
-                demand_m[r, m] = dm
                 tr_demand[r, m] += dm
                 tr_served[r, m] += sv
                 tr_int_d[r, m] += dm

@@ -672,7 +672,7 @@ def _fused_args(net: Network, R: int, observed: bool, st: State, plan: K.Plan, m
          float(net.scenario.policies.closed_below), i64(ref_step))
     widths = {"arrived": E, "activity": Fn, "made": Oo, "used": I_, "extra": Oo, "backlog_out": H, "before_out": Oo,
               "recv_before": Q, "released": Q, "shipped": E, "want": E, "raw": D, "sub": D, "rs": D, "demand": D,
-              "served": D, "consumed": D, "served_m": M, "demand_m": M, "weights_out": E,
+              "served": D, "consumed": D, "weights_out": E,
               "orders": E, "tag_acc": C}  # in the kernel's order
     # outputs only the step itself reads get one row per block of replicates, unless an observer wants them
     rows = {k: R if observed or k not in fused_step.COMPACT else min(R, fused_step.BLOCKS) for k in widths}
