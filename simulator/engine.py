@@ -30,9 +30,10 @@ import simpy
 
 from . import diversify as V
 from . import kernels as K
-from .events import Board, EventPlan, compile_events, event_process
+from .events import Board, compile_events, event_process, reference_steps
 from .exceptions import ResourceError
-from .metrics import RECOVERED, SHORT, MarketTracker, SeriesQuantiles, check_invariants
+from .fused_args import fused_args
+from .metrics import MarketTracker, SeriesQuantiles, check_invariants
 from .network import Network
 from .result import Result
 from .rng import Streams
@@ -44,7 +45,6 @@ NOISE_BLOCK = 16  #: steps of demand noise drawn at once (fixed: part of the str
 MAX_BATCH = 8  #: most steps the compiled kernel runs in one call (bounds the per-step tables)
 #: factor arrays whose changes a batch takes step by step (they only enter the step through its capacity)
 IN_BATCH = ("added_capacity", "capacity_factor")
-DISRUPTIONS = ("export_control", "outage", "logistics")
 
 
 def traced_replicates(setting: int | str, r0: int, R: int) -> int:
@@ -76,30 +76,6 @@ def available_memory() -> int:
         return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
     except (ValueError, OSError, AttributeError):
         return 8 * 1024**3
-
-
-def reference_steps(net: Network, plans: list[EventPlan], R: int) -> tuple[np.ndarray, str | None]:
-    """Per-replicate step of the reference event's start (-1 where none) and its id."""
-    sc = net.scenario
-    ref = sc.report.reference_event
-    if ref is None:
-        det = [p for p in plans if p.deterministic and p.type in DISRUPTIONS]
-        if det:
-            first = min(det, key=lambda p: int(p.start.min()))
-            ref = first.id
-    if ref is not None:
-        mine = [p for p in plans if p.id == ref]
-        if mine:
-            return mine[0].start.min(axis=1).astype(np.int64), ref
-        ev = next(e for e in sc.events if e.id == ref)
-        if ev.start is not None:
-            s = (ev.start - sc.horizon.start).days // net.step_days
-            return np.full(R, s, dtype=np.int64), ref
-    stoch = [p for p in plans if not p.deterministic and p.type in DISRUPTIONS]
-    if not stoch:
-        return np.full(R, -1, dtype=np.int64), None
-    first = np.min(np.stack([p.start.min(axis=1) for p in stoch]), axis=0)
-    return np.where(first < net.n_steps, first, -1).astype(np.int64), None
 
 
 def simulate(
@@ -168,9 +144,9 @@ def simulate(
     tracer = Tracer(net, Rt) if sc.report.trace_stages else None
     tr = slice(0, Rt)  # the traced replicates of this chunk
     scrap = V.ScrapRing(R, mech) if len(mech.rec_producer) else None
-    # demand noise, NOISE_BLOCK steps at a time: the numpy step's block; the compiled step's ring of two blocks
-    noise_buf = np.zeros((R, D, NOISE_BLOCK)) if fused is None else np.zeros((0, 0, 0))
-    noise_ring = np.zeros((R, D, 2 * NOISE_BLOCK)) if fused is not None else np.zeros((0, 0, 0))
+    # demand noise, drawn NOISE_BLOCK steps at a time into a ring of two blocks (block b in half b % 2)
+    noise_ring = np.zeros((R, D, 2 * NOISE_BLOCK))
+    noise_drawn = [-1]  # the last noise block drawn into the ring
     noisy = [d for d in range(D) if net.dem_noise_cv[d] > 0] if noise else []
     noise_names = [f"demand:{net.markets[net.dem_market[d]]}:{net.products[net.hold_product[net.dem_hold[d]]]}"
                    for d in range(D)]
@@ -236,7 +212,7 @@ def simulate(
         no_sub = np.zeros((R, D))
     else:
         kernel = fused.step
-        fused_args, scr_f = _fused_args(net, R, observer is not None, st, plan, mech, tracer, tracker,
+        fused_args_, scr_f = fused_args(net, R, observer is not None, st, plan, mech, tracer, tracker,
                                         acc, flows, dep_int, ref_step, out_per_act, link_fac, static_shares)
     setup_s = time.perf_counter() - t_start
 
@@ -265,11 +241,14 @@ def simulate(
             capacity[:, mech.rec_producer] *= board.policy["recycling"][:, None]
         return capacity
 
-    def draw_noise(t: int) -> None:
-        """Demand noise for the next NOISE_BLOCK steps, at the start of each block."""
-        if noisy and t % NOISE_BLOCK == 0:
-            for d in noisy:
-                noise_buf[:, d, :] = streams.normals(noise_names[d], NOISE_BLOCK, block=t // NOISE_BLOCK)
+    def draw_noise(t: int, k: int = 1) -> None:
+        """Demand noise for steps t .. t+k-1 (k <= NOISE_BLOCK): the blocks not drawn yet, into the ring."""
+        for b in range(t // NOISE_BLOCK, (t + k - 1) // NOISE_BLOCK + 1):
+            if b > noise_drawn[0]:
+                half = (b % 2) * NOISE_BLOCK
+                for d in noisy:
+                    noise_ring[:, d, half:half + NOISE_BLOCK] = streams.normals(noise_names[d], NOISE_BLOCK, block=b)
+                noise_drawn[0] = b
 
     def release_block() -> F64:
         """1 on stockpile holdings with a release channel in force, per replicate [R, H]."""
@@ -314,7 +293,7 @@ def simulate(
         draw_noise(t)
         raw = net.dem_rate * net.growth_factor(t * step) * board.arrays["demand_factor"]
         if noisy:
-            raw = raw * np.maximum(0.0, 1.0 + net.dem_noise_cv * noise_buf[:, :, t % NOISE_BLOCK])
+            raw = raw * np.maximum(0.0, 1.0 + net.dem_noise_cv * noise_ring[:, :, t % (2 * NOISE_BLOCK)])
         adopted = not np.isinf(st.adopt_at).all()
         sub = V.substituted_share(t, st.adopt_at, mech) if adopted else no_sub
         demand = raw * (1.0 - sub)
@@ -381,7 +360,6 @@ def simulate(
     n_rec = len(mech.rec_producer)
     no_got, no_coll = np.zeros((1, R, 0)), np.zeros((1, R, 0))
     no_lead = np.zeros((1, max(E, 1)), dtype=np.int64)
-    noise_drawn = [-1]  # the last noise block drawn into the ring
     blockrow = np.zeros((R if observer is not None else min(R, fused.BLOCKS), H)) if fused is not None else None
     cons_k = np.zeros((MAX_BATCH if scrap is not None else 0, R if scrap is not None else 0, D))
     # each block of replicates keeps the order shares it last worked out for re-routed links, with the
@@ -419,15 +397,6 @@ def simulate(
                        any=bool((off & (plan.wnorm > 0)).any()),
                        shares=np.ascontiguousarray(K.position_shares(eff, net.lead_steps, plan)[0]))
 
-    def draw_noise_ring(t: int, k: int) -> None:
-        """Demand noise for steps t .. t+k-1 in the compiled step's ring of two blocks (block b in half b % 2)."""
-        for b in range(t // NOISE_BLOCK, (t + k - 1) // NOISE_BLOCK + 1):
-            if b > noise_drawn[0]:
-                half = (b % 2) * NOISE_BLOCK
-                for d in noisy:
-                    noise_ring[:, d, half:half + NOISE_BLOCK] = streams.normals(noise_names[d], NOISE_BLOCK, block=b)
-                noise_drawn[0] = b
-
     def batch_stop(t: int) -> int:
         """First step after t that must start a new call of the compiled kernel: the end of the reporting
         interval, a change of any event other than a commission's added capacity, a plant coming
@@ -464,7 +433,7 @@ def simulate(
 
         ``cap_rows`` and ``ac_rows``: capacity and added capacity at each step of the batch (one row
         when they do not change in it)."""
-        S_, T_, N_, O_, A_ = fused_args
+        S_, T_, N_, O_, A_ = fused_args_
         pol = board.policy
         CAP = np.ascontiguousarray(np.stack(cap_rows))
         ACT = np.ascontiguousarray(np.stack(ac_rows))
@@ -472,7 +441,7 @@ def simulate(
         if scrap is not None:
             got = np.stack([scrap.take(t + j) for j in range(k)])
             coll = np.stack([g_j @ scrap_prod for g_j in got])  # per step, as the numpy path computes it
-        draw_noise_ring(t, k)
+        draw_noise(t, k)
         ts = np.arange(t, t + k)
         G = np.stack([net.dem_rate * net.growth_factor(u * step) for u in ts]) if D else np.zeros((k, 0))
         use_pat = t < last_offline and pattern["uniform"]
@@ -621,70 +590,3 @@ def simulate(
         timings={"setup_s": setup_s, "simulate_s": sim_s, "steps": T,
                  "node_replicate_days": float(R * T * step * (Fn + M + S))},
     )
-
-
-def _fused_args(net: Network, R: int, observed: bool, st: State, plan: K.Plan, mech: V.Mechanics, tracer: Tracer | None,
-                tracker: MarketTracker, acc: dict[str, F64], flows: F64, dep_int: F64, ref_step: np.ndarray,
-                out_per_act: F64, link_fac: np.ndarray, static_shares: F64) -> tuple[Any, dict[str, F64]]:
-    """The argument tuples of ``_numba_step.step`` (state, tags, network, outputs, accumulators)."""
-    from . import _numba_step as fused_step
-
-    sz = net.sizes
-    H, E, D, Fn, M, P = sz["H"], sz["E"], sz["D"], sz["F"], sz["M"], sz["P"]
-    Q = len(mech.ch_pile)
-    Oo, I_ = len(net.out_hold), len(net.in_hold)
-    i64 = lambda a: np.array(a, dtype=np.int64).reshape(-1)  # writable contiguous copies
-    f64 = lambda a: np.array(a, dtype=np.float64)
-
-    def seg(sg: K.Segments, n: int) -> tuple[np.ndarray, ...]:
-        ends = np.append(sg.starts[1:], n) if len(sg.starts) else np.zeros(0, dtype=np.int64)
-        return i64(sg.perm), i64(sg.starts), i64(ends), i64(sg.uniq)
-
-    hp = np.asarray(net.hold_product)
-    bd, bs = plan.by_dst, plan.by_src
-    chp = K.Segments.build(mech.ch_pile)
-    base_seg = bd.sum(plan.wnorm[None, :])[0] if E else np.zeros(0)
-    mkt_starts = i64(net.mkt_starts)
-    mkt_ends = i64(np.append(mkt_starts[1:], D))
-    if tracer is not None:
-        C = tracer.C
-        tags = (tracer.hold, tracer.pipe, tracer.dep, dep_int)
-        c_keep, c_onehot, c_none = f64(tracer.c_keep), f64(tracer.c_onehot), f64(tracer.c_none)
-        single_input = bool(tracer._single_input)
-    else:
-        C = 0
-        tags = (np.zeros((0, H, 0)), np.zeros((0, E, 0)), np.zeros((0, M, 0)), np.zeros((0, M, 0)))
-        c_keep, c_onehot, c_none, single_input = np.zeros((Fn, 0)), np.zeros((Fn, 0)), np.zeros(0), True
-    N = (*seg(bs, E), *seg(bd, E),
-         i64(plan.ring_off), i64(plan.ring_len), f64(plan.ship_mask),
-         i64(plan.out_hold), f64(plan.out_coef), i64(plan.out_ptr), i64(plan.in_hold), f64(plan.in_coef),
-         i64(plan.in_ptr), i64(plan.dem_hold), i64(net.dem_market), np.array(plan.dem_bo, dtype=np.bool_),
-         i64(hp[np.asarray(plan.dem_hold)]), i64(hp[np.asarray(plan.out_hold)]), i64(hp[np.asarray(plan.in_hold)]),
-         i64(plan.hold_dem), i64(net.link_src), i64(net.link_dst), i64(np.arange(D)), mkt_starts, mkt_ends,
-         f64(out_per_act), f64(plan.wnorm), f64(base_seg), f64(np.reshape(static_shares, -1)),
-         f64(np.asarray(net.lead_steps) + 1.0), i64(link_fac), f64(net.online_step),
-         f64(net.dem_noise_cv), f64(mech.sub_fraction), f64(mech.sub_after), f64(mech.sub_adopt_steps),
-         f64(mech.sub_threshold), np.array(mech.has_sub, dtype=np.bool_),
-         i64(mech.ch_pile), i64(mech.ch_recv), f64(mech.ch_cover_days), f64(mech.ch_max_step),
-         *seg(chp, Q),
-         i64(mech.ch_stockpile), i64(mech.pile_holdings), i64(mech.pile_of_holding), f64(mech.pile_cost_step),
-         c_keep, c_onehot, c_none, single_input, i64(mech.rec_scrap_hold), float(net.step_days),
-         float(net.scenario.policies.closed_below), i64(ref_step))
-    widths = {"arrived": E, "activity": Fn, "made": Oo, "used": I_, "extra": Oo, "backlog_out": H, "before_out": Oo,
-              "recv_before": Q, "released": Q, "shipped": E, "want": E, "raw": D, "sub": D, "rs": D, "demand": D,
-              "served": D, "consumed": D, "weights_out": E,
-              "orders": E, "tag_acc": C}  # in the kernel's order
-    # outputs only the step itself reads get one row per block of replicates, unless an observer wants them
-    rows = {k: R if observed or k not in fused_step.COMPACT else min(R, fused_step.BLOCKS) for k in widths}
-    out = {k: np.zeros((rows[k], w)) for k, w in widths.items()}
-    new_trig = np.zeros((R, Q), dtype=np.bool_)
-    S = (st.on_hand, st.backlog, st.in_transit, st.pipe, st.backorder, st.exp_use, st.fg_target, st.order_up_to,
-         st.quota, st.closed_for, st.short_run, st.adopt_at, st.triggered, new_trig)
-    O = tuple(out.values())
-    tr = tracker
-    A = (flows, acc["output_t"], acc["act_sum"], acc["cap_avail"], acc["surplus_t"],
-         acc["shipped_t"], acc["substituted_t"], acc["released_t"], acc["holding_cost"],
-         tr.demand, tr.served, tr.int_d, tr.int_s, tr.max_shortfall, tr.ring_d, tr.ring_s, tr.roll_d, tr.roll_s,
-         tr.short_step, tr.recover_step)
-    assert P == flows.shape[1] and SHORT == fused_step.SHORT and RECOVERED == fused_step.RECOVERED
-    return (S, tags, N, O, A), out

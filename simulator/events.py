@@ -358,3 +358,31 @@ def _schedule_plans(net: Network, ev: ExportControl, targets: I64, R: int, label
             label=label,
         )
     ]
+
+
+#: event types that count as disruptions (the default reference event of TTS and TTR)
+DISRUPTIONS = ("export_control", "outage", "logistics")
+
+
+def reference_steps(net: Network, plans: list[EventPlan], R: int) -> tuple[np.ndarray, str | None]:
+    """Per-replicate step of the reference event's start (-1 where none) and its id."""
+    sc = net.scenario
+    ref = sc.report.reference_event
+    if ref is None:
+        det = [p for p in plans if p.deterministic and p.type in DISRUPTIONS]
+        if det:
+            first = min(det, key=lambda p: int(p.start.min()))
+            ref = first.id
+    if ref is not None:
+        mine = [p for p in plans if p.id == ref]
+        if mine:
+            return mine[0].start.min(axis=1).astype(np.int64), ref
+        ev = next(e for e in sc.events if e.id == ref)
+        if ev.start is not None:
+            s = (ev.start - sc.horizon.start).days // net.step_days
+            return np.full(R, s, dtype=np.int64), ref
+    stoch = [p for p in plans if not p.deterministic and p.type in DISRUPTIONS]
+    if not stoch:
+        return np.full(R, -1, dtype=np.int64), None
+    first = np.min(np.stack([p.start.min(axis=1) for p in stoch]), axis=0)
+    return np.where(first < net.n_steps, first, -1).astype(np.int64), None

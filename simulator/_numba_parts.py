@@ -1,0 +1,116 @@
+"""Compiled pieces of the whole-step kernel (:mod:`simulator._numba_step`).
+
+Sums over index segments in the order numpy computes them (so both backends agree
+to the last bit), the mass-weighted mixing of origin tags, and the order shares
+when links are left out of ordering (re-routing, plants not yet online).
+"""
+
+from __future__ import annotations
+
+from numba import njit
+
+# --------------------------------------------------------------------------- sums in numpy's order
+
+
+@njit(cache=True, error_model="numpy")
+def _pairwise(x, r, perm, a, n):  # pragma: no cover - compiled
+    """``sum(x[r, perm[a:a+n]])`` in the order of numpy's pairwise summation."""
+    if n < 8:
+        res = 0.0
+        for i in range(n):
+            res += x[r, perm[a + i]]
+        return res
+    if n <= 128:
+        r0 = x[r, perm[a]]
+        r1 = x[r, perm[a + 1]]
+        r2 = x[r, perm[a + 2]]
+        r3 = x[r, perm[a + 3]]
+        r4 = x[r, perm[a + 4]]
+        r5 = x[r, perm[a + 5]]
+        r6 = x[r, perm[a + 6]]
+        r7 = x[r, perm[a + 7]]
+        i = 8
+        while i < n - (n % 8):
+            r0 += x[r, perm[a + i]]
+            r1 += x[r, perm[a + i + 1]]
+            r2 += x[r, perm[a + i + 2]]
+            r3 += x[r, perm[a + i + 3]]
+            r4 += x[r, perm[a + i + 4]]
+            r5 += x[r, perm[a + i + 5]]
+            r6 += x[r, perm[a + i + 6]]
+            r7 += x[r, perm[a + i + 7]]
+            i += 8
+        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+        while i < n:
+            res += x[r, perm[a + i]]
+            i += 1
+        return res
+    n2 = n // 2
+    n2 -= n2 % 8
+    return _pairwise(x, r, perm, a, n2) + _pairwise(x, r, perm, a + n2, n - n2)
+
+
+@njit(cache=True, error_model="numpy")
+def _segsum(x, r, perm, a, b):  # pragma: no cover - compiled
+    """Sum of segment ``perm[a:b]`` of row r as ``np.add.reduceat`` computes it."""
+    if b - a == 1:
+        return x[r, perm[a]]
+    return x[r, perm[a]] + _pairwise(x, r, perm, a + 1, b - a - 1)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _ss(x, r, perm, a, b):  # pragma: no cover - compiled
+    """``_segsum`` with the short segments (up to 9 columns, nearly all of them) inlined."""
+    n = b - a
+    if n == 1:
+        return x[r, perm[a]]
+    if n <= 9:
+        res = 0.0
+        for i in range(a + 1, b):
+            res += x[r, perm[i]]
+        return x[r, perm[a]] + res
+    return _segsum(x, r, perm, a, b)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _mix(tags, r, x, src_tags, rs, xs, w, C):  # pragma: no cover - compiled
+    """tags[r, x] += w * (src_tags[rs, xs] - tags[r, x])."""
+    for c in range(C):
+        v = tags[r, x, c]
+        tags[r, x, c] = v + (src_tags[rs, xs, c] - v) * w
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _reroute_shares(blk, r, ro, E, weights_out, orders, backlog, dst_uniq, dst_starts, dst_ends, dst_perm,
+                    base_seg, wnorm, lead1, rr_keep, rr_sh, rr_eff):  # pragma: no cover - compiled
+    """Order shares of replicate r when links are left out (``weights_out`` row: their weights zeroed;
+    ``orders`` row: 1 on re-routed links): the left-out weight moves to the buyer's other links, or
+    back to all of them when none is left (``keep``), and re-routed links' backlogs are cancelled.
+    Shares, normalised weights and keep flags go to the block's row of ``rr_sh``, ``rr_eff``, ``rr_keep``."""
+    for u in range(dst_uniq.shape[0]):
+        a0 = dst_starts[u]
+        b0 = dst_ends[u]
+        wsum = _ss(weights_out, ro, dst_perm, a0, b0)
+        keep = wsum <= 0.0
+        for j in range(a0, b0):
+            e = dst_perm[j]
+            rr_keep[blk, e] = 1.0 if keep else 0.0
+            if orders[ro, e] > 0.0 and not keep:
+                backlog[r, e] = 0.0
+            if keep:
+                bs = base_seg[u]
+                eff = wnorm[e] / (bs if bs > 0 else 1.0)
+            else:
+                eff = weights_out[ro, e] / (wsum if wsum > 0 else 1.0)
+            weights_out[ro, e] = eff if wnorm[e] > 0 else 0.0
+    for e in range(E):
+        orders[ro, e] = weights_out[ro, e] * lead1[e]  # x of position_shares
+        rr_eff[blk, e] = weights_out[ro, e]
+    for u in range(dst_uniq.shape[0]):
+        a0 = dst_starts[u]
+        b0 = dst_ends[u]
+        tot = _ss(orders, ro, dst_perm, a0, b0)
+        for j in range(a0, b0):
+            e = dst_perm[j]
+            x = orders[ro, e]
+            rr_sh[blk, e] = x / (tot if tot > 0 else 1.0) if x > 0 else 0.0
