@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from .engine import simulate
+from .engine import simulate, traced_replicates
 from .exceptions import UsageError
 from .metrics import quantile_rows
 from .network import Network, compile_network
@@ -101,7 +101,7 @@ def series_values_bytes(net: Network, replications: int) -> int:
     """Memory the per-replicate series values of a whole run take when merged [bytes]."""
     rep = net.scenario.report
     n_int = -(-net.n_steps // max(1, -(-rep.interval_days // net.step_days)))
-    traced = replications if rep.trace_replicates == "all" else min(replications, int(rep.trace_replicates))
+    traced = traced_replicates(rep.trace_replicates, 0, replications)
     cols = replications * (2 * len(net.markets) + len(net.stockpiles)) + traced * len(net.markets) * len(
         rep.trace_stages)
     return 8 * n_int * cols
@@ -165,19 +165,27 @@ def run_chunked(
             if progress is not None:
                 progress(done, replications)
     else:
-        futs = [executor.submit(simulate_chunk, sc, r0, n, seed, checks, keep) for r0, n in parts]
-        try:
-            for f in executor.as_completed(futs):
-                res = f.result()
-                results.append(res)
-                done += res.replications
-                if progress is not None:
-                    progress(done, replications)
-        except BaseException:
-            executor.cancel(futs)
-            raise
+        def collect(_: int, res: Result) -> None:
+            results.append(res)
+            if progress is not None:
+                progress(sum(r.replications for r in results), replications)
+
+        _gather(executor, [(sc, r0, n, keep) for r0, n in parts], seed, checks, collect)
     merged = merge_results(results)
     return dataclasses.replace(merged, timings={**merged.timings, "wall_s": time.perf_counter() - t0})
+
+
+def _gather(executor: Any, tasks: Sequence[tuple[Scenario, int, int, bool]], seed: int, checks: str,
+            on_result: Callable[[int, Result], None]) -> None:
+    """Run :func:`simulate_chunk` for each task ``(scenario, r0, n, keep_values)`` on the executor and
+    call ``on_result(task index, result)`` as each finishes; if one fails, cancel the rest and raise."""
+    futs = {executor.submit(simulate_chunk, sc, r0, n, seed, checks, keep): i for i, (sc, r0, n, keep) in enumerate(tasks)}
+    try:
+        for f in executor.as_completed(list(futs)):
+            on_result(futs[f], f.result())
+    except BaseException:
+        executor.cancel(list(futs))
+        raise
 
 
 def _chunk_plan(net: Network, replications: int, executor: Any, chunk: int | None,
@@ -290,22 +298,16 @@ def run_scenarios_chunked(
     plans = [_chunk_plan(net, replications, executor, chunk) for net in nets]
     parts = plans[0][0]  # the same replicate split for every scenario
     keep = [k for _, k in plans]
-    tasks = sorted(((r0 > 0, i, r0, n) for i in range(len(scenarios)) for r0, n in parts))
-    futs = {executor.submit(simulate_chunk, scenarios[i][1], r0, n, seed, checks, keep[i]): i
-            for _, i, r0, n in tasks}
+    order = sorted((r0 > 0, i, r0, n) for i in range(len(scenarios)) for r0, n in parts)
     results: list[list[Result]] = [[] for _ in scenarios]
-    done = [0] * len(scenarios)
-    try:
-        for f in executor.as_completed(list(futs)):
-            res = f.result()
-            i = futs[f]
-            results[i].append(res)
-            done[i] += res.replications
-            if progress is not None:
-                progress(i, done[i], replications)
-    except BaseException:
-        executor.cancel(list(futs))
-        raise
+
+    def collect(k: int, res: Result) -> None:
+        i = order[k][1]
+        results[i].append(res)
+        if progress is not None:
+            progress(i, sum(r.replications for r in results[i]), replications)
+
+    _gather(executor, [(scenarios[i][1], r0, n, keep[i]) for _, i, r0, n in order], seed, checks, collect)
     wall = time.perf_counter() - t0
     runs = []
     for (name, sc), net, rs in zip(scenarios, nets, results, strict=True):
