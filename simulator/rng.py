@@ -11,8 +11,10 @@ are the slice ``[r*n, (r+1)*n)`` of that generator's output, reached with
 - a replicate's draws do not depend on which chunk of replicates it runs in;
 - adding a component (an event, a market) does not change any other's draws.
 
-Normal deviates are made from uniforms by the Box–Muller transform, so each
-draw consumes a fixed number of 64-bit words (required for ``advance``).
+Normal deviates are made from uniforms by the Box–Muller transform, both
+deviates of each pair used (``r cos θ`` for the first half of a block, ``r sin θ``
+for the second), so each draw consumes a fixed number of 64-bit words (required
+for ``advance``): one uniform per deviate.
 """
 
 from __future__ import annotations
@@ -50,9 +52,21 @@ class Streams:
         return u[:, :n]
 
     def normals(self, component: str, n: int, block: int = 0) -> F64:
-        """``n`` standard normal deviates per replicate, shape [R, n] (Box–Muller)."""
-        u = self.uniforms(component, 2 * n, block)
-        return box_muller(u[:, :n], u[:, n:])
+        """``n`` standard normal deviates per replicate, shape [R, n].
+
+        Box–Muller on ``m = ceil(n / 2)`` pairs of uniforms ``(u1, u2)`` per replicate:
+        with ``rho = sqrt(-2 ln(1 - u1))`` and ``theta = 2 pi u2``, deviate ``j < m`` is
+        ``rho_j cos theta_j`` and deviate ``m + j`` is ``rho_j sin theta_j`` (the two are
+        independent standard normals), so a deviate costs one uniform, not two.
+        """
+        m = -(-n // 2)
+        u = self.uniforms(component, 2 * m, block)
+        rho = np.sqrt(-2.0 * np.log1p(-u[:, :m]))
+        theta = (2.0 * np.pi) * u[:, m:]
+        z = np.empty((self.R, 2 * m))
+        np.multiply(rho, np.cos(theta), out=z[:, :m])
+        np.multiply(rho, np.sin(theta), out=z[:, m:])
+        return z[:, :n]
 
 
 def box_muller(u1: F64, u2: F64) -> F64:
