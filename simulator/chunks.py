@@ -42,7 +42,7 @@ import numpy as np
 
 from .engine import simulate, traced_replicates
 from .exceptions import UsageError
-from .metrics import quantile_rows
+from .metrics import quantile_rows_of
 from .network import Network, compile_network
 from .result import Result
 from .scenario.models import Scenario
@@ -243,7 +243,7 @@ def merge_results(parts: Sequence[Result]) -> Result:
 def _merge_series(rs: Sequence[Result]) -> tuple[dict[str, np.ndarray], bool]:
     """Merged quantile series and whether they are exact (see the module docstring)."""
     if _has_series_values(rs):
-        return {k: quantile_rows(np.concatenate([r.series_values[k] for r in rs], axis=1))  # type: ignore[index]
+        return {k: quantile_rows_of([r.series_values[k] for r in rs])  # type: ignore[index]
                 for k in rs[0].series}, True
     out = {}
     for k in rs[0].series:
