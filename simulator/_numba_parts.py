@@ -7,66 +7,74 @@ when links are left out of ordering (re-routing, plants not yet online).
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
+
+# Index arrays, their positions and counts are unsigned (np.uint64) in the step: numba adds no
+# negative-index wrap-around to an access with an unsigned index. Arithmetic on them stays
+# unsigned (numba turns uint64 mixed with int64 into float64): U1, U2, U8 below.
+U1 = np.uint64(1)
+U2 = np.uint64(2)
+U8 = np.uint64(8)
 
 # --------------------------------------------------------------------------- sums in numpy's order
 
 
 @njit(cache=True, error_model="numpy")
 def _pairwise(x, r, perm, a, n):  # pragma: no cover - compiled
-    """``sum(x[r, perm[a:a+n]])`` in the order of numpy's pairwise summation."""
-    if n < 8:
+    """``sum(x[r, perm[a:a+n]])`` in the order of numpy's pairwise summation (``a``, ``n`` unsigned)."""
+    if n < U8:
         res = 0.0
         for i in range(n):
             res += x[r, perm[a + i]]
         return res
-    if n <= 128:
+    if n <= np.uint64(128):
         r0 = x[r, perm[a]]
-        r1 = x[r, perm[a + 1]]
-        r2 = x[r, perm[a + 2]]
-        r3 = x[r, perm[a + 3]]
-        r4 = x[r, perm[a + 4]]
-        r5 = x[r, perm[a + 5]]
-        r6 = x[r, perm[a + 6]]
-        r7 = x[r, perm[a + 7]]
-        i = 8
-        while i < n - (n % 8):
+        r1 = x[r, perm[a + U1]]
+        r2 = x[r, perm[a + U2]]
+        r3 = x[r, perm[a + np.uint64(3)]]
+        r4 = x[r, perm[a + np.uint64(4)]]
+        r5 = x[r, perm[a + np.uint64(5)]]
+        r6 = x[r, perm[a + np.uint64(6)]]
+        r7 = x[r, perm[a + np.uint64(7)]]
+        i = U8
+        while i < n - (n % U8):
             r0 += x[r, perm[a + i]]
-            r1 += x[r, perm[a + i + 1]]
-            r2 += x[r, perm[a + i + 2]]
-            r3 += x[r, perm[a + i + 3]]
-            r4 += x[r, perm[a + i + 4]]
-            r5 += x[r, perm[a + i + 5]]
-            r6 += x[r, perm[a + i + 6]]
-            r7 += x[r, perm[a + i + 7]]
-            i += 8
+            r1 += x[r, perm[a + i + U1]]
+            r2 += x[r, perm[a + i + U2]]
+            r3 += x[r, perm[a + i + np.uint64(3)]]
+            r4 += x[r, perm[a + i + np.uint64(4)]]
+            r5 += x[r, perm[a + i + np.uint64(5)]]
+            r6 += x[r, perm[a + i + np.uint64(6)]]
+            r7 += x[r, perm[a + i + np.uint64(7)]]
+            i += U8
         res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
         while i < n:
             res += x[r, perm[a + i]]
-            i += 1
+            i += U1
         return res
-    n2 = n // 2
-    n2 -= n2 % 8
+    n2 = n // U2
+    n2 -= n2 % U8
     return _pairwise(x, r, perm, a, n2) + _pairwise(x, r, perm, a + n2, n - n2)
 
 
 @njit(cache=True, error_model="numpy")
 def _segsum(x, r, perm, a, b):  # pragma: no cover - compiled
     """Sum of segment ``perm[a:b]`` of row r as ``np.add.reduceat`` computes it."""
-    if b - a == 1:
+    if b - a == U1:
         return x[r, perm[a]]
-    return x[r, perm[a]] + _pairwise(x, r, perm, a + 1, b - a - 1)
+    return x[r, perm[a]] + _pairwise(x, r, perm, a + U1, b - a - U1)
 
 
 @njit(cache=True, error_model="numpy", inline="always")
 def _ss(x, r, perm, a, b):  # pragma: no cover - compiled
     """``_segsum`` with the short segments (up to 9 columns, nearly all of them) inlined."""
     n = b - a
-    if n == 1:
+    if n == U1:
         return x[r, perm[a]]
-    if n <= 9:
+    if n <= np.uint64(9):
         res = 0.0
-        for i in range(a + 1, b):
+        for i in range(a + U1, b):
             res += x[r, perm[i]]
         return x[r, perm[a]] + res
     return _segsum(x, r, perm, a, b)
@@ -87,7 +95,7 @@ def _reroute_shares(blk, r, ro, E, weights_out, orders, backlog, dst_uniq, dst_s
     ``orders`` row: 1 on re-routed links): the left-out weight moves to the buyer's other links, or
     back to all of them when none is left (``keep``), and re-routed links' backlogs are cancelled.
     Shares, normalised weights and keep flags go to the block's row of ``rr_sh``, ``rr_eff``, ``rr_keep``."""
-    for u in range(dst_uniq.shape[0]):
+    for u in range(np.uint64(dst_uniq.shape[0])):
         a0 = dst_starts[u]
         b0 = dst_ends[u]
         wsum = _ss(weights_out, ro, dst_perm, a0, b0)
@@ -106,7 +114,7 @@ def _reroute_shares(blk, r, ro, E, weights_out, orders, backlog, dst_uniq, dst_s
     for e in range(E):
         orders[ro, e] = weights_out[ro, e] * lead1[e]  # x of position_shares
         rr_eff[blk, e] = weights_out[ro, e]
-    for u in range(dst_uniq.shape[0]):
+    for u in range(np.uint64(dst_uniq.shape[0])):
         a0 = dst_starts[u]
         b0 = dst_ends[u]
         tot = _ss(orders, ro, dst_perm, a0, b0)

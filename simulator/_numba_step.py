@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._numba_parts import _mix, _reroute_shares, _ss
+from ._numba_parts import U1, _mix, _reroute_shares, _ss
 
 BLOCKS = 16  #: replicates are run in this many blocks (fewer for small R)
 CHUNK = 8  #: consecutive replicates a block runs together
@@ -102,13 +102,24 @@ def _step_block(blk, nb, t0, nsteps, S, T, N, O, A, K):  # pragma: no cover - co
 
     Rt = hold_tag.shape[0]
     C = hold_tag.shape[2]
-    E = backlog.shape[1]
-    F = out_ptr.shape[0] - 1
-    D = backorder.shape[1]
-    M = mkt_starts.shape[0]
-    Q = ch_pile.shape[0]
+    # counts over index spaces are unsigned, so loop indices, the index arrays' values and
+    # positions are all np.uint64 (see _numba_parts.U1)
+    E = np.uint64(backlog.shape[1])
+    F = np.uint64(out_ptr.shape[0] - 1)
+    D = np.uint64(backorder.shape[1])
+    M = np.uint64(mkt_starts.shape[0])
+    Q = np.uint64(ch_pile.shape[0])
     W = tr_ring_d.shape[0]
-    NC = rec_hold.shape[0]
+    NC = np.uint64(rec_hold.shape[0])
+    n_dst = np.uint64(dst_uniq.shape[0])
+    n_src = np.uint64(src_uniq.shape[0])
+    n_out = np.uint64(out_hold.shape[0])
+    n_in = np.uint64(in_hold.shape[0])
+    n_chp = np.uint64(chp_uniq.shape[0])
+    n_ph = np.uint64(pile_h.shape[0])
+    n_ql = np.uint64(quota_links.shape[0])
+    n_cl = np.uint64(closing_links.shape[0])
+    n_prod = np.uint64(COLL.shape[2])
     R = on_hand.shape[0]
     observed = arrived.shape[0] == R  # per-step outputs kept for every replicate (an observer reads them)
     n_chunks = (R + CHUNK - 1) // CHUNK
@@ -151,16 +162,16 @@ def _step_block(blk, nb, t0, nsteps, S, T, N, O, A, K):  # pragma: no cover - co
                     if v < 0.0:
                         v = 0.0
                     in_transit[r, e] = v
-            for u in range(dst_uniq.shape[0]):
+            for u in range(n_dst):
                 s = _ss(arrived, ro, dst_perm, dst_starts[u], dst_ends[u])
                 if s != 0.0:
                     on_hand[r, dst_uniq[u]] += s
             if tr and E > 0:
-                for u in range(dst_uniq.shape[0]):
+                for u in range(n_dst):
                     a0 = dst_starts[u]
                     b0 = dst_ends[u]
                     h = dst_uniq[u]
-                    if b0 - a0 == 1:
+                    if b0 - a0 == U1:
                         e = dst_perm[a0]
                         s = arrived[ro, e]
                         if not s > 0.0:
@@ -190,16 +201,16 @@ def _step_block(blk, nb, t0, nsteps, S, T, N, O, A, K):  # pragma: no cover - co
                     for c in range(C):
                         x = hold_tag[r, h, c]
                         hold_tag[r, h, c] = x + (tag_acc[ro, c] / s - x) * w
-            for k in range(NC):
-                on_hand[r, rec_hold[k]] += GOT[js, r, k]
+            for kc in range(NC):
+                on_hand[r, rec_hold[kc]] += GOT[js, r, kc]
             # ------------------------------------------------------------ 3. produce (+ tags)
             if tr:
-                for o in range(out_hold.shape[0]):
+                for o in range(n_out):
                     before_out[ro, o] = on_hand[r, out_hold[o]]
-            for u in range(src_uniq.shape[0]):
+            for u in range(n_src):
                 backlog_out[ro, src_uniq[u]] = 0.0 + _ss(backlog, r, src_perm, src_starts[u], src_ends[u])
             for f in range(F):
-                o0, o1 = out_ptr[f], out_ptr[f + 1]
+                o0, o1 = out_ptr[f], out_ptr[f + U1]
                 need = -np.inf
                 for o in range(o0, o1):
                     h = out_hold[o]
@@ -207,7 +218,7 @@ def _step_block(blk, nb, t0, nsteps, S, T, N, O, A, K):  # pragma: no cover - co
                     if o == o0 or wv > need:
                         need = wv
                 limit = np.inf
-                for i in range(in_ptr[f], in_ptr[f + 1]):
+                for i in range(in_ptr[f], in_ptr[f + U1]):
                     q = on_hand[r, in_hold[i]] / in_coef[i]
                     if q < limit:
                         limit = q
@@ -219,7 +230,7 @@ def _step_block(blk, nb, t0, nsteps, S, T, N, O, A, K):  # pragma: no cover - co
                 if a <= 0.0:
                     a = 0.0
                 activity[ro, f] = a
-                for i in range(in_ptr[f], in_ptr[f + 1]):
+                for i in range(in_ptr[f], in_ptr[f + U1]):
                     h = in_hold[i]
                     before = on_hand[r, h]
                     after = before - a * in_coef[i]
@@ -239,14 +250,14 @@ def _step_block(blk, nb, t0, nsteps, S, T, N, O, A, K):  # pragma: no cover - co
                     on_hand[r, h] = new - x
             if tr:
                 for f in range(F):
-                    o0, o1 = out_ptr[f], out_ptr[f + 1]
+                    o0, o1 = out_ptr[f], out_ptr[f + U1]
                     moved = False
                     for o in range(o0, o1):
                         if made[ro, o] > 0.0:
                             moved = True
                     if not moved:
                         continue
-                    i0, i1 = in_ptr[f], in_ptr[f + 1]
+                    i0, i1 = in_ptr[f], in_ptr[f + U1]
                     if i1 == i0:
                         for c in range(C):
                             tag_acc[ro, c] = c_none[c]
@@ -292,7 +303,7 @@ def _step_block(blk, nb, t0, nsteps, S, T, N, O, A, K):  # pragma: no cover - co
                         gap = 0.0
                     wq = ch_max[q] if ch_max[q] <= gap else gap
                     released[ro, q] = wq * (1.0 if triggered[r, q] else 0.0) * pol_release[r]
-                for u in range(chp_uniq.shape[0]):
+                for u in range(n_chp):
                     tot = _ss(released, ro, chp_perm, chp_starts[u], chp_ends[u])
                     h = chp_uniq[u]
                     av = on_hand[r, h]
@@ -319,12 +330,12 @@ def _step_block(blk, nb, t0, nsteps, S, T, N, O, A, K):  # pragma: no cover - co
             # ------------------------------------------------------------ ship (+ tags), dispatch
             for e in range(E):
                 want[ro, e] = backlog[r, e] * ship_mask[e]
-            for j in range(quota_links.shape[0]):  # the links with a finite quota in some replicate
+            for j in range(n_ql):  # the links with a finite quota in some replicate
                 e = quota_links[j]
                 b = backlog[r, e]
                 qv = quota[r, e]
                 want[ro, e] = (b if b <= qv else qv) * ship_mask[e]
-            for u in range(src_uniq.shape[0]):
+            for u in range(n_src):
                 a0 = src_starts[u]
                 b0 = src_ends[u]
                 total = _ss(want, ro, src_perm, a0, b0)
@@ -402,7 +413,7 @@ def _step_block(blk, nb, t0, nsteps, S, T, N, O, A, K):  # pragma: no cover - co
                 a0 = mkt_starts[m]
                 b0 = mkt_ends[m]
                 if b0 <= a0:
-                    b0 = a0 + 1
+                    b0 = a0 + U1
                 sv = _ss(served, ro, d_ident, a0, b0)
                 dm = _ss(demand, ro, d_ident, a0, b0)
                 tr_demand[r, m] += dm
@@ -445,7 +456,7 @@ def _step_block(blk, nb, t0, nsteps, S, T, N, O, A, K):  # pragma: no cover - co
             if rs_ < 1.0:
                 rs_ = 1.0
             any_rer = False
-            for j in range(closing_links.shape[0]):  # elsewhere closed_for is and stays 0
+            for j in range(n_cl):  # elsewhere closed_for is and stays 0
                 e = closing_links[j]
                 cf = closed_for[r, e] + 1.0 if link_open[r, e] < closed_below else 0.0
                 closed_for[r, e] = cf
@@ -455,16 +466,15 @@ def _step_block(blk, nb, t0, nsteps, S, T, N, O, A, K):  # pragma: no cover - co
                 # links left out other than by re-routing are the same in every replicate (base_w): the
                 # shares follow from which closing links are re-routed, and the block keeps the last ones
                 # it worked out (most replicates share them, step after step)
-                ncl = closing_links.shape[0]
                 hit = rr_ok[blk] and rr_ver[blk] == rr_version
                 if hit:
-                    for j in range(ncl):
+                    for j in range(n_cl):
                         e = closing_links[j]
                         if (1.0 if closed_for[r, e] >= rs_ and wnorm[e] > 0 else 0.0) != rr_key[blk, j]:
                             hit = False
                             break
                 if hit:
-                    for j in range(ncl):
+                    for j in range(n_cl):
                         e = closing_links[j]
                         if rr_key[blk, j] > 0.0 and rr_keep[blk, e] == 0.0:
                             backlog[r, e] = 0.0
@@ -475,7 +485,7 @@ def _step_block(blk, nb, t0, nsteps, S, T, N, O, A, K):  # pragma: no cover - co
                     for e in range(E):
                         weights_out[ro, e] = base_w[e]  # the excluded-zeroed weights for now
                         orders[ro, e] = 0.0  # rerouted flags (orders is rewritten below)
-                    for j in range(ncl):
+                    for j in range(n_cl):
                         e = closing_links[j]
                         rer = closed_for[r, e] >= rs_ and wnorm[e] > 0
                         rr_key[blk, j] = 1.0 if rer else 0.0
@@ -493,8 +503,8 @@ def _step_block(blk, nb, t0, nsteps, S, T, N, O, A, K):  # pragma: no cover - co
                     rer = closed_for[r, e] >= rs_ and wnorm[e] > 0
                     ex = rer
                     if not rer and wnorm[e] > 0 and link_fac[e] >= 0:
-                        f = link_fac[e]
-                        ex = t < online_step[f] and added_capacity[jc, r, f] <= 0.0
+                        fl = link_fac[e]
+                        ex = t < online_step[fl] and added_capacity[jc, r, fl] <= 0.0
                     weights_out[ro, e] = 0.0 if ex else wnorm[e]  # the excluded-zeroed weights for now
                     orders[ro, e] = 1.0 if rer else 0.0  # rerouted flags (orders is rewritten below)
                     if ex:
@@ -540,11 +550,11 @@ def _step_block(blk, nb, t0, nsteps, S, T, N, O, A, K):  # pragma: no cover - co
                 a_output[r, f] += a * out_per_act[f]
                 a_act[r, f] += a
                 a_cap[r, f] += CAP[jc, r, f]
-            for o in range(out_hold.shape[0]):
+            for o in range(n_out):
                 p = out_prod[o]
                 flows[r, p] += made[ro, o] - extra[ro, o]
                 a_surplus[r, p] += extra[ro, o]
-            for i in range(in_hold.shape[0]):
+            for i in range(n_in):
                 flows[r, in_prod[i]] -= used[ro, i]
             for d in range(D):
                 flows[r, dem_prod[d]] -= consumed[r, d]
@@ -552,11 +562,11 @@ def _step_block(blk, nb, t0, nsteps, S, T, N, O, A, K):  # pragma: no cover - co
                 a_shipped[r, e] += shipped[ro, e]
             for q in range(Q):
                 a_released[r, pile_of_q[q]] += released[ro, q]
-            for j in range(pile_h.shape[0]):
+            for j in range(n_ph):
                 h = pile_h[j]
                 a_hcost[r, pile_of_h[j]] += on_hand[r, h] * pile_cost[h]
             if scrap:  # scrap collected this step (mass entering the chain), and what was consumed for the ring
-                for p in range(COLL.shape[2]):
+                for p in range(n_prod):
                     flows[r, p] += COLL[js, r, p]
                 for d in range(D):
                     cons_k[js, r, d] = consumed[r, d]

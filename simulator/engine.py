@@ -455,9 +455,10 @@ def simulate(
                     board.arrays["link_open"], no_lead if lead_re is None else lead_re, lead_re is not None,
                     t < last_offline, ACT, pol["stockpile_release"],
                     pol["substitution"], pol["reroute_steps"], blockrow, G,
-                    plan.ring_off + ts[:, None] % plan.ring_len, plan.ring_off + (ts[:, None] + plan.lead) % plan.ring_len,
+                    (plan.ring_off + ts[:, None] % plan.ring_len).astype(np.uint64),
+                    (plan.ring_off + (ts[:, None] + plan.lead) % plan.ring_len).astype(np.uint64),
                     use_pat, pattern["w"], pattern["shares"], pattern["any"],
-                    sparse["quota"], sparse["closing"], win_all, win_on, cons_k, rr_base["w"], rr_base["version"], *rr_cache)
+                    sparse["quota"].astype(np.uint64), sparse["closing"].astype(np.uint64), win_all, win_on, cons_k, rr_base["w"], rr_base["version"], *rr_cache)
         kernel(t, k, S_, T_, N_, O_, A_, controls)
         o = scr_f
         if scrap is not None:

@@ -35,18 +35,21 @@ def fused_args(net: Network, R: int, observed: bool, st: State, plan: K.Plan, me
     Q = len(mech.ch_pile)
     Oo, I_ = len(net.out_hold), len(net.in_hold)
     i64 = lambda a: np.array(a, dtype=np.int64).reshape(-1)  # writable contiguous copies
+    # index arrays the step only indexes with are unsigned: numba then skips the negative-index
+    # wrap-around it adds to every access with a signed index it cannot prove non-negative
+    u64 = lambda a: np.array(a, dtype=np.uint64).reshape(-1)
     f64 = lambda a: np.array(a, dtype=np.float64)
 
     def seg(sg: K.Segments, n: int) -> tuple[np.ndarray, ...]:
-        ends = np.append(sg.starts[1:], n) if len(sg.starts) else np.zeros(0, dtype=np.int64)
-        return i64(sg.perm), i64(sg.starts), i64(ends), i64(sg.uniq)
+        ends = np.append(sg.starts[1:], n) if len(sg.starts) else np.zeros(0, dtype=np.uint64)
+        return u64(sg.perm), u64(sg.starts), u64(ends), u64(sg.uniq)
 
     hp = np.asarray(net.hold_product)
     bd, bs = plan.by_dst, plan.by_src
     chp = K.Segments.build(mech.ch_pile)
     base_seg = bd.sum(plan.wnorm[None, :])[0] if E else np.zeros(0)
-    mkt_starts = i64(net.mkt_starts)
-    mkt_ends = i64(np.append(mkt_starts[1:], D))
+    mkt_starts = u64(net.mkt_starts)
+    mkt_ends = u64(np.append(mkt_starts[1:], D))
     if tracer is not None:
         C = tracer.C
         tags = (tracer.hold, tracer.pipe, tracer.dep, dep_int)
@@ -58,18 +61,18 @@ def fused_args(net: Network, R: int, observed: bool, st: State, plan: K.Plan, me
         c_keep, c_onehot, c_none, single_input = np.zeros((Fn, 0)), np.zeros((Fn, 0)), np.zeros(0), True
     N = (*seg(bs, E), *seg(bd, E),
          i64(plan.ring_off), i64(plan.ring_len), f64(plan.ship_mask),
-         i64(plan.out_hold), f64(plan.out_coef), i64(plan.out_ptr), i64(plan.in_hold), f64(plan.in_coef),
-         i64(plan.in_ptr), i64(plan.dem_hold), i64(net.dem_market), np.array(plan.dem_bo, dtype=np.bool_),
-         i64(hp[np.asarray(plan.dem_hold)]), i64(hp[np.asarray(plan.out_hold)]), i64(hp[np.asarray(plan.in_hold)]),
-         i64(plan.hold_dem), i64(net.link_src), i64(net.link_dst), i64(np.arange(D)), mkt_starts, mkt_ends,
+         u64(plan.out_hold), f64(plan.out_coef), u64(plan.out_ptr), u64(plan.in_hold), f64(plan.in_coef),
+         u64(plan.in_ptr), u64(plan.dem_hold), u64(net.dem_market), np.array(plan.dem_bo, dtype=np.bool_),
+         u64(hp[np.asarray(plan.dem_hold)]), u64(hp[np.asarray(plan.out_hold)]), u64(hp[np.asarray(plan.in_hold)]),
+         i64(plan.hold_dem), u64(net.link_src), u64(net.link_dst), u64(np.arange(D)), mkt_starts, mkt_ends,
          f64(out_per_act), f64(plan.wnorm), f64(base_seg), f64(np.reshape(static_shares, -1)),
          f64(np.asarray(net.lead_steps) + 1.0), i64(link_fac), f64(net.online_step),
          f64(net.dem_noise_cv), f64(mech.sub_fraction), f64(mech.sub_after), f64(mech.sub_adopt_steps),
          f64(mech.sub_threshold), np.array(mech.has_sub, dtype=np.bool_),
-         i64(mech.ch_pile), i64(mech.ch_recv), f64(mech.ch_cover_days), f64(mech.ch_max_step),
+         u64(mech.ch_pile), u64(mech.ch_recv), f64(mech.ch_cover_days), f64(mech.ch_max_step),
          *seg(chp, Q),
-         i64(mech.ch_stockpile), i64(mech.pile_holdings), i64(mech.pile_of_holding), f64(mech.pile_cost_step),
-         c_keep, c_onehot, c_none, single_input, i64(mech.rec_scrap_hold), float(net.step_days),
+         u64(mech.ch_stockpile), u64(mech.pile_holdings), u64(mech.pile_of_holding), f64(mech.pile_cost_step),
+         c_keep, c_onehot, c_none, single_input, u64(mech.rec_scrap_hold), float(net.step_days),
          float(net.scenario.policies.closed_below), i64(ref_step))
     widths = {"arrived": E, "activity": Fn, "made": Oo, "used": I_, "extra": Oo, "backlog_out": H, "before_out": Oo,
               "recv_before": Q, "released": Q, "shipped": E, "want": E, "raw": D, "sub": D, "rs": D, "demand": D,
