@@ -480,12 +480,21 @@ def simulate(
         if progress is not None:
             progress(t + k, T)
 
+    # markets with demand entries, and where their entries start in D (dem_market is sorted)
+    cover_markets = np.flatnonzero(np.bincount(net.dem_market, minlength=len(net.markets)) > 0)
+    cover_starts = np.asarray(net.mkt_starts)[cover_markets]
+
     def _record_interval(t: int) -> None:
         nonlocal worst
         series["fill"].add(tracker.take_interval())
         du = st.exp_use[:, net.dem_hold]
         with np.errstate(divide="ignore", invalid="ignore"):
-            series["market_cover_days"].add(np.where(du > 0, st.on_hand[:, net.dem_hold] / np.where(du > 0, du, 1), 0.0))
+            cover = np.where(du > 0, st.on_hand[:, net.dem_hold] / np.where(du > 0, du, 1), 0.0)  # [R, D]
+        # per market (its label): the least cover among the products it buys, the first to run out
+        by_market = np.zeros((R, len(net.markets)))
+        if len(cover_starts):
+            by_market[:, cover_markets] = np.minimum.reduceat(cover, cover_starts, axis=1)
+        series["market_cover_days"].add(by_market)
         levels = np.zeros((R, S))
         if S:
             np.add.at(levels, (slice(None), mech.pile_of_holding), st.on_hand[:, mech.pile_holdings])

@@ -204,3 +204,43 @@ def test_cli_run_writes_summary_matching_contract(tmp_path):
     assert lines[0] == "time,series,stat,value" and len(lines) > 100
     again = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     assert again.returncode == 2 and "--force" in again.stderr
+
+
+TWO_PRODUCTS = """
+reesim: 1
+name: two_products
+seed: 1
+replications: 2
+horizon: {start: 2025-01-01, end: 2025-03-31, step_days: 1}
+report: {interval_days: 7}
+regions: {AU: {name: Australia, bloc: allied}}
+products: {magnet: {unit: t, family: magnets}, motor: {unit: t, family: magnets}}
+facilities:
+  maker_a: {region: AU, stage: component, capacity: 0.000001, outputs: {magnet: 1.0}, finished_cover_days: 0}
+  maker_b: {region: AU, stage: component, capacity: 0.000001, outputs: {motor: 1.0}, finished_cover_days: 0}
+markets:
+  m:
+    region: AU
+    sector: ev_motors
+    demand: {magnet: {rate: 36500}, motor: {rate: 36500}}
+    stock: {magnet: {cover_days: 30, initial_days: 30}, motor: {cover_days: 10, initial_days: 10}}
+    unmet: lost
+links:
+  - {from: maker_a, to: m, product: magnet, lead_days: 1}
+  - {from: maker_b, to: m, product: motor, lead_days: 1}
+"""
+
+
+def test_market_cover_is_the_least_cover_among_the_markets_products(tmp_path):
+    """A market buying two products (nearly no supply, 100 t/d each): after the first week
+    magnet stock is 3000 - 700 t (23 d of use) and motor stock 1000 - 700 t (3 d); the market's
+    cover is the motor's 3 d, one column per market, as labelled."""
+    p = tmp_path / "two.yaml"
+    p.write_text(TWO_PRODUCTS)
+    res = simulate(compile_network(load_scenario(p)), 2, seed=1)
+    for name, arr in res.series.items():
+        assert arr.shape[1] == len(res.series_labels[name]), name
+    cover = res.series["market_cover_days"]
+    assert res.series_labels["market_cover_days"] == ("m",)
+    assert cover[0, 0, 1] == pytest.approx(3.0, abs=1e-6)  # p50 at the end of week 1
+    assert cover[1, 0, 1] == pytest.approx(0.0, abs=1e-6)  # the motor has run out in week 2

@@ -103,7 +103,8 @@ def cover(data: ReportData) -> FigureOut:
     """Market stock cover (days of expected use on hand) over time, per market."""
     ranked = data.ranked_markets()
     ids = ranked[:TOP_SERIES]
-    cap = ("Stock on hand at each market in days of its expected use: median and p5–p95 across "
+    cap = ("Stock on hand at each market in days of its expected use (for a market buying several "
+           "products, the product with the least cover): median and p5–p95 across "
            "replicates. Zero cover means the market lives from what arrives each day."
            + _rest_note(len(ids), len(ranked), "all series are in timeseries.csv."))
     return _small_multiples(data, "market_cover_days", ids, "cover [d]", False, "market_cover",
