@@ -496,7 +496,7 @@ def _step_block(blk, nb, t0, nsteps, S, T, N, O, A, K):  # pragma: no cover - co
                                     dst_perm, base_seg, wnorm, lead1, rr_keep, rr_sh, rr_eff)
                     rr_ok[blk] = True
                     rr_ver[blk] = rr_version
-                shares = rr_sh[blk]
+                shares_from = 2
             elif off_check and not use_pat:  # plants not online yet, told apart per replicate
                 any_ex = False
                 for e in range(E):
@@ -510,7 +510,7 @@ def _step_block(blk, nb, t0, nsteps, S, T, N, O, A, K):  # pragma: no cover - co
                     if ex:
                         any_ex = True
                 if not any_ex:
-                    shares = static_shares
+                    shares_from = 0
                     if observed:
                         for e in range(E):
                             weights_out[ro, e] = wnorm[e]
@@ -518,19 +518,26 @@ def _step_block(blk, nb, t0, nsteps, S, T, N, O, A, K):  # pragma: no cover - co
                     _reroute_shares(blk, r, ro, E, weights_out, orders, backlog, dst_uniq, dst_starts, dst_ends,
                                     dst_perm, base_seg, wnorm, lead1, rr_keep, rr_sh, rr_eff)
                     rr_ok[blk] = False  # these shares are not those of a key
-                    shares = rr_sh[blk]
+                    shares_from = 2
             elif use_pat and pat_any:  # only the plants not online yet: the step's common shares
-                shares = pat_shares
+                shares_from = 1
                 if observed:
                     for e in range(E):
                         weights_out[ro, e] = pat_w[e]
             else:  # nothing excluded: the static shares
-                shares = static_shares
+                shares_from = 0
                 if observed:
                     for e in range(E):
                         weights_out[ro, e] = wnorm[e]
             for e in range(E):
-                sh = shares[e]
+                # the order shares: static (0), the step's pattern (1) or the block's row (2); read in
+                # place, as a view of one of them would be reference-counted (atomic) per replicate-step
+                if shares_from == 0:
+                    sh = static_shares[e]
+                elif shares_from == 1:
+                    sh = pat_shares[e]
+                else:
+                    sh = rr_sh[blk, e]
                 if use_block:
                     sh = sh * (1.0 - blockrow[ro, link_dst[e]])
                 h = link_dst[e]
