@@ -119,3 +119,32 @@ def test_backend_switch_and_env(monkeypatch):
             K.set_backend("fortran")
     finally:
         K.set_backend(prev)
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 8, 9, 10, 16, 17, 30, 128, 129, 130, 300])
+def test_compiled_segment_sum_adds_as_reduceat(n):
+    """The compiled step's segment sum gives np.add.reduceat's bits: x0 + numpy's pairwise sum of
+    the rest (one by one below 8 values, eight partial sums up to 128, recursion beyond). A
+    9-column segment once went one by one and differed in the last bit in a third of cases."""
+    from simulator._numba_parts import _ss
+
+    rng = np.random.default_rng(n)
+    for _ in range(50):
+        x = rng.random((3, 400)) * 10.0 ** rng.uniform(-3, 6, (3, 400))
+        perm = rng.permutation(400)
+        a = int(rng.integers(0, 400 - n + 1))
+        want = np.add.reduceat(x[:, perm], np.array([a, a + n]) if a + n < 400 else np.array([a]), axis=1)[1, 0]
+        assert _ss(x, 1, perm.astype(np.uint64), np.uint64(a), np.uint64(a + n)) == want
+
+
+def test_compiled_step_file_names_the_parts_it_inlines():
+    """numba's cache of _numba_step keys on that file only: editing _numba_parts.py without it would
+    leave every installed cache running the old inlined code. Update PARTS_SHA256 with the parts."""
+    import hashlib
+
+    from simulator import _numba_step
+
+    parts = (ROOT / "simulator" / "_numba_parts.py").read_bytes()
+    assert _numba_step.PARTS_SHA256 == hashlib.sha256(parts).hexdigest()[:16], (
+        "simulator/_numba_parts.py changed: set PARTS_SHA256 in simulator/_numba_step.py to "
+        + hashlib.sha256(parts).hexdigest()[:16])
