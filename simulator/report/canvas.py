@@ -88,6 +88,10 @@ def save(fig: Any, folder: Path, name: str) -> bytes:
         fig.savefig(buf, format="png", dpi=DPI, facecolor="white")
         png = buf.getvalue()
         (folder / f"{name}.png").write_bytes(png)
+        try:  # keep the layout the PNG's draw worked out: constrained layout again is ~15 % of a figure's time
+            fig.set_layout_engine("none")
+        except RuntimeError:  # an engine matplotlib will not swap out (colorbars): lay out again
+            pass
         fig.savefig(folder / f"{name}.svg", format="svg", facecolor="white", metadata={"Date": None})
     return png
 
