@@ -438,10 +438,11 @@ def _step_block(blk, nb, t0, nsteps, S, T, N, O, A, K):  # pragma: no cover - co
                         win[wi, r, m, 1] += dm
                 if ref_step[r] >= 0 and t >= ref_step[r] and tr_short[r, m] < 0 and fill < SHORT:
                     tr_short[r, m] = t
-                rd = tr_roll_d[r, m]
-                roll = tr_roll_s[r, m] / rd if rd > 1e-12 else 1.0
-                if tr_short[r, m] >= 0 and t > tr_short[r, m] and tr_recover[r, m] < 0 and roll >= RECOVERED:
-                    tr_recover[r, m] = t
+                if tr_short[r, m] >= 0 and t > tr_short[r, m] and tr_recover[r, m] < 0:  # short, not recovered
+                    rd = tr_roll_d[r, m]
+                    roll = tr_roll_s[r, m] / rd if rd > 1e-12 else 1.0
+                    if roll >= RECOVERED:
+                        tr_recover[r, m] = t
                 a_subst[r, m] += _ss(rs, ro, d_ident, a0, b0)
             # ------------------------------------------------------------ substitution, release triggers
             for d in range(D):
