@@ -41,7 +41,8 @@ from .state import State
 from .tracing import Tracer
 
 F64 = npt.NDArray[np.float64]
-NOISE_BLOCK = 16  #: steps of demand noise drawn at once (fixed: part of the stream layout)
+NOISE_BLOCK = 32  #: steps of demand noise drawn at once (fixed: part of the stream layout; 16 before 2026-11: a
+#: call costs ~20 µs of set-up, a block of 32 halves the calls)
 MAX_BATCH = 8  #: most steps the compiled kernel runs in one call (bounds the per-step tables)
 #: factor arrays whose changes a batch takes step by step (they only enter the step through its capacity)
 IN_BATCH = ("added_capacity", "capacity_factor")

@@ -57,15 +57,20 @@ class Streams:
         Box–Muller on ``m = ceil(n / 2)`` pairs of uniforms ``(u1, u2)`` per replicate:
         with ``rho = sqrt(-2 ln(1 - u1))`` and ``theta = 2 pi u2``, deviate ``j < m`` is
         ``rho_j cos theta_j`` and deviate ``m + j`` is ``rho_j sin theta_j`` (the two are
-        independent standard normals), so a deviate costs one uniform, not two.
+        independent standard normals), so a deviate costs one uniform, not two; ``sin`` is
+        taken as ``+-sqrt(1 - cos^2)``.
         """
         m = -(-n // 2)
         u = self.uniforms(component, 2 * m, block)
         rho = np.sqrt(-2.0 * np.log1p(-u[:, :m]))
-        theta = (2.0 * np.pi) * u[:, m:]
+        cos = np.cos((2.0 * np.pi) * u[:, m:])
+        # sin theta = +-sqrt(1 - cos^2), + for theta < pi (u2 < 0.5): a sqrt instead of a second
+        # scalar libm call (17 -> 3 us per 2048); off from np.sin by at most ~1e-8 (where sin ~ 0)
+        sin = np.sqrt(np.maximum(0.0, 1.0 - cos * cos))
+        np.negative(sin, out=sin, where=u[:, m:] >= 0.5)
         z = np.empty((self.R, 2 * m))
-        np.multiply(rho, np.cos(theta), out=z[:, :m])
-        np.multiply(rho, np.sin(theta), out=z[:, m:])
+        np.multiply(rho, cos, out=z[:, :m])
+        np.multiply(rho, sin, out=z[:, m:])
         return z[:, :n]
 
 
