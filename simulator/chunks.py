@@ -197,6 +197,14 @@ def _chunk_plan(net: Network, replications: int, executor: Any, chunk: int | Non
     return parts, len(parts) > 1 and series_values_bytes(net, replications) <= SERIES_VALUES_BUDGET
 
 
+def _chunk_cost(net: Network, r0: int, n: int) -> float:
+    """A chunk's expected run time, for ordering [arbitrary units]: replicates x network size, a traced
+    replicate counted 2.5 times (origin tags cost ~1.5 untraced replicate-steps; measured on the flagship)."""
+    sz = net.sizes
+    traced = traced_replicates(net.scenario.report.trace_replicates, r0, n)
+    return (n + 1.5 * traced) * (sz["E"] + sz["H"] + sz["F"] + sz["D"]) * net.n_steps
+
+
 def merge_results(parts: Sequence[Result]) -> Result:
     """One :class:`Result` from chunk results of one run (any order in, replicate order out).
 
@@ -283,8 +291,10 @@ def run_scenarios_chunked(
     Same seed and replicate indices for every scenario (common random numbers);
     returns the same list of :class:`simulator.compare.Run`. ``progress`` is called
     with (scenario index, replicates done, R). On an executor the chunks of all
-    scenarios are queued at once, the first chunk of each (which traces origins,
-    and takes longest) first, so no worker waits for another scenario's last chunk.
+    scenarios are queued at once, longest expected first (:func:`_chunk_cost`: the
+    chunks that trace origins, then the larger networks'), so the last chunks to
+    start are the shortest and the workers finish together (the flagship's pool
+    phase: 25.0 -> 22.6 s against the first chunks of each scenario first).
     """
     from .compare import Run
 
@@ -298,7 +308,7 @@ def run_scenarios_chunked(
     plans = [_chunk_plan(net, replications, executor, chunk) for net in nets]
     parts = plans[0][0]  # the same replicate split for every scenario
     keep = [k for _, k in plans]
-    order = sorted((r0 > 0, i, r0, n) for i in range(len(scenarios)) for r0, n in parts)
+    order = sorted(((-_chunk_cost(net, r0, n), i, r0, n) for i, net in enumerate(nets) for r0, n in parts))
     results: list[list[Result]] = [[] for _ in scenarios]
 
     def collect(k: int, res: Result) -> None:
