@@ -33,8 +33,25 @@ def stat(x: F64) -> dict[str, object]:
     mean = float(np.mean(x))
     sd = float(np.std(x, ddof=1)) if n > 1 else 0.0
     half = 1.96 * sd / math.sqrt(n) if n > 1 else 0.0
-    p5, p50, p95 = (float(v) for v in np.quantile(x, QUANTILES))
+    p5, p50, p95 = (float(v) for v in quantiles(x))
     return {"mean": mean, "sd": sd, "p5": p5, "p50": p50, "p95": p95, "ci95": [mean - half, mean + half], "n": n}
+
+
+def quantiles(x: F64) -> F64:
+    """``np.quantile(x, QUANTILES)`` of a 1-D array with no NaN, bit for bit (numpy's linear method),
+    from one sort: a third of np.quantile's time on the ~8 500 small arrays of a flagship summary."""
+    return _from_sorted(np.sort(x))
+
+
+def _from_sorted(s: F64) -> F64:
+    """QUANTILES of values sorted along the last axis: [..., 3], interpolated as numpy's ``_lerp``."""
+    n = s.shape[-1]
+    at = np.asarray(QUANTILES) * (n - 1)
+    lo = np.floor(at).astype(np.intp)
+    a, b = s[..., lo], s[..., np.minimum(lo + 1, n - 1)]
+    g = at - lo
+    d = b - a
+    return np.where(g >= 0.5, b - d * (1 - g), a + d * g)
 
 
 def censored_stat(x: F64, censored: npt.NDArray[np.bool_]) -> dict[str, object]:
@@ -201,15 +218,8 @@ def quantile_rows_of(parts: Sequence[F64]) -> F64:
             r0 += p.shape[1]
         out[i, :, 3] = row.mean(axis=0)  # as SeriesQuantiles.add takes it (numpy's order of sums)
         x[i] = row.T
-    at = np.asarray(QUANTILES) * (R - 1)
-    lo = np.floor(at).astype(np.intp)
-    hi = np.minimum(lo + 1, R - 1)
-    gamma = at - lo
     x.sort(axis=-1)  # numpy sorts float64 with SIMD here: faster than partitioning at 7 places
-    for j, g in enumerate(gamma):
-        a, b = x[..., lo[j]], x[..., hi[j]]
-        d = b - a
-        out[..., j] = b - d * (1 - g) if g >= 0.5 else a + d * g  # numpy's _lerp
+    out[..., :3] = _from_sorted(x)
     out[np.isnan(x[..., R - 1]), :3] = np.nan  # NaN sorts last
     return out
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from simulator import load_scenario
 from simulator.chunks import PER_REPLICATE, merge_results, run_chunked, run_scenarios_chunked, split
@@ -134,3 +136,30 @@ def test_cli_run_and_compare_chunked_on_local_pool_match_unchunked(tmp_path):
        "--chunk", "16", "-o", str(tmp_path / "c"))
     c = json.loads((tmp_path / "c" / "summary.json").read_text())
     assert "differences" in c
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 4), parts=st.lists(st.integers(0, 9), min_size=1, max_size=4), k=st.integers(1, 3),
+       seed=st.integers(0, 2**31), ties=st.booleans(), nan=st.booleans())
+def test_sorted_quantiles_equal_numpy_bit_for_bit(n, parts, k, seed, ties, nan):
+    """quantile_rows_of (chunks' values joined without concatenating, sorted along R) and quantiles
+    (1-D) give np.quantile's numbers exactly, with ties and NaN rows; the mean is each interval's."""
+    from simulator.metrics import QUANTILES, quantile_rows_of, quantiles
+
+    rng = np.random.default_rng(seed)
+    vals = [rng.standard_normal((n, r, k)) for r in parts]
+    if ties:
+        vals = [np.round(v) for v in vals]
+    if nan and sum(parts):
+        j = next(i for i, r in enumerate(parts) if r)
+        vals[j][0, 0, 0] = np.nan
+    got = quantile_rows_of(vals)
+    joined = np.concatenate(vals, axis=1)
+    if joined.shape[1] == 0:
+        assert np.isnan(got).all()
+        return
+    np.testing.assert_array_equal(got[..., :3], np.moveaxis(np.quantile(joined, QUANTILES, axis=1), 0, -1))
+    np.testing.assert_array_equal(got[..., 3], np.stack([joined[i].mean(axis=0) for i in range(n)]))
+    x = joined[-1, :, -1]
+    if not np.isnan(x).any():
+        np.testing.assert_array_equal(quantiles(x), np.quantile(x, QUANTILES))
