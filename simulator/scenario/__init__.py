@@ -83,7 +83,7 @@ def scenario_files(path: str | Path) -> list[tuple[str, str]]:
         import yaml
 
         try:
-            doc = yaml.load(data, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - safe loaders
+            doc = yaml.load(data, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # safe loaders only
         except yaml.YAMLError:
             return
         parents = doc.get("extends") if isinstance(doc, dict) else None
