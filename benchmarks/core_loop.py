@@ -29,6 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 def _pop(argv: list[str], flag: str) -> str | None:
     if flag in argv:
         i = argv.index(flag)
+        if i + 1 >= len(argv) or argv[i + 1].startswith("--"):
+            raise SystemExit(f"core_loop.py: error: {flag} needs a value (see --help)")
         value = argv[i + 1]
         del argv[i:i + 2]
         return value
@@ -37,6 +39,11 @@ def _pop(argv: list[str], flag: str) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if "-h" in argv or "--help" in argv:  # the options added here, then the set's own
+        print(__doc__)
+        from simulator import bench
+
+        return bench.main(["--help"])
     backend = _pop(argv, "--backend")
     rs = _pop(argv, "--rs")
     repeats = _pop(argv, "--repeats")
