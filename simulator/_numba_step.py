@@ -132,9 +132,9 @@ def _step_block(blk, nb, t0, nsteps, S, T, N, O, A, K):  # pragma: no cover - co
     scrap = COLL.shape[2] > 0
     for ch in range(blk, n_chunks, nb):
         r_end = min(R, ch * CHUNK + CHUNK)
-        for jr in range(nsteps * CHUNK):  # the chunk's replicates at step t0, then at t0 + 1, ...
-            js = jr // CHUNK  # step index in the batch
-            ri = jr % CHUNK  # the replicate's lane in the chunk's arrival ring
+        for jr in range(nsteps * CHUNK):  # the chunk's first replicate at steps t0, t0 + 1, ..., then the next
+            js = jr % nsteps  # step index in the batch
+            ri = jr // nsteps  # the replicate's lane in the chunk's arrival ring
             r = ch * CHUNK + ri
             if r >= r_end:
                 continue
