@@ -493,3 +493,53 @@ def test_validate_missing_file_is_a_usage_error(tmp_path):
     assert r.returncode == 2
     assert "does not exist" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_yaml_nested_too_deep_is_a_located_error_not_a_crash(tmp_path):
+    """100 000 nested lists (200 KB, under the size limit): libyaml's composer would recurse in C
+    and crash the interpreter; the depth is checked on the parser's events first."""
+    p = tmp_path / "deep.yaml"
+    p.write_text("reesim: 1\na: " + "[" * 100_000 + "]" * 100_000 + "\n")
+    r = subprocess.run([sys.executable, "-m", "simulator", "validate", str(p)], capture_output=True, text=True)
+    assert r.returncode == 1, r.stderr
+    assert "deep.yaml:2:" in r.stderr + r.stdout and "nested deeper than 64 levels" in r.stderr + r.stdout
+
+
+def test_tabs_mean_the_same_with_or_without_libyaml():
+    """A tab after a colon is refused by PyYAML's parser; libyaml would read it as a space. Text with
+    tabs goes to PyYAML's parser, so the file is invalid whichever PyYAML build is installed."""
+    probs = yamlpos.parse("reesim: 1\nname:\tx\n", "t.yaml")[1]
+    assert probs and probs[0].line == 2 and "'\\t'" in probs[0].message
+
+
+def test_market_without_demand_is_refused(write_scenario, mini_yaml):
+    """A market demanding no product once took another market's demand (or crashed the compiled step
+    when it was the last market); it is a located validation error."""
+    text = replace_once(mini_yaml, "    demand: {magnet: {rate: 400}}\n", "    demand: {}\n")
+    text = text.replace("  - {from: magnet_jp, to: ev_jp, product: magnet, lead_days: 5}\n", "")
+    probs = problems_of(write_scenario(text))
+    p = next(p for p in probs if p.path == "markets.ev_jp.demand")
+    assert p.line == line_of(text, "demand: {}") and "demands no product" in p.message
+
+
+def test_both_yaml_parsers_build_the_same_trees(monkeypatch):
+    """Every scenario file gives the same values and the same line/column of every key and item
+    through libyaml's parser and PyYAML's own (the path without libyaml)."""
+    def tree(x):  # noqa: ANN001, ANN202
+        if isinstance(x, dict):
+            return ("map", (x.mark.line, x.mark.col), [(k, (m.line, m.col), tree(x[k])) for k, m in x.key_marks.items()])
+        if isinstance(x, list):
+            return ("seq", (x.mark.line, x.mark.col), [((m.line, m.col), tree(v)) for m, v in zip(x.item_marks, x)])
+        return (type(x).__name__, x)
+
+    root = Path(__file__).resolve().parents[1]
+    files = sorted((root / "scenarios").glob("*.yaml")) + sorted((root / "sweeps").glob("*.yaml"))
+    assert len(files) >= 5
+    for f in files:
+        text = f.read_text(encoding="utf-8")
+        fast = yamlpos.parse(text, f.name)
+        monkeypatch.setattr(yamlpos, "_CLoader", None)
+        slow = yamlpos.parse(text, f.name)
+        monkeypatch.undo()
+        assert fast[1] == slow[1] == [], f.name
+        assert tree(fast[0]) == tree(slow[0]), f.name

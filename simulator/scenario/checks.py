@@ -183,6 +183,9 @@ class _Checker:
             base = ("markets", mid)
             self.ref((*base, "region"), m.get("region"), self.regions, "region")
             demand = _d(m.get("demand"))
+            if isinstance(m.get("demand"), dict) and not demand:
+                self.add((*base, "demand"), "a market demands no product (allowed: at least one, "
+                         "e.g. demand: {magnet: {rate: 6000}})")
             for p in demand:
                 self.ref((*base, "demand", p), p, self.products, "product")
             for p in _d(m.get("stock")):

@@ -221,13 +221,36 @@ def read_text(path: Path, shown: str) -> tuple[str | None, list[Problem]]:
         ]
 
 
+def _too_deep(text: str) -> Any:
+    """The mark where collections nest deeper than MAX_DEPTH, else None (also for text that does not
+    parse: parse() reports that). Walks the parser's events, which needs no recursion."""
+    depth = 0
+    try:
+        for ev in yaml.parse(text, Loader=_CLoader or _Loader):
+            if isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    return ev.start_mark
+            elif isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+    except yaml.YAMLError:
+        return None
+    return None
+
+
 def parse(text: str, shown: str) -> tuple[Any, list[Problem]]:
     """Parse YAML text into PosDict/PosList trees; return (document, problems).
 
     With libyaml the text is composed by its parser; a file it cannot parse is parsed again
     by PyYAML's own, whose syntax messages the error reports (and tests) use.
     """
-    if _CLoader is not None:
+    deep = _too_deep(text)
+    if deep is not None:  # before composing: both composers recurse per level (libyaml's in C)
+        return None, [Problem(shown, deep.line + 1, deep.column + 1, "",
+                              f"nested deeper than {MAX_DEPTH} levels")]
+    # libyaml reads tabs as separators and a second BOM as nothing, where PyYAML refuses them
+    # or keeps them: such text goes to PyYAML's parser, so a file means the same everywhere
+    if _CLoader is not None and "\t" not in text and "\ufeff" not in text[1:]:
         loader = _CLoader(text)
         try:
             node = loader.get_single_node()
