@@ -489,12 +489,14 @@ def simulate(
         nonlocal worst
         series["fill"].add(tracker.take_interval())
         du = st.exp_use[:, net.dem_hold]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            cover = np.where(du > 0, st.on_hand[:, net.dem_hold] / np.where(du > 0, du, 1), 0.0)  # [R, D]
-        # per market (its label): the least cover among the products it buys, the first to run out
+        with np.errstate(divide="ignore", invalid="ignore"):  # a product nobody uses now runs out never
+            cover = np.where(du > 0, st.on_hand[:, net.dem_hold] / np.where(du > 0, du, 1), np.inf)  # [R, D]
+        # per market (its label): the least cover among the products it uses, the first to run out;
+        # 0 where the market uses nothing now
         by_market = np.zeros((R, len(net.markets)))
         if len(cover_starts):
-            by_market[:, cover_markets] = np.minimum.reduceat(cover, cover_starts, axis=1)
+            least = np.minimum.reduceat(cover, cover_starts, axis=1)
+            by_market[:, cover_markets] = np.where(np.isinf(least), 0.0, least)
         series["market_cover_days"].add(by_market)
         levels = np.zeros((R, S))
         if S:

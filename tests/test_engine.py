@@ -244,3 +244,12 @@ def test_market_cover_is_the_least_cover_among_the_markets_products(tmp_path):
     assert res.series_labels["market_cover_days"] == ("m",)
     assert cover[0, 0, 1] == pytest.approx(3.0, abs=1e-6)  # p50 at the end of week 1
     assert cover[1, 0, 1] == pytest.approx(0.0, abs=1e-6)  # the motor has run out in week 2
+
+
+def test_market_cover_ignores_a_product_the_market_does_not_use_now(tmp_path):
+    """The same market with no motor demand (rate 0): its cover is the magnets' 2300 t / 100 t/d
+    = 23 d after a week, not 0 (a product nobody uses never runs out)."""
+    p = tmp_path / "two.yaml"
+    p.write_text(TWO_PRODUCTS.replace("motor: {rate: 36500}", "motor: {rate: 0}"))
+    res = simulate(compile_network(load_scenario(p)), 2, seed=1)
+    assert res.series["market_cover_days"][0, 0, 1] == pytest.approx(23.0, abs=1e-6)
