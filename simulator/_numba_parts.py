@@ -24,7 +24,7 @@ U8 = np.uint64(8)
 def _pairwise(x, r, perm, a, n):  # pragma: no cover - compiled
     """``sum(x[r, perm[a:a+n]])`` in the order of numpy's pairwise summation (``a``, ``n`` unsigned)."""
     if n < U8:
-        res = 0.0
+        res = -0.0  # numpy's start: a sum of -0.0 stays -0.0
         for i in range(n):
             res += x[r, perm[a + i]]
         return res
@@ -76,7 +76,7 @@ def _ss(x, r, perm, a, b):  # pragma: no cover - compiled
     a1 = a + U1
     m = n - U1
     if m < U8:
-        res = 0.0
+        res = -0.0  # numpy's start: a sum of -0.0 stays -0.0
         for i in range(a1, b):
             res += x[r, perm[i]]
         return x0 + res

@@ -12,7 +12,7 @@ the numpy path's order, so stocks and flows agree to the last bit in practice;
 ``tests/test_backends.py`` compares whole results of both.
 
 What stays in Python: the calendar (SimPy events edit the factor arrays the
-kernel reads), demand-noise draws (16 steps at a time), scrap collection and the
+kernel reads), demand-noise draws (engine.NOISE_BLOCK steps at a time), scrap collection and the
 reporting-interval records. The kernel runs a batch of steps per call (see
 :func:`step`), applies the stockpile release triggers it raises from the next step
 on, and adds the event-window sums.
@@ -31,7 +31,7 @@ from ._numba_parts import U1, _mix, _reroute_shares, _ss
 #: sha256 (first 16 hex digits) of _numba_parts.py, whose functions are inlined here. numba's
 #: on-disk cache of this module is keyed on this file alone, so a change there must change this
 #: line, or the cached step would keep the old code (tests/test_backends.py checks it).
-PARTS_SHA256 = "ebf64fbabf158795"
+PARTS_SHA256 = "c4fb619155d87388"
 BLOCKS = 16  #: replicates are run in this many blocks (fewer for small R)
 CHUNK = 8  #: consecutive replicates a block runs together
 #: per-step outputs nobody reads after the step: one row per block unless an observer wants them all

@@ -201,7 +201,8 @@ def _chunk_cost(net: Network, r0: int, n: int) -> float:
     """A chunk's expected run time, for ordering [arbitrary units]: replicates x network size, a traced
     replicate counted 2.5 times (origin tags cost ~1.5 untraced replicate-steps; measured on the flagship)."""
     sz = net.sizes
-    traced = traced_replicates(net.scenario.report.trace_replicates, r0, n)
+    rep = net.scenario.report
+    traced = traced_replicates(rep.trace_replicates, r0, n) if rep.trace_stages else 0  # no stages: no tracer
     return (n + 1.5 * traced) * (sz["E"] + sz["H"] + sz["F"] + sz["D"]) * net.n_steps
 
 

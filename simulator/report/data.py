@@ -208,6 +208,8 @@ def read_timeseries(path: Path) -> dict[str, Series]:
             raise ValueError(f"{path}: line 1: no column {', '.join(missing)} (expected time,series,stat,value)")
         it, iss, ist, iv = (head.index(c) for c in ("time", "series", "stat", "value"))
         for row in rows:
+            if not row:  # a blank line (DictReader skipped them too)
+                continue
             acc.setdefault(row[iss], {}).setdefault(row[it], {})[row[ist]] = float(row[iv])
     out: dict[str, Series] = {}
     for name, by_time in acc.items():
