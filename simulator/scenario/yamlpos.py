@@ -223,18 +223,22 @@ def read_text(path: Path, shown: str) -> tuple[str | None, list[Problem]]:
 
 def _too_deep(text: str) -> Any:
     """The mark where collections nest deeper than MAX_DEPTH, else None (also for text that does not
-    parse: parse() reports that). Walks the parser's events, which needs no recursion."""
-    depth = 0
-    try:
-        for ev in yaml.parse(text, Loader=_CLoader or _Loader):
-            if isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-                depth += 1
-                if depth > MAX_DEPTH:
-                    return ev.start_mark
-            elif isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-                depth -= 1
-    except yaml.YAMLError:
-        return None
+    parse: parse() reports that). Walks the parsers' events, which needs no recursion: libyaml's
+    first, then PyYAML's where libyaml stops (newer libyaml refuses 1000 levels of flow
+    nesting while scanning ahead, before it has handed over the events that show the depth)."""
+    for loader in ((_CLoader, _Loader) if _CLoader is not None else (_Loader,)):
+        depth = 0
+        try:
+            for ev in yaml.parse(text, Loader=loader):
+                if isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                    depth += 1
+                    if depth > MAX_DEPTH:
+                        return ev.start_mark
+                elif isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                    depth -= 1
+            return None
+        except yaml.YAMLError:
+            continue
     return None
 
 
@@ -273,6 +277,8 @@ def parse(text: str, shown: str) -> tuple[Any, list[Problem]]:
         return doc, builder.problems
     except _Abort as exc:
         return None, [Problem(shown, exc.mark.line, exc.mark.col, "", exc.message)]
+    except RecursionError:  # PyYAML's composer recurses per level (_too_deep should have caught it)
+        return None, [Problem(shown, None, None, "", f"nested deeper than {MAX_DEPTH} levels")]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
