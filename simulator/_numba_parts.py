@@ -20,39 +20,46 @@ U8 = np.uint64(8)
 # --------------------------------------------------------------------------- sums in numpy's order
 
 
-@njit(cache=True, error_model="numpy")
-def _pairwise(x, r, perm, a, n):  # pragma: no cover - compiled
-    """``sum(x[r, perm[a:a+n]])`` in the order of numpy's pairwise summation (``a``, ``n`` unsigned)."""
+@njit(cache=True, error_model="numpy", inline="always")
+def _pw(x, r, perm, a, n):  # pragma: no cover - compiled
+    """numpy's pairwise sum of ``x[r, perm[a:a+n]]`` for n <= 128 (``a``, ``n`` unsigned): one by one
+    from -0.0 below 8 values (a sum of -0.0 stays -0.0), else into eight partial sums."""
     if n < U8:
-        res = -0.0  # numpy's start: a sum of -0.0 stays -0.0
+        res = -0.0
         for i in range(n):
             res += x[r, perm[a + i]]
         return res
+    r0 = x[r, perm[a]]
+    r1 = x[r, perm[a + U1]]
+    r2 = x[r, perm[a + U2]]
+    r3 = x[r, perm[a + np.uint64(3)]]
+    r4 = x[r, perm[a + np.uint64(4)]]
+    r5 = x[r, perm[a + np.uint64(5)]]
+    r6 = x[r, perm[a + np.uint64(6)]]
+    r7 = x[r, perm[a + np.uint64(7)]]
+    i = U8
+    while i < n - (n % U8):
+        r0 += x[r, perm[a + i]]
+        r1 += x[r, perm[a + i + U1]]
+        r2 += x[r, perm[a + i + U2]]
+        r3 += x[r, perm[a + i + np.uint64(3)]]
+        r4 += x[r, perm[a + i + np.uint64(4)]]
+        r5 += x[r, perm[a + i + np.uint64(5)]]
+        r6 += x[r, perm[a + i + np.uint64(6)]]
+        r7 += x[r, perm[a + i + np.uint64(7)]]
+        i += U8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += x[r, perm[a + i]]
+        i += U1
+    return res
+
+
+@njit(cache=True, error_model="numpy")
+def _pairwise(x, r, perm, a, n):  # pragma: no cover - compiled
+    """``sum(x[r, perm[a:a+n]])`` in the order of numpy's pairwise summation (``a``, ``n`` unsigned)."""
     if n <= np.uint64(128):
-        r0 = x[r, perm[a]]
-        r1 = x[r, perm[a + U1]]
-        r2 = x[r, perm[a + U2]]
-        r3 = x[r, perm[a + np.uint64(3)]]
-        r4 = x[r, perm[a + np.uint64(4)]]
-        r5 = x[r, perm[a + np.uint64(5)]]
-        r6 = x[r, perm[a + np.uint64(6)]]
-        r7 = x[r, perm[a + np.uint64(7)]]
-        i = U8
-        while i < n - (n % U8):
-            r0 += x[r, perm[a + i]]
-            r1 += x[r, perm[a + i + U1]]
-            r2 += x[r, perm[a + i + U2]]
-            r3 += x[r, perm[a + i + np.uint64(3)]]
-            r4 += x[r, perm[a + i + np.uint64(4)]]
-            r5 += x[r, perm[a + i + np.uint64(5)]]
-            r6 += x[r, perm[a + i + np.uint64(6)]]
-            r7 += x[r, perm[a + i + np.uint64(7)]]
-            i += U8
-        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-        while i < n:
-            res += x[r, perm[a + i]]
-            i += U1
-        return res
+        return _pw(x, r, perm, a, n)
     n2 = n // U2
     n2 -= n2 % U8
     return _pairwise(x, r, perm, a, n2) + _pairwise(x, r, perm, a + n2, n - n2)
@@ -62,51 +69,18 @@ def _pairwise(x, r, perm, a, n):  # pragma: no cover - compiled
 def _ss(x, r, perm, a, b):  # pragma: no cover - compiled
     """``x[r, perm[a]] + pairwise(x[r, perm[a+1:b]])``: a segment's sum as ``np.add.reduceat`` adds it.
 
-    numpy's pairwise sum of m values adds them one by one from 0.0 when m < 8 and into
-    eight partial sums when 8 <= m <= 128 (recursing beyond). Both are written out here,
-    inlined into the step: a call to a compiled function passes its arrays with reference
-    counting (atomic increments and decrements around every call), which cost ~10 % of the
-    step where segments of 10-30 links went through a call. Only segments of more
-    than 129 columns still call :func:`_pairwise`.
+    The pairwise part up to 128 values (:func:`_pw`) is inlined into the step: a call to a
+    compiled function passes its arrays with reference counting (atomic increments and
+    decrements around every call), which cost ~10 % of the step where segments of 10-30
+    links went through a call. Only segments of more than 129 columns call :func:`_pairwise`.
     """
     x0 = x[r, perm[a]]
     n = b - a
     if n == U1:
         return x0
-    a1 = a + U1
-    m = n - U1
-    if m < U8:
-        res = -0.0  # numpy's start: a sum of -0.0 stays -0.0
-        for i in range(a1, b):
-            res += x[r, perm[i]]
-        return x0 + res
-    if m > np.uint64(128):
-        return x0 + _pairwise(x, r, perm, a1, m)
-    r0 = x[r, perm[a1]]
-    r1 = x[r, perm[a1 + U1]]
-    r2 = x[r, perm[a1 + U2]]
-    r3 = x[r, perm[a1 + np.uint64(3)]]
-    r4 = x[r, perm[a1 + np.uint64(4)]]
-    r5 = x[r, perm[a1 + np.uint64(5)]]
-    r6 = x[r, perm[a1 + np.uint64(6)]]
-    r7 = x[r, perm[a1 + np.uint64(7)]]
-    i = a1 + U8
-    stop = a1 + (m - m % U8)
-    while i < stop:
-        r0 += x[r, perm[i]]
-        r1 += x[r, perm[i + U1]]
-        r2 += x[r, perm[i + U2]]
-        r3 += x[r, perm[i + np.uint64(3)]]
-        r4 += x[r, perm[i + np.uint64(4)]]
-        r5 += x[r, perm[i + np.uint64(5)]]
-        r6 += x[r, perm[i + np.uint64(6)]]
-        r7 += x[r, perm[i + np.uint64(7)]]
-        i += U8
-    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-    while i < b:
-        res += x[r, perm[i]]
-        i += U1
-    return x0 + res
+    if n - U1 > np.uint64(128):
+        return x0 + _pairwise(x, r, perm, a + U1, n - U1)
+    return x0 + _pw(x, r, perm, a + U1, n - U1)
 
 
 @njit(cache=True, error_model="numpy", inline="always")

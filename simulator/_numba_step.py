@@ -31,7 +31,7 @@ from ._numba_parts import U1, _mix, _reroute_shares, _ss
 #: sha256 (first 16 hex digits) of _numba_parts.py, whose functions are inlined here. numba's
 #: on-disk cache of this module is keyed on this file alone, so a change there must change this
 #: line, or the cached step would keep the old code (tests/test_backends.py checks it).
-PARTS_SHA256 = "c4fb619155d87388"
+PARTS_SHA256 = "7ae9a443c8d2c4cb"
 BLOCKS = 16  #: replicates are run in this many blocks (fewer for small R)
 CHUNK = 8  #: consecutive replicates a block runs together
 #: per-step outputs nobody reads after the step: one row per block unless an observer wants them all

@@ -33,7 +33,7 @@ from . import kernels as K
 from .events import Board, compile_events, event_process, reference_steps
 from .exceptions import ResourceError
 from .fused_args import fused_args
-from .metrics import MarketTracker, SeriesQuantiles, check_invariants
+from .metrics import MarketTracker, SeriesQuantiles, check_invariants, market_cover
 from .network import Network
 from .result import Result
 from .rng import Streams
@@ -481,23 +481,11 @@ def simulate(
         if progress is not None:
             progress(t + k, T)
 
-    # markets with demand entries, and where their entries start in D (dem_market is sorted)
-    cover_markets = np.flatnonzero(np.bincount(net.dem_market, minlength=len(net.markets)) > 0)
-    cover_starts = np.asarray(net.mkt_starts)[cover_markets]
-
     def _record_interval(t: int) -> None:
         nonlocal worst
         series["fill"].add(tracker.take_interval())
-        du = st.exp_use[:, net.dem_hold]
-        with np.errstate(divide="ignore", invalid="ignore"):  # a product nobody uses now runs out never
-            cover = np.where(du > 0, st.on_hand[:, net.dem_hold] / np.where(du > 0, du, 1), np.inf)  # [R, D]
-        # per market (its label): the least cover among the products it uses, the first to run out;
-        # 0 where the market uses nothing now
-        by_market = np.zeros((R, len(net.markets)))
-        if len(cover_starts):
-            least = np.minimum.reduceat(cover, cover_starts, axis=1)
-            by_market[:, cover_markets] = np.where(np.isinf(least), 0.0, least)
-        series["market_cover_days"].add(by_market)
+        series["market_cover_days"].add(market_cover(st.on_hand[:, net.dem_hold], st.exp_use[:, net.dem_hold],
+                                                     net.dem_market, len(net.markets)))
         levels = np.zeros((R, S))
         if S:
             np.add.at(levels, (slice(None), mech.pile_of_holding), st.on_hand[:, mech.pile_holdings])

@@ -186,6 +186,20 @@ class SeriesQuantiles:
         return np.stack(self.values) if self.values else np.zeros((0, 0, 0))
 
 
+def market_cover(stock: F64, use: F64, dem_market: npt.NDArray[np.int64], M: int) -> F64:
+    """Days of cover per market [R, M] from stock and expected daily use per demand entry [R, D]
+    (``dem_market`` sorted): the least among the products the market uses now, the first to run
+    out; a product nobody uses never runs out, and a market using nothing has 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cover = np.where(use > 0, stock / np.where(use > 0, use, 1), np.inf)
+    out = np.zeros((stock.shape[0], M))
+    markets, starts = np.unique(dem_market, return_index=True)
+    if len(markets):
+        least = np.minimum.reduceat(cover, starts, axis=1)
+        out[:, markets] = np.where(np.isinf(least), 0.0, least)
+    return out
+
+
 def quantile_rows(vals: F64) -> F64:
     """p5, p50, p95 and mean over the replicate axis of ``vals[n, R, K]``: [n, K, 4] (NaN when R = 0)."""
     return quantile_rows_of([vals])
