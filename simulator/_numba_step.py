@@ -23,10 +23,13 @@ replicates ``r >= Rt`` skip every tag operation.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from ._numba_parts import U1, _mix, _reroute_shares, _ss
+from ._numba_pipeline import StepCompiler
 
 #: sha256 (first 16 hex digits) of _numba_parts.py, whose functions are inlined here. numba's
 #: on-disk cache of this module is keyed on this file alone, so a change there must change this
@@ -43,9 +46,8 @@ SHORT = 0.99  # metrics.SHORT (asserted equal in fused_args)
 RECOVERED = 0.99  # metrics.RECOVERED
 
 
-@njit(cache=True, error_model="numpy", parallel=True)
-def step(t0, nsteps, S, T, N, O, A, K):  # pragma: no cover - compiled
-    """Advance every replicate by steps ``t0 .. t0+nsteps-1``, in blocks of replicates over numba's threads.
+def step(t0, nsteps, S, T, N, O, A, K, threads=1):
+    """Advance every replicate by steps ``t0 .. t0+nsteps-1``, in ``threads`` blocks of replicates.
 
     A chunk of replicates runs all ``nsteps`` steps before the next chunk starts, so its
     state stays in the core's caches from one step to the next (the engine calls with
@@ -54,21 +56,31 @@ def step(t0, nsteps, S, T, N, O, A, K):  # pragma: no cover - compiled
     ``engine.simulate``). Replicates never interact within a step, so the order over
     replicates and steps does not change any result.
 
-    A block unpacks the argument tuples once (array reference counts are shared
-    between the threads; touching them per replicate costs more than the step).
-    Compiled with ``parallel=True`` even where it runs on one thread
-    (:func:`threads_for`): the same loops compiled without it ran 40 % slower here
-    (7.1 against 5.1 ms per step at R = 256), at the price of a longer first compile
-    (about 40 s against 14 s, cached afterwards).
+    With more than one thread, block ``b`` of ``nb`` runs on a thread of its own
+    (:func:`_step_block` releases the GIL); ``tests/test_backends.py`` checks that the
+    results are those of one block.
     """
     R = S[0].shape[0]
-    nb = min((R + CHUNK - 1) // CHUNK, BLOCKS)
-    for b in prange(nb):
-        bi = np.int64(b)  # prange indices are unsigned: mixing them with int64 gives floats
-        _step_block(bi, nb, t0, nsteps, S, T, N, O, A, K)
+    nb = max(1, min((R + CHUNK - 1) // CHUNK, threads, BLOCKS))
+    if nb == 1:
+        _step_block(0, 1, t0, nsteps, S, T, N, O, A, K)
+        return
+    futures = [_pool(nb).submit(_step_block, b, nb, t0, nsteps, S, T, N, O, A, K) for b in range(nb)]
+    for f in futures:
+        f.result()
 
 
-@njit(cache=True, error_model="numpy")
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def _pool(n: int) -> ThreadPoolExecutor:
+    """A pool of n threads for the blocks of a step, kept for the process."""
+    if n not in _POOLS:
+        _POOLS[n] = ThreadPoolExecutor(n, thread_name_prefix="reesim-step")
+    return _POOLS[n]
+
+
+@njit(cache=True, error_model="numpy", nogil=True, pipeline_class=StepCompiler)
 def _step_block(blk, nb, t0, nsteps, S, T, N, O, A, K):  # pragma: no cover - compiled
     """Advance the replicates of block ``blk`` of ``nb`` by steps ``t0 .. t0+nsteps-1``: chunks blk, blk + nb, ... of CHUNK.
 
@@ -590,9 +602,9 @@ def threads_for(R: int) -> int:
     On the 2-vCPU machine we measured, a second thread gains ~25 % at R = 1000 and
     loses below a few hundred replicates: a step takes ~1 ms there, and waking the
     second thread now and then waits for a scheduler tick (4 ms). ``NUMBA_NUM_THREADS``
-    caps it. Runs of 256 replicates or more usually go to a process pool in chunks
-    of 256, which step on one thread each.
+    caps it (numba's default: the number of CPUs). Runs of 256 replicates or more
+    usually go to a process pool in chunks of 256, which step on one thread each.
     """
     import numba
 
-    return 1 if R < PARALLEL_FROM else int(numba.get_num_threads())
+    return 1 if R < PARALLEL_FROM else max(1, int(numba.config.NUMBA_NUM_THREADS))

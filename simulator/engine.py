@@ -18,6 +18,7 @@ interact within a step, so the results equal one call per step (tests/test_batch
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import time
@@ -212,7 +213,8 @@ def simulate(
         before_out = np.zeros((R, len(net.out_hold)))
         no_sub = np.zeros((R, D))
     else:
-        kernel = fused.step
+        threads = fused.threads_for(R)
+        kernel = functools.partial(fused.step, threads=threads)
         fused_args_, scr_f = fused_args(net, R, observer is not None, st, plan, mech, tracer, tracker,
                                         acc, flows, dep_int, ref_step, out_per_act, link_fac, static_shares)
     setup_s = time.perf_counter() - t_start
@@ -555,17 +557,7 @@ def simulate(
         env.process(stockpile_watch(env))
     env.process(clock(env))
     t_sim = time.perf_counter()
-    if fused is not None:
-        import numba
-
-        threads = numba.get_num_threads()
-        numba.set_num_threads(max(1, min(threads, fused.threads_for(R))))
-        try:
-            env.run(until=T + 1)
-        finally:
-            numba.set_num_threads(threads)
-    else:
-        env.run(until=T + 1)
+    env.run(until=T + 1)
     sim_s = time.perf_counter() - t_sim
     res = tracker.resilience(T)
     with np.errstate(divide="ignore", invalid="ignore"):

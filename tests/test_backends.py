@@ -89,7 +89,7 @@ def test_largest_real_scenario_same_results_both_backends():
 
 
 def test_parallel_step_equals_the_serial_step(monkeypatch):
-    """Blocks of replicates on all threads give every replicate's results bit for bit (one thread below 512)."""
+    """Blocks of replicates on threads give every replicate's results bit for bit (one thread below 512)."""
     import numba
 
     from simulator import _numba_step
@@ -98,10 +98,12 @@ def test_parallel_step_equals_the_serial_step(monkeypatch):
     prev = K.backend()
     try:
         K.set_backend("numba")
+        assert _numba_step.threads_for(40) == 1
         serial = simulate(net, 40, seed=3)
         monkeypatch.setattr(_numba_step, "PARALLEL_FROM", 1)
-        assert _numba_step.threads_for(40) == numba.get_num_threads()
-        parallel = simulate(net, 40, seed=3)  # 5 blocks of interleaved chunks of 8 over the threads
+        assert _numba_step.threads_for(40) == numba.config.NUMBA_NUM_THREADS
+        monkeypatch.setattr(_numba_step, "threads_for", lambda R: 3)
+        parallel = simulate(net, 40, seed=3)  # 3 threads, each on interleaved chunks of 8 (0 and 3, 1 and 4, 2)
     finally:
         K.set_backend(prev)
     xa, xb = arrays(serial), arrays(parallel)

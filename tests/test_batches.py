@@ -46,9 +46,9 @@ def batched_and_stepwise(net, R: int, seed: int, monkeypatch, steps: int | None 
     sizes: list[int] = []
     step = _numba_step.step
 
-    def counting(t0, k, *args):
+    def counting(t0, k, *args, **kw):
         sizes.append(int(k))
-        step(t0, k, *args)
+        step(t0, k, *args, **kw)
 
     monkeypatch.setattr(_numba_step, "step", counting)
     batched = simulate(net, R, seed=seed, steps=steps)
