@@ -65,7 +65,7 @@ def step(t0, nsteps, S, T, N, O, A, K, threads=1):
     if nb == 1:
         _step_block(0, 1, t0, nsteps, S, T, N, O, A, K)
         return
-    futures = [_pool(nb).submit(_step_block, b, nb, t0, nsteps, S, T, N, O, A, K) for b in range(nb)]
+    futures = [thread_pool(nb).submit(_step_block, b, nb, t0, nsteps, S, T, N, O, A, K) for b in range(nb)]
     for f in futures:
         f.result()
 
@@ -73,8 +73,8 @@ def step(t0, nsteps, S, T, N, O, A, K, threads=1):
 _POOLS: dict[int, ThreadPoolExecutor] = {}
 
 
-def _pool(n: int) -> ThreadPoolExecutor:
-    """A pool of n threads for the blocks of a step, kept for the process."""
+def thread_pool(n: int) -> ThreadPoolExecutor:
+    """A pool of n threads for the blocks of a step (and the engine's noise draws), kept for the process."""
     if n not in _POOLS:
         _POOLS[n] = ThreadPoolExecutor(n, thread_name_prefix="reesim-step")
     return _POOLS[n]

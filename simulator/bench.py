@@ -40,9 +40,10 @@ from .synth import make_network_yaml
 ROOT = Path.cwd()
 
 CONFIGS = {
-    "quick": {"Rs": (1, 100), "repeats": 2, "generated": (10,), "oracle_R": (1,), "days": 365, "real": False},
+    "quick": {"Rs": (1, 100), "repeats": 2, "generated": (10,), "oracle_R": (1,), "days": 365, "real": False,
+              "pool_R": ()},
     "standard": {"Rs": (1, 10, 100, 1000, 10000), "repeats": 3, "generated": (10, 100, 1000),
-                 "oracle_R": (1, 4), "days": None, "real": True},
+                 "oracle_R": (1, 4), "days": None, "real": True, "pool_R": (1000,)},
 }
 
 
@@ -96,6 +97,30 @@ def time_engine(net: Any, R: int, repeats: int) -> tuple[float, float]:
         times.append(time.perf_counter() - t)
         nrd = res.timings["node_replicate_days"]
     return statistics.median(times), nrd
+
+
+def time_pool(net: Any, R: int, repeats: int) -> tuple[float, float, int]:
+    """Median wall time [s] of R replicates the way ``reesim run`` runs them from 256 replicates: in
+    chunks on the local process pool (one worker per core), merged; node·replicate·days; workers.
+
+    The pool is started and its workers have loaded the compiled kernels before the timing (a
+    first chunk of 8 replicates), as the in-process figures load them before theirs."""
+    from .chunks import run_chunked
+    from .executors import make_executor
+
+    times, nrd = [], 0.0
+    ex = make_executor("local")
+    try:
+        run_chunked(net, 16 * ex.workers, 1, ex, chunk=8, checks="off")
+        for _ in range(repeats):
+            gc.collect()
+            t = time.perf_counter()
+            res = run_chunked(net, R, 1, ex)
+            times.append(time.perf_counter() - t)
+            nrd = res.timings["node_replicate_days"]
+        return statistics.median(times), nrd, ex.workers
+    finally:
+        ex.close()
 
 
 def peak_memory(net: Any, R: int) -> float:
@@ -161,12 +186,20 @@ def run(config: str, only: str | None = None) -> list[dict[str, Any]]:
                     row["engine_vs_oracle"] = ot / wall
             rows.append(row)
             _print_row(row)
+            if R in cfg["pool_R"] and steps_for(net, R) is None and (os.cpu_count() or 1) >= 2:
+                wall, nrd, workers = time_pool(net, R, cfg["repeats"])
+                row = {"network": label, "nodes": nodes, "links": sizes["E"], "R": R, "days": sc.horizon.days,
+                       "wall_s": wall, "throughput_nrd_s": nrd / wall, "peak_mb": None, "pool_workers": workers}
+                rows.append(row)
+                _print_row(row)
     return rows
 
 
 def _print_row(r: dict[str, Any]) -> None:
     mem = f"{r['peak_mb']:9.1f}" if r.get("peak_mb") is not None else "        —"
     ora = f"{r['oracle_s']:8.2f} s  x{r['engine_vs_oracle']:7.1f}" if "oracle_s" in r else ""
+    if "pool_workers" in r:
+        ora = f"pool of {r['pool_workers']} processes, as `reesim run`"
     print(f"{r['network']:<28} {r['nodes']:>5} {r['days']:>5} {r['R']:>6} {r['wall_s']:9.3f} s "
           f"{r['throughput_nrd_s'] / 1e6:9.3f} M {mem} MB  {ora}", flush=True)
 
