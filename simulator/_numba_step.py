@@ -1,11 +1,11 @@
-"""One whole engine step for every replicate in one compiled call (numba, ``parallel``).
+"""One whole engine step for every replicate in one compiled call (numba).
 
 The numpy engine (:mod:`simulator.engine`) runs a step as ~40 array operations
 over all replicates, each streaming every replicate's state through memory. This
-kernel does the same step replicate by replicate (blocks of replicates over
-numba's threads from 512 replicates, one thread below), so a replicate's stocks,
-orders and origin tags are read once per step and stay in cache while arrive →
-produce → release → ship → dispatch → consume → metrics → substitution →
+kernel does the same step replicate by replicate (from 64 replicates in blocks on
+one thread per core, the compiled code releasing the GIL; one thread below), so a
+replicate's stocks, orders and origin tags are read once per step and stay in cache
+while arrive → produce → release → ship → dispatch → consume → metrics → substitution →
 triggers → re-route → order run on them (docs/step-semantics.md, "The step" and
 "How the engine computes a step"). It repeats, per replicate, the operations of the numpy path in
 the numpy path's order, so stocks and flows agree to the last bit in practice;
@@ -41,7 +41,7 @@ CHUNK = 8  #: consecutive replicates a block runs together
 COMPACT = ("arrived", "activity", "made", "used", "extra", "backlog_out", "before_out", "recv_before", "released",
            "shipped", "want", "raw", "sub", "rs", "demand", "served", "weights_out", "orders",
            "tag_acc")
-PARALLEL_FROM = 512  #: fewer replicates run on one thread (see :func:`threads_for`)
+PARALLEL_FROM = 64  #: fewer replicates run on one thread (see :func:`threads_for`)
 SHORT = 0.99  # metrics.SHORT (asserted equal in fused_args)
 RECOVERED = 0.99  # metrics.RECOVERED
 
@@ -597,13 +597,13 @@ def _step_block(blk, nb, t0, nsteps, S, T, N, O, A, K):  # pragma: no cover - co
 
 
 def threads_for(R: int) -> int:
-    """Threads for a step over R replicates.
+    """Threads for a step over R replicates in one process: one per core from :data:`PARALLEL_FROM`.
 
-    On the 2-vCPU machine we measured, a second thread gains ~25 % at R = 1000 and
-    loses below a few hundred replicates: a step takes ~1 ms there, and waking the
-    second thread now and then waits for a scheduler tick (4 ms). ``NUMBA_NUM_THREADS``
-    caps it (numba's default: the number of CPUs). Runs of 256 replicates or more
-    usually go to a process pool in chunks of 256, which step on one thread each.
+    On the 2-vCPU machine we measured (largest real scenario, 700 steps, medians of 3),
+    two threads against one: 0.77 against 0.88 s at R = 64, 1.55 against 1.91 s at 256,
+    2.26 against 3.13 s at 512. ``NUMBA_NUM_THREADS`` caps it (numba's default: the
+    number of CPUs). The chunks of a process pool step on one thread each
+    (:func:`simulator.chunks.simulate_chunk`).
     """
     import numba
 

@@ -88,13 +88,15 @@ def split(replications: int, chunk: int, align: int = CHUNK_ALIGN) -> list[tuple
 
 
 def simulate_chunk(scenario: Scenario, r0: int, n: int, seed: int, checks: str = "error",
-                   keep_values: bool = True) -> Result:
+                   keep_values: bool = True, threads: int | None = None) -> Result:
     """Replicates ``r0 .. r0+n-1`` of a scenario (the task each worker runs).
 
     With ``keep_values`` the engine keeps the per-replicate interval values of the
-    time series, so that the merge of the chunks' quantiles is exact.
+    time series, so that the merge of the chunks' quantiles is exact. ``threads``: the
+    compiled step's threads (1 on an executor's workers, which already fill the cores).
     """
-    return simulate(compile_network(scenario), n, seed, r0=r0, checks=checks, keep_series_values=keep_values)
+    return simulate(compile_network(scenario), n, seed, r0=r0, checks=checks, keep_series_values=keep_values,
+                    threads=threads)
 
 
 def series_values_bytes(net: Network, replications: int) -> int:
@@ -179,7 +181,8 @@ def _gather(executor: Any, tasks: Sequence[tuple[Scenario, int, int, bool]], see
             on_result: Callable[[int, Result], None]) -> None:
     """Run :func:`simulate_chunk` for each task ``(scenario, r0, n, keep_values)`` on the executor and
     call ``on_result(task index, result)`` as each finishes; if one fails, cancel the rest and raise."""
-    futs = {executor.submit(simulate_chunk, sc, r0, n, seed, checks, keep): i for i, (sc, r0, n, keep) in enumerate(tasks)}
+    futs = {executor.submit(simulate_chunk, sc, r0, n, seed, checks, keep, 1): i
+            for i, (sc, r0, n, keep) in enumerate(tasks)}
     try:
         for f in executor.as_completed(list(futs)):
             on_result(futs[f], f.result())

@@ -92,6 +92,7 @@ def simulate(
     max_memory: int | None = None,
     keep_series_values: bool = False,
     steps: int | None = None,
+    threads: int | None = None,
 ) -> Result:
     """Run replicates ``r0 .. r0+replications-1`` of a compiled network.
 
@@ -109,6 +110,8 @@ def simulate(
     keep_series_values : keep each interval's per-replicate values of the time series
         (``Result.series_values``), so that chunks of a run merge their quantiles exactly.
     steps : simulate only the first ``steps`` steps of the horizon (benchmarks).
+    threads : threads of the compiled step (default: one per core from 64 replicates,
+        ``_numba_step.threads_for``); the chunks of a pool run with 1.
 
     Raises
     ------
@@ -214,7 +217,7 @@ def simulate(
         before_out = np.zeros((R, len(net.out_hold)))
         no_sub = np.zeros((R, D))
     else:
-        threads = fused.threads_for(R)
+        threads = fused.threads_for(R) if threads is None else max(1, int(threads))
         kernel = functools.partial(fused.step, threads=threads)
         if threads > 1 and noisy:
             cuts = [R * i // threads for i in range(threads + 1)]

@@ -89,7 +89,7 @@ def test_largest_real_scenario_same_results_both_backends():
 
 
 def test_parallel_step_equals_the_serial_step(monkeypatch):
-    """Blocks of replicates on threads give every replicate's results bit for bit (one thread below 512)."""
+    """Blocks of replicates on threads give every replicate's results bit for bit (one thread below 64)."""
     import numba
 
     from simulator import _numba_step

@@ -163,3 +163,31 @@ def test_sorted_quantiles_equal_numpy_bit_for_bit(n, parts, k, seed, ties, nan):
     x = joined[-1, :, -1]
     if not np.isnan(x).any():
         np.testing.assert_array_equal(quantiles(x), np.quantile(x, QUANTILES))
+
+
+def test_chunks_on_an_executor_step_on_one_thread(tutorial) -> None:  # type: ignore[no-untyped-def]
+    """The pool's (or Dask's) workers already fill the cores: their chunks must not start threads of their own,
+    while chunks run here may (R >= 64 on two cores or more)."""
+    import concurrent.futures as cf
+
+    sc, _ = tutorial
+    calls: list[tuple] = []
+
+    class Recording:  # an executor running tasks here, recording their arguments
+        workers = 2
+
+        def submit(self, fn, *args):  # type: ignore[no-untyped-def]
+            calls.append(args)
+            f: cf.Future = cf.Future()
+            f.set_result(fn(*args))
+            return f
+
+        def as_completed(self, futs):  # type: ignore[no-untyped-def]
+            return iter(futs)
+
+        def cancel(self, futs) -> None:  # type: ignore[no-untyped-def]
+            pass
+
+    res = run_chunked(sc, 48, 5, executor=Recording(), chunk=16)
+    assert len(calls) == 3 and all(a[-1] == 1 for a in calls)  # simulate_chunk(..., threads=1)
+    _same_per_replicate(res, simulate(compile_network(sc), 48, 5))
