@@ -23,8 +23,6 @@ replicates ``r >= Rt`` skip every tag operation.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 from numba import njit
 
@@ -46,8 +44,8 @@ SHORT = 0.99  # metrics.SHORT (asserted equal in fused_args)
 RECOVERED = 0.99  # metrics.RECOVERED
 
 
-def step(t0, nsteps, S, T, N, O, A, K, threads=1):
-    """Advance every replicate by steps ``t0 .. t0+nsteps-1``, in ``threads`` blocks of replicates.
+def step(t0, nsteps, S, T, N, O, A, K, pool=None, threads=1):
+    """Advance every replicate by steps ``t0 .. t0+nsteps-1``, in blocks of replicates on ``pool``'s threads.
 
     A chunk of replicates runs all ``nsteps`` steps before the next chunk starts, so its
     state stays in the core's caches from one step to the next (the engine calls with
@@ -56,28 +54,18 @@ def step(t0, nsteps, S, T, N, O, A, K, threads=1):
     ``engine.simulate``). Replicates never interact within a step, so the order over
     replicates and steps does not change any result.
 
-    With more than one thread, block ``b`` of ``nb`` runs on a thread of its own
-    (:func:`_step_block` releases the GIL); ``tests/test_backends.py`` checks that the
-    results are those of one block.
+    ``pool``: a ThreadPoolExecutor of ``threads`` threads, or None for this thread. Block
+    ``b`` of ``nb`` (one per thread) runs on a thread of its own, :func:`_step_block` releasing the GIL;
+    ``tests/test_backends.py`` checks that the results are those of one block.
     """
     R = S[0].shape[0]
-    nb = max(1, min((R + CHUNK - 1) // CHUNK, threads, BLOCKS))
+    nb = 1 if pool is None else max(1, min((R + CHUNK - 1) // CHUNK, threads, BLOCKS))
     if nb == 1:
         _step_block(0, 1, t0, nsteps, S, T, N, O, A, K)
         return
-    futures = [thread_pool(nb).submit(_step_block, b, nb, t0, nsteps, S, T, N, O, A, K) for b in range(nb)]
+    futures = [pool.submit(_step_block, b, nb, t0, nsteps, S, T, N, O, A, K) for b in range(nb)]
     for f in futures:
         f.result()
-
-
-_POOLS: dict[int, ThreadPoolExecutor] = {}
-
-
-def thread_pool(n: int) -> ThreadPoolExecutor:
-    """A pool of n threads for the blocks of a step (and the engine's noise draws), kept for the process."""
-    if n not in _POOLS:
-        _POOLS[n] = ThreadPoolExecutor(n, thread_name_prefix="reesim-step")
-    return _POOLS[n]
 
 
 @njit(cache=True, error_model="numpy", nogil=True, pipeline_class=StepCompiler)

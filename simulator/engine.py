@@ -19,10 +19,12 @@ interact within a step, so the results equal one call per step (tests/test_batch
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -212,16 +214,20 @@ def simulate(
     fin = np.isfinite(net.online_step)
     ramp_end = float(np.max(net.online_step[fin] + net.ramp_steps[fin])) if fin.any() else 0.0
     base_cap = [net.cap_per_step * K.ramp_factor(math.ceil(ramp_end), net.online_step, net.ramp_steps)]
+    step_pool: ThreadPoolExecutor | None = None
     if fused is None:  # buffers of the numpy kernels
         scr = K.Scratch(net, R)
         before_out = np.zeros((R, len(net.out_hold)))
         no_sub = np.zeros((R, D))
     else:
         threads = fused.threads_for(R) if threads is None else max(1, int(threads))
-        kernel = functools.partial(fused.step, threads=threads)
+        # the step's threads live as long as this run: none is left behind (a fork after the run, e.g.
+        # of the report's figure workers, then copies no idle thread)
+        step_pool = ThreadPoolExecutor(threads, thread_name_prefix="reesim-step") if threads > 1 else None
+        kernel = functools.partial(fused.step, pool=step_pool, threads=threads)
         if threads > 1 and noisy:
             cuts = [R * i // threads for i in range(threads + 1)]
-            noise_parts = [(a, e, Streams(seed, r0 + a, e - a)) for a, e in zip(cuts[:-1], cuts[1:])]
+            noise_parts = [(a, e, Streams(seed, r0 + a, e - a)) for a, e in itertools.pairwise(cuts)]
         fused_args_, scr_f = fused_args(net, R, observer is not None, st, plan, mech, tracer, tracker,
                                         acc, flows, dep_int, ref_step, out_per_act, link_fac, static_shares)
     setup_s = time.perf_counter() - t_start
@@ -269,7 +275,7 @@ def simulate(
                 if len(noise_parts) == 1:
                     draw_block(noise_parts[0], b)
                 else:
-                    for f in [fused.thread_pool(len(noise_parts)).submit(draw_block, p, b) for p in noise_parts]:
+                    for f in [step_pool.submit(draw_block, p, b) for p in noise_parts]:
                         f.result()
                 noise_drawn[0] = b
 
@@ -577,13 +583,16 @@ def simulate(
         env.process(stockpile_watch(env))
     env.process(clock(env))
     t_sim = time.perf_counter()
-    if fused is not None and threads > 1:
+    if step_pool is not None:
         # BLAS's own threads (the targets' matrix products) spin between calls and take the core
         # the step's second thread needs: 16.1 -> 10.3 s at R = 1000 on two cores, with one BLAS thread
         from threadpoolctl import threadpool_limits
 
-        with threadpool_limits(limits=1, user_api="blas"):
-            env.run(until=T + 1)
+        try:
+            with threadpool_limits(limits=1, user_api="blas"):
+                env.run(until=T + 1)
+        finally:
+            step_pool.shutdown()
     else:
         env.run(until=T + 1)
     sim_s = time.perf_counter() - t_sim

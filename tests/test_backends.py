@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import make_network_yaml
+
 from simulator import kernels as K
 from simulator import load_scenario
 from simulator.engine import simulate
@@ -104,6 +105,7 @@ def test_parallel_step_equals_the_serial_step(monkeypatch):
         assert _numba_step.threads_for(40) == numba.config.NUMBA_NUM_THREADS
         monkeypatch.setattr(_numba_step, "threads_for", lambda R: 3)
         parallel = simulate(net, 40, seed=3)  # 3 threads, each on interleaved chunks of 8 (0 and 3, 1 and 4, 2)
+        assert not [t for t in threading.enumerate() if t.name.startswith("reesim-step")]  # none outlives the run
     finally:
         K.set_backend(prev)
     xa, xb = arrays(serial), arrays(parallel)
