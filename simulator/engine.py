@@ -146,6 +146,10 @@ def simulate(
     extra_max = sum(float(np.max(p.value)) for p in plans if p.array == "extra_lead_days" and p.value.size)
     plan = K.build_plan(net, math.ceil(extra_max / step))
     fused = K.compiled()  # the whole-step kernel (numba backend), or None: the numpy kernels
+    if fused is not None:  # demand noise through the compiled Box–Muller (the same numbers)
+        from ._numba_noise import box_muller_into
+
+        streams.box_muller = box_muller_into
     st = State.allocate(net, R, plan.ring_rows, Q, ring_chunk=None if fused is None else fused.CHUNK)
     Rt = traced_replicates(sc.report.trace_replicates, r0, R)
     tracer = Tracer(net, Rt) if sc.report.trace_stages else None
@@ -227,7 +231,7 @@ def simulate(
         kernel = functools.partial(fused.step, pool=step_pool, threads=threads)
         if threads > 1 and noisy:
             cuts = [R * i // threads for i in range(threads + 1)]
-            noise_parts = [(a, e, Streams(seed, r0 + a, e - a)) for a, e in itertools.pairwise(cuts)]
+            noise_parts = [(a, e, Streams(seed, r0 + a, e - a, streams.box_muller)) for a, e in itertools.pairwise(cuts)]
         fused_args_, scr_f = fused_args(net, R, observer is not None, st, plan, mech, tracer, tracker,
                                         acc, flows, dep_int, ref_step, out_per_act, link_fac, static_shares)
     setup_s = time.perf_counter() - t_start

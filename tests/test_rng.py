@@ -37,3 +37,30 @@ def test_replicate_draws_do_not_depend_on_the_chunk():
     whole = Streams(11, 0, 100).normals("demand:x:y", 32, block=2)
     part = Streams(11, 40, 20).normals("demand:x:y", 32, block=2)
     np.testing.assert_array_equal(part, whole[40:60])
+
+
+def test_compiled_box_muller_gives_numpys_numbers():
+    """The numba backend's transform (simulator/_numba_noise.py) returns numpy's deviates bit for bit:
+    odd and even counts, a million uniforms, and the edges u = 0, 0.25, 0.5, 0.75 and just below 1."""
+    import pytest
+
+    pytest.importorskip("numba")
+    from simulator._numba_noise import box_muller_into
+
+    for n in (1, 2, 7, 32, 33):
+        for comp, block, R in (("demand:x:y", 0, 3000), ("demand:a:b", 5, 17)):
+            fast = Streams(13, 250, R, box_muller_into).normals(comp, n, block)
+            slow = Streams(13, 250, R).normals(comp, n, block)
+            assert fast.shape == slow.shape == (R, n)
+            np.testing.assert_array_equal(fast, slow)
+            np.testing.assert_array_equal(np.signbit(fast), np.signbit(slow))
+
+    class Edges(Streams):
+        def uniforms(self, component: str, n: int, block: int = 0) -> np.ndarray:
+            u = np.random.default_rng(1).random((self.R, n))
+            u[:, :: 3] = np.array([0.0, 0.25, 0.5, 0.75, np.nextafter(1.0, 0.0)])[np.arange(self.R) % 5, None]
+            return u
+
+    np.testing.assert_array_equal(Edges(1, 0, 40, box_muller_into).normals("e", 64), Edges(1, 0, 40).normals("e", 64))
+    np.testing.assert_array_equal(np.signbit(Edges(1, 0, 40, box_muller_into).normals("e", 64)),
+                                  np.signbit(Edges(1, 0, 40).normals("e", 64)))
