@@ -190,13 +190,13 @@ def market_cover(stock: F64, use: F64, dem_market: npt.NDArray[np.int64], M: int
     """Days of cover per market [R, M] from stock and expected daily use per demand entry [R, D]
     (``dem_market`` sorted): the least among the products the market uses now, the first to run
     out; a product nobody uses never runs out, and a market using nothing has 0."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cover = np.where(use > 0, stock / np.where(use > 0, use, 1), np.inf)
+    cover = np.divide(stock, use, out=np.full(stock.shape, np.inf), where=use > 0)
     out = np.zeros((stock.shape[0], M))
     markets, starts = np.unique(dem_market, return_index=True)
     if len(markets):
         least = np.minimum.reduceat(cover, starts, axis=1)
-        out[:, markets] = np.where(np.isinf(least), 0.0, least)
+        least[np.isinf(least)] = 0.0
+        out[:, markets] = least
     return out
 
 
