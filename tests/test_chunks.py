@@ -191,3 +191,23 @@ def test_chunks_on_an_executor_step_on_one_thread(tutorial) -> None:  # type: ig
     res = run_chunked(sc, 48, 5, executor=Recording(), chunk=16)
     assert len(calls) == 3 and all(a[-1] == 1 for a in calls)  # simulate_chunk(..., threads=1)
     _same_per_replicate(res, simulate(compile_network(sc), 48, 5))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(2, 3000), st.integers(1, 600), st.integers(0, 3000), st.sampled_from([1, 8, 16]))
+def test_balanced_chunks_cover_the_run_aligned_and_no_less_even(R, size, traced, align) -> None:
+    """Balanced boundaries: the same number of chunks, contiguous over 0 .. R-1, starts multiples of align,
+    no single-replicate last chunk, and the costliest chunk no costlier than with the uniform split."""
+    from simulator.chunks import TRACED_COST, balanced
+
+    parts = split(R, size, align)
+    out = balanced(parts, traced, align)
+    assert len(out) == len(parts)
+    assert out[0][0] == 0 and all(a + n == b for (a, n), (b, _) in zip(out, out[1:])) and out[-1][0] + out[-1][1] == R
+    assert all(n >= 1 for _, n in out) and all(a % align == 0 for a, _ in out)
+    assert len(out) == 1 or out[-1][1] > 1
+
+    def cost(a: int, n: int) -> float:
+        return n + (TRACED_COST - 1) * max(0, min(n, traced - a))
+
+    assert max(cost(*p) for p in out) <= max(cost(*p) for p in parts) + align * TRACED_COST
