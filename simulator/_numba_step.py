@@ -33,6 +33,8 @@ from ._numba_pipeline import StepCompiler
 #: on-disk cache of this module is keyed on this file alone, so a change there must change this
 #: line, or the cached step would keep the old code (tests/test_backends.py checks it).
 PARTS_SHA256 = "7ae9a443c8d2c4cb"
+#: sha256 of _numba_pipeline.py (the compiler passes the step is built with), for the same reason
+PIPELINE_SHA256 = "7e0c509d67554947"
 BLOCKS = 16  #: replicates are run in this many blocks (fewer for small R)
 CHUNK = 8  #: consecutive replicates a block runs together
 #: per-step outputs nobody reads after the step: one row per block unless an observer wants them all
@@ -589,9 +591,10 @@ def threads_for(R: int) -> int:
 
     On the 2-vCPU machine we measured (largest real scenario, 700 steps, medians of 3),
     two threads against one: 0.77 against 0.88 s at R = 64, 1.55 against 1.91 s at 256,
-    2.26 against 3.13 s at 512. ``NUMBA_NUM_THREADS`` caps it (numba's default: the
-    number of CPUs). The chunks of a process pool step on one thread each
-    (:func:`simulator.chunks.simulate_chunk`).
+    2.26 against 3.13 s at 512. ``NUMBA_NUM_THREADS`` sets the count (numba's default:
+    the number of CPUs; ``numba.set_num_threads`` has no effect on it). The
+    chunks of a process pool and sweep points step on one thread each
+    (:func:`simulator.chunks.simulate_chunk`, :func:`simulator.sweep.evaluate_point`).
     """
     import numba
 

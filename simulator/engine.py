@@ -18,6 +18,7 @@ interact within a step, so the results equal one call per step (tests/test_batch
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import math
@@ -49,6 +50,15 @@ NOISE_BLOCK = 32  #: steps of demand noise drawn at once (fixed: part of the str
 MAX_BATCH = 8  #: most steps the compiled kernel runs in one call (bounds the per-step tables)
 #: factor arrays whose changes a batch takes step by step (they only enter the step through its capacity)
 IN_BATCH = ("added_capacity", "capacity_factor")
+
+
+def _one_blas_thread() -> Any:
+    """BLAS held to one thread (threadpoolctl, a dependency; only slower without it)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - an install from before threadpoolctl was required
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def traced_replicates(setting: int | str, r0: int, R: int) -> int:
@@ -225,6 +235,7 @@ def simulate(
         no_sub = np.zeros((R, D))
     else:
         threads = fused.threads_for(R) if threads is None else max(1, int(threads))
+        threads = min(threads, fused.BLOCKS, -(-R // fused.CHUNK))  # the step runs at most this many blocks
         # the step's threads live as long as this run: none is left behind (a fork after the run, e.g.
         # of the report's figure workers, then copies no idle thread)
         step_pool = ThreadPoolExecutor(threads, thread_name_prefix="reesim-step") if threads > 1 else None
@@ -589,11 +600,9 @@ def simulate(
     t_sim = time.perf_counter()
     if step_pool is not None:
         # BLAS's own threads (the targets' matrix products) spin between calls and take the core
-        # the step's second thread needs: 16.1 -> 10.3 s at R = 1000 on two cores, with one BLAS thread
-        from threadpoolctl import threadpool_limits
-
+        # the step's second thread needs: 16.1 -> 10.8 s at R = 1000 on two cores, with one BLAS thread
         try:
-            with threadpool_limits(limits=1, user_api="blas"):
+            with _one_blas_thread():
                 env.run(until=T + 1)
         finally:
             step_pool.shutdown()

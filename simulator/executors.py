@@ -311,12 +311,14 @@ def resolve_scheduler(scheduler: str | None, chunk: int | None, replications: in
     return None
 
 
-BLAS_THREADS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+#: set to 1 in the pool's workers (unless set): BLAS, and numba's thread count, which the compiled step's
+#: threads follow (simulator/_numba_step.threads_for); the workers already fill the cores
+BLAS_THREADS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 
 @contextlib.contextmanager
 def single_threaded_blas() -> Iterator[None]:
-    """Set the BLAS thread variables to 1 (unless already set) while worker processes start."""
+    """Set the BLAS (and numba) thread variables to 1 (unless already set) while worker processes start."""
     old = {k: os.environ.get(k) for k in BLAS_THREADS}
     for k in BLAS_THREADS:
         os.environ.setdefault(k, "1")

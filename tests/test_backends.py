@@ -141,14 +141,16 @@ def test_compiled_segment_sum_adds_as_reduceat(n):
         assert _ss(x, 1, perm.astype(np.uint64), np.uint64(a), np.uint64(a + n)) == want
 
 
-def test_compiled_step_file_names_the_parts_it_inlines():
-    """numba's cache of _numba_step keys on that file only: editing _numba_parts.py without it would
-    leave every installed cache running the old inlined code. Update PARTS_SHA256 with the parts."""
+@pytest.mark.parametrize(("name", "module"), [("PARTS_SHA256", "_numba_parts.py"),
+                                              ("PIPELINE_SHA256", "_numba_pipeline.py")])
+def test_compiled_step_file_names_the_parts_it_inlines(name, module):
+    """numba's cache of _numba_step keys on that file only: editing _numba_parts.py (inlined) or
+    _numba_pipeline.py (the compiler passes) without it would leave every installed cache running
+    the old code. Update the constant with the file."""
     import hashlib
 
     from simulator import _numba_step
 
-    parts = (ROOT / "simulator" / "_numba_parts.py").read_bytes()
-    assert _numba_step.PARTS_SHA256 == hashlib.sha256(parts).hexdigest()[:16], (
-        "simulator/_numba_parts.py changed: set PARTS_SHA256 in simulator/_numba_step.py to "
-        + hashlib.sha256(parts).hexdigest()[:16])
+    digest = hashlib.sha256((ROOT / "simulator" / module).read_bytes()).hexdigest()[:16]
+    assert getattr(_numba_step, name) == digest, (
+        f"simulator/{module} changed: set {name} in simulator/_numba_step.py to {digest}")

@@ -165,19 +165,29 @@ def test_sorted_quantiles_equal_numpy_bit_for_bit(n, parts, k, seed, ties, nan):
         np.testing.assert_array_equal(quantiles(x), np.quantile(x, QUANTILES))
 
 
-def test_chunks_on_an_executor_step_on_one_thread(tutorial) -> None:  # type: ignore[no-untyped-def]
-    """The pool's (or Dask's) workers already fill the cores: their chunks must not start threads of their own,
-    while chunks run here may (R >= 64 on two cores or more)."""
+def test_chunks_on_an_executor_step_on_one_thread(tutorial, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The pool's (or Dask's) workers already fill the cores: their chunks, and sweep points, must not start
+    step threads of their own, while chunks run here may (the machine counted as two cores)."""
     import concurrent.futures as cf
 
-    sc, _ = tutorial
-    calls: list[tuple] = []
+    pytest.importorskip("numba")
+    from simulator import _numba_step
+    from simulator import engine as eng
+    from simulator import kernels as K
+    from simulator.sweep import evaluate_point
 
-    class Recording:  # an executor running tasks here, recording their arguments
+    sc, _ = tutorial
+    pools: list[int] = []
+
+    class Counting(cf.ThreadPoolExecutor):
+        def __init__(self, n: int, **kw) -> None:  # type: ignore[no-untyped-def]
+            pools.append(n)
+            super().__init__(n, **kw)
+
+    class Recording:  # an executor running tasks here
         workers = 2
 
         def submit(self, fn, *args):  # type: ignore[no-untyped-def]
-            calls.append(args)
             f: cf.Future = cf.Future()
             f.set_result(fn(*args))
             return f
@@ -188,9 +198,20 @@ def test_chunks_on_an_executor_step_on_one_thread(tutorial) -> None:  # type: ig
         def cancel(self, futs) -> None:  # type: ignore[no-untyped-def]
             pass
 
-    res = run_chunked(sc, 48, 5, executor=Recording(), chunk=16)
-    assert len(calls) == 3 and all(a[-1] == 1 for a in calls)  # simulate_chunk(..., threads=1)
-    _same_per_replicate(res, simulate(compile_network(sc), 48, 5))
+    prev = K.backend()
+    try:
+        K.set_backend("numba")
+        monkeypatch.setattr(eng, "ThreadPoolExecutor", Counting)
+        monkeypatch.setattr(_numba_step, "threads_for", lambda R: 2)
+        here = run_chunked(sc, 48, 5, executor=None, chunk=16)
+        assert pools == [2, 2, 2]  # the control: chunks run here do start them
+        pools.clear()
+        res = run_chunked(sc, 48, 5, executor=Recording(), chunk=16)
+        evaluate_point(sc, 80, 5, [])
+        assert pools == []
+    finally:
+        K.set_backend(prev)
+    _same_per_replicate(res, here)
 
 
 @settings(max_examples=200, deadline=None)

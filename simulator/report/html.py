@@ -207,15 +207,13 @@ def _pool_context() -> Any:
     ``fork`` where it is safe: the workers inherit the loaded results (``_SHARED``)
     and the modules imported, with no interpreter start and nothing pickled.
 
-    It is not safe once numba's ``omp`` threading layer has been launched in this
-    process, which ``reesim run``/``compare`` do when they simulate here with the
-    numba backend (``--scheduler none``, or fewer replicates than the pool takes):
-    the layer here is GNU OpenMP (libgomp; ``numba.threading_layer()`` says
-    ``omp`` after a run, TBB is not installed), which numba documents as not fork
-    safe — its team threads (one more OS thread here once a step ran on two
-    threads) do not exist in a forked child, and numba's guard kills a forked
-    child that enters a parallel region. The figure workers never call numba,
-    but rather than rely on that, the figures then go to ``forkserver`` workers:
+    It is not safe once numba's threading layer has been launched in this process
+    (GNU OpenMP here, which numba documents as not fork safe: its team threads do
+    not exist in a forked child, and numba's guard kills a forked child that enters
+    a parallel region). reesim's own step no longer launches it — it runs on Python
+    threads that end with each run — but a caller's code may have. The figure
+    workers never call numba, but rather than rely on that, the figures then go to
+    ``forkserver`` workers:
     forked from a clean server process without those threads, as
     :class:`simulator.executors.LocalExecutor` does for the simulations. The same
     when other Python threads are alive (a fork copies the locks they hold). Those
