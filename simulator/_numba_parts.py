@@ -1,4 +1,4 @@
-"""Compiled pieces of the whole-step kernel (:mod:`simulator._numba_step`).
+"""Compiled pieces of the whole-step kernel (:mod:`simulator._numba_kernel`).
 
 Sums over index segments in the order numpy computes them (so both backends agree
 to the last bit), the mass-weighted mixing of origin tags, and the order shares

@@ -20,7 +20,7 @@ with the parallel pipeline, 9.8 s with the default one, 4.2 s with this one; com
 If numba's internals move (``ir_utils.simplify``, the pass manager, the rewrites
 pass), the kernel falls back to the default pipeline: the same results, only slower
 (:data:`COPY_PROPAGATION` is False where that is known at import). numba's cache of
-the step does not see this file: ``_numba_step.PIPELINE_SHA256`` must change with it
+the step does not see this file: ``_numba_kernel.PIPELINE_SHA256`` must change with it
 (a test checks).
 """
 

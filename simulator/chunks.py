@@ -198,9 +198,7 @@ def _chunk_plan(net: Network, replications: int, executor: Any, chunk: int | Non
     size = chunk if chunk is not None else min(DEFAULT_CHUNK, max(1, -(-replications // workers)))
     parts = split(replications, size, align)
     if chunk is None and executor is not None:
-        rep = net.scenario.report
-        traced = traced_replicates(rep.trace_replicates, 0, replications) if rep.trace_stages else 0
-        parts = balanced(parts, traced, align)
+        parts = balanced(parts, _traced(net, 0, replications), align)
     return parts, len(parts) > 1 and series_values_bytes(net, replications) <= SERIES_VALUES_BUDGET
 
 
@@ -232,7 +230,7 @@ def balanced(parts: list[tuple[int, int]], traced: int, align: int = CHUNK_ALIGN
     for i in range(1, k):
         target = total * i / k
         r = target / TRACED_COST if target <= TRACED_COST * traced else target - extra * traced
-        b = int(round(r / align)) * align
+        b = round(r / align) * align
         if b <= bounds[-1] or b >= R - 1:  # an empty chunk, or a last one of a single replicate
             return parts
         bounds.append(b)
@@ -244,9 +242,13 @@ def _chunk_cost(net: Network, r0: int, n: int) -> float:
     """A chunk's expected run time, for ordering [arbitrary units]: replicates x network size, a traced
     replicate counted :data:`TRACED_COST` times."""
     sz = net.sizes
+    return (n + (TRACED_COST - 1.0) * _traced(net, r0, n)) * (sz["E"] + sz["H"] + sz["F"] + sz["D"]) * net.n_steps
+
+
+def _traced(net: Network, r0: int, n: int) -> int:
+    """How many of replicates ``r0 .. r0+n-1`` trace origins (none without trace stages: no tracer)."""
     rep = net.scenario.report
-    traced = traced_replicates(rep.trace_replicates, r0, n) if rep.trace_stages else 0  # no stages: no tracer
-    return (n + (TRACED_COST - 1.0) * traced) * (sz["E"] + sz["H"] + sz["F"] + sz["D"]) * net.n_steps
+    return traced_replicates(rep.trace_replicates, r0, n) if rep.trace_stages else 0
 
 
 def merge_results(parts: Sequence[Result]) -> Result:

@@ -18,9 +18,7 @@ interact within a step, so the results equal one call per step (tests/test_batch
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import itertools
 import math
 import os
 import time
@@ -39,26 +37,16 @@ from .exceptions import ResourceError
 from .fused_args import fused_args
 from .metrics import MarketTracker, SeriesQuantiles, check_invariants, market_cover
 from .network import Network
+from .noise import NOISE_BLOCK, DemandNoise
 from .result import Result
 from .rng import Streams
 from .state import State
 from .tracing import Tracer
 
 F64 = npt.NDArray[np.float64]
-NOISE_BLOCK = 32  #: steps of demand noise drawn at once (fixed: part of the stream layout; 16 before 2026-11: a
-#: call costs ~20 µs of set-up, a block of 32 halves the calls)
 MAX_BATCH = 8  #: most steps the compiled kernel runs in one call (bounds the per-step tables)
 #: factor arrays whose changes a batch takes step by step (they only enter the step through its capacity)
 IN_BATCH = ("added_capacity", "capacity_factor")
-
-
-def _one_blas_thread() -> Any:
-    """BLAS held to one thread (threadpoolctl, a dependency; only slower without it)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - an install from before threadpoolctl was required
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
 
 
 def traced_replicates(setting: int | str, r0: int, R: int) -> int:
@@ -156,22 +144,15 @@ def simulate(
     extra_max = sum(float(np.max(p.value)) for p in plans if p.array == "extra_lead_days" and p.value.size)
     plan = K.build_plan(net, math.ceil(extra_max / step))
     fused = K.compiled()  # the whole-step kernel (numba backend), or None: the numpy kernels
+    box_muller = None
     if fused is not None:  # demand noise through the compiled Box–Muller (the same numbers)
-        from ._numba_noise import box_muller_into
-
-        streams.box_muller = box_muller_into
+        from ._numba_noise import box_muller_into as box_muller
     st = State.allocate(net, R, plan.ring_rows, Q, ring_chunk=None if fused is None else fused.CHUNK)
     Rt = traced_replicates(sc.report.trace_replicates, r0, R)
     tracer = Tracer(net, Rt) if sc.report.trace_stages else None
     tr = slice(0, Rt)  # the traced replicates of this chunk
     scrap = V.ScrapRing(R, mech) if len(mech.rec_producer) else None
-    # demand noise, drawn NOISE_BLOCK steps at a time into a ring of two blocks (block b in half b % 2)
-    noise_ring = np.zeros((R, D, 2 * NOISE_BLOCK))
-    noise_drawn = [-1]  # the last noise block drawn into the ring
-    noise_parts = [(0, R, streams)]  # replicate ranges drawn apart (one per thread of the step)
-    noisy = [d for d in range(D) if net.dem_noise_cv[d] > 0] if noise else []
-    noise_names = [f"demand:{net.markets[net.dem_market[d]]}:{net.products[net.hold_product[net.dem_hold[d]]]}"
-                   for d in range(D)]
+    dnoise = DemandNoise(net, streams, noise, box_muller)
 
     # contiguous transposes: a matmul with a transposed view is ~100x slower on some BLAS builds
     use_t = np.ascontiguousarray(net.nominal_use.T)
@@ -240,9 +221,8 @@ def simulate(
         # of the report's figure workers, then copies no idle thread)
         step_pool = ThreadPoolExecutor(threads, thread_name_prefix="reesim-step") if threads > 1 else None
         kernel = functools.partial(fused.step, pool=step_pool, threads=threads)
-        if threads > 1 and noisy:
-            cuts = [R * i // threads for i in range(threads + 1)]
-            noise_parts = [(a, e, Streams(seed, r0 + a, e - a, streams.box_muller)) for a, e in itertools.pairwise(cuts)]
+        if step_pool is not None:
+            dnoise.split(step_pool, threads)
         fused_args_, scr_f = fused_args(net, R, observer is not None, st, plan, mech, tracer, tracker,
                                         acc, flows, dep_int, ref_step, out_per_act, link_fac, static_shares)
     setup_s = time.perf_counter() - t_start
@@ -271,28 +251,6 @@ def simulate(
         if len(mech.rec_producer):
             capacity[:, mech.rec_producer] *= board.policy["recycling"][:, None]
         return capacity
-
-    def draw_block(part: tuple[int, int, Streams], b: int) -> None:
-        """Noise block b of replicates a .. e-1 (their own streams), into the ring."""
-        a, e, strm = part
-        half = (b % 2) * NOISE_BLOCK
-        for d in noisy:
-            noise_ring[a:e, d, half:half + NOISE_BLOCK] = strm.normals(noise_names[d], NOISE_BLOCK, block=b)
-
-    def draw_noise(t: int, k: int = 1) -> None:
-        """Demand noise for steps t .. t+k-1 (k <= NOISE_BLOCK): the blocks not drawn yet, into the ring.
-
-        Where the step runs on several threads, so do the draws, each on a contiguous part of the
-        replicates (a replicate's draws do not depend on which others are drawn with it; numpy
-        releases the GIL while it generates and transforms them)."""
-        for b in range(t // NOISE_BLOCK, (t + k - 1) // NOISE_BLOCK + 1):
-            if b > noise_drawn[0]:
-                if len(noise_parts) == 1:
-                    draw_block(noise_parts[0], b)
-                else:
-                    for f in [step_pool.submit(draw_block, p, b) for p in noise_parts]:
-                        f.result()
-                noise_drawn[0] = b
 
     def release_block() -> F64:
         """1 on stockpile holdings with a release channel in force, per replicate [R, H]."""
@@ -334,10 +292,10 @@ def simulate(
             tracer.ship(st.in_transit[tr], shipped[tr])  # in transit before this step's shipments (dispatch adds them)
         K.dispatch(st.pipe, st.in_transit, shipped, t, net.lead_steps, lead_re, plan)
         # 5. consume
-        draw_noise(t)
+        dnoise.draw(t)
         raw = net.dem_rate * net.growth_factor(t * step) * board.arrays["demand_factor"]
-        if noisy:
-            raw = raw * np.maximum(0.0, 1.0 + net.dem_noise_cv * noise_ring[:, :, t % (2 * NOISE_BLOCK)])
+        if dnoise.noisy:
+            raw = raw * np.maximum(0.0, 1.0 + net.dem_noise_cv * dnoise.at(t))
         adopted = not np.isinf(st.adopt_at).all()
         sub = V.substituted_share(t, st.adopt_at, mech) if adopted else no_sub
         demand = raw * (1.0 - sub)
@@ -485,7 +443,7 @@ def simulate(
         if scrap is not None:
             got = np.stack([scrap.take(t + j) for j in range(k)])
             coll = np.stack([g_j @ scrap_prod for g_j in got])  # per step, as the numpy path computes it
-        draw_noise(t, k)
+        dnoise.draw(t, k)
         ts = np.arange(t, t + k)
         G = np.stack([net.dem_rate * net.growth_factor(u * step) for u in ts]) if D else np.zeros((k, 0))
         use_pat = t < last_offline and pattern["uniform"]
@@ -495,7 +453,7 @@ def simulate(
                            w=np.where(pattern["off"] & (plan.wnorm > 0), 0.0, plan.wnorm) if use_pat
                            else np.array(plan.wnorm))
         win_on = np.array([s0 <= t < e0 for _, _, s0, e0 in windows], dtype=np.bool_)
-        controls = (CAP, got, coll, board.arrays["demand_factor"], noise_ring,
+        controls = (CAP, got, coll, board.arrays["demand_factor"], dnoise.ring,
                     board.arrays["link_open"], no_lead if lead_re is None else lead_re, lead_re is not None,
                     t < last_offline, ACT, pol["stockpile_release"],
                     pol["substitution"], pol["reroute_steps"], blockrow, G,
@@ -599,10 +557,8 @@ def simulate(
     env.process(clock(env))
     t_sim = time.perf_counter()
     if step_pool is not None:
-        # BLAS's own threads (the targets' matrix products) spin between calls and take the core
-        # the step's second thread needs: 16.1 -> 10.8 s at R = 1000 on two cores, with one BLAS thread
         try:
-            with _one_blas_thread():
+            with fused.one_blas_thread():
                 env.run(until=T + 1)
         finally:
             step_pool.shutdown()

@@ -1,4 +1,4 @@
-"""The argument tuples of the compiled step (:func:`simulator._numba_step.step`).
+"""The argument tuples of the compiled step (:func:`simulator._numba_step.step`, :mod:`simulator._numba_kernel`).
 
 The engine keeps its state in the arrays of :class:`simulator.state.State`, the
 tracker and the accumulators; the compiled step takes them, and the compiled

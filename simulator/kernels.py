@@ -5,7 +5,7 @@ Kernels update the state buffers they are given **in place** (the buffers are
 preallocated once per run, see :class:`Scratch`) and return the per-step flows
 the metrics need. Shapes use the DESIGN letters (R, F, M, H, E, D, P, W).
 
-These are the numpy backend. The numba backend (``simulator/_numba_step.py``,
+These are the numpy backend. The numba backend (``simulator/_numba_kernel.py``, run by ``_numba_step.py``,
 used when numba imports and ``REESIM_BACKEND`` is not ``numpy``) runs a whole
 step, these kernels included, replicate by replicate in one compiled call; it
 adds in the same order (a segment sum is ``x0 + pairwise(x1, ...)``, as

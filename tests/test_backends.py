@@ -144,13 +144,13 @@ def test_compiled_segment_sum_adds_as_reduceat(n):
 @pytest.mark.parametrize(("name", "module"), [("PARTS_SHA256", "_numba_parts.py"),
                                               ("PIPELINE_SHA256", "_numba_pipeline.py")])
 def test_compiled_step_file_names_the_parts_it_inlines(name, module):
-    """numba's cache of _numba_step keys on that file only: editing _numba_parts.py (inlined) or
+    """numba's cache of _numba_kernel keys on that file only: editing _numba_parts.py (inlined) or
     _numba_pipeline.py (the compiler passes) without it would leave every installed cache running
     the old code. Update the constant with the file."""
     import hashlib
 
-    from simulator import _numba_step
+    from simulator import _numba_kernel
 
     digest = hashlib.sha256((ROOT / "simulator" / module).read_bytes()).hexdigest()[:16]
-    assert getattr(_numba_step, name) == digest, (
-        f"simulator/{module} changed: set {name} in simulator/_numba_step.py to {digest}")
+    assert getattr(_numba_kernel, name) == digest, (
+        f"simulator/{module} changed: set {name} in simulator/_numba_kernel.py to {digest}")

@@ -66,8 +66,8 @@ def test_copy_propagation_drops_refcounts_of_inlined_array_arguments(tmp_path):
 
 
 def test_step_kernel_compiles_with_the_pipeline():
-    from simulator import _numba_step
+    from simulator import _numba_kernel
     from simulator._numba_pipeline import StepCompiler
 
-    assert _numba_step._step_block._compiler.pipeline_class is StepCompiler
-    assert _numba_step._step_block.targetoptions.get("nogil") is True
+    assert _numba_kernel._step_block._compiler.pipeline_class is StepCompiler
+    assert _numba_kernel._step_block.targetoptions.get("nogil") is True

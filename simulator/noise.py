@@ -1,0 +1,85 @@
+"""Demand noise of a run: standard normal deviates per replicate, demand entry and step.
+
+Each noisy demand entry (``noise_cv > 0``) is a stream of its own
+(``demand:MARKET:PRODUCT``, :class:`simulator.rng.Streams`), drawn
+:data:`NOISE_BLOCK` steps at a time into a ring of two blocks (block b in half
+b % 2), so a step reads ``ring[:, :, t % (2 * NOISE_BLOCK)]`` and the compiled
+step reads the ring itself.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from concurrent.futures import Executor
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from .rng import Streams
+
+F64 = npt.NDArray[np.float64]
+
+#: steps of demand noise drawn at once (fixed: part of the stream layout; 16 before 2026-11: a call costs
+#: ~20 µs of set-up, a block of 32 halves the calls)
+NOISE_BLOCK = 32
+
+
+class DemandNoise:
+    """The noise ring of replicates ``streams.r0 ..`` of a run, and the draws that fill it.
+
+    Parameters
+    ----------
+    net : Network
+    streams : Streams
+        The run's streams (seed, first replicate, R).
+    on : bool
+        Noise on (off: no entry is noisy and the ring stays 0).
+    box_muller : callable, optional
+        The compiled transform (:mod:`simulator._numba_noise`; the same numbers, faster).
+    """
+
+    def __init__(self, net: Any, streams: Streams, on: bool = True,
+                 box_muller: Callable[..., None] | None = None) -> None:
+        D = len(net.dem_hold)
+        self.seed, self.r0, self.R = streams.seed, streams.r0, streams.R
+        self.box_muller = box_muller
+        self.ring = np.zeros((self.R, D, 2 * NOISE_BLOCK))
+        self.noisy = [d for d in range(D) if net.dem_noise_cv[d] > 0] if on else []
+        self.names = [f"demand:{net.markets[net.dem_market[d]]}:{net.products[net.hold_product[net.dem_hold[d]]]}"
+                      for d in range(D)]
+        self.parts = [(0, self.R, Streams(self.seed, self.r0, self.R, box_muller))]
+        self.pool: Executor | None = None
+        self.drawn = -1  # the last block drawn into the ring
+
+    def split(self, pool: Executor, threads: int) -> None:
+        """Draw on ``pool``, each of ``threads`` contiguous parts of the replicates with streams of its own
+        (a replicate's draws do not depend on which others are drawn with it; numpy releases the GIL
+        while it generates and transforms them)."""
+        cuts = [self.R * i // threads for i in range(threads + 1)]
+        self.parts = [(a, e, Streams(self.seed, self.r0 + a, e - a, self.box_muller))
+                      for a, e in itertools.pairwise(cuts)]
+        self.pool = pool
+
+    def at(self, t: int) -> F64:
+        """The deviates of step t [R, D] (after :meth:`draw` of it)."""
+        return self.ring[:, :, t % (2 * NOISE_BLOCK)]
+
+    def draw(self, t: int, k: int = 1) -> None:
+        """Steps t .. t+k-1 (k <= NOISE_BLOCK): the blocks not drawn yet, into the ring."""
+        for b in range(t // NOISE_BLOCK, (t + k - 1) // NOISE_BLOCK + 1):
+            if b > self.drawn:
+                if self.pool is None or len(self.parts) == 1:
+                    for p in self.parts:
+                        self._draw_part(p, b)
+                else:
+                    for f in [self.pool.submit(self._draw_part, p, b) for p in self.parts]:
+                        f.result()
+                self.drawn = b
+
+    def _draw_part(self, part: tuple[int, int, Streams], b: int) -> None:
+        a, e, strm = part
+        half = (b % 2) * NOISE_BLOCK
+        for d in self.noisy:
+            self.ring[a:e, d, half:half + NOISE_BLOCK] = strm.normals(self.names[d], NOISE_BLOCK, block=b)
