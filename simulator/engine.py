@@ -141,7 +141,9 @@ def simulate(
     board = Board(R, sizes, plans, sc.policies, step)
     mech = V.compile_mechanics(net)
     Q = len(mech.ch_pile)
-    extra_max = sum(float(np.max(p.value)) for p in plans if p.array == "extra_lead_days" and p.value.size)
+    # the arrival ring holds the longest lead time any replicate can see: a link's own plus the peak of every
+    # logistics plan (overlapping occurrences of a recurring event add up: docs/step-semantics.md)
+    extra_max = sum(p.peak() for p in plans if p.array == "extra_lead_days")
     plan = K.build_plan(net, math.ceil(extra_max / step))
     fused = K.compiled()  # the whole-step kernel (numba backend), or None: the numpy kernels
     box_muller = None
@@ -240,6 +242,8 @@ def simulate(
         xl = board.arrays["extra_lead_days"]
         lead_re = None if not xl.any() else np.maximum(
             1, np.ceil((net.lead_days[None, :] + xl) / step - 1e-12)).astype(np.int64)
+        if lead_re is not None and (lead_re >= plan.ring_len).any():  # both kernels rely on lead < ring length
+            raise RuntimeError("a lead time outruns the arrival ring, which is sized from the events' extra lead days")
         board.changed = False
         return True
 

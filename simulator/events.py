@@ -76,6 +76,21 @@ class EventPlan:
             return np.prod(np.where(active, val, 1.0), axis=1)
         return np.sum(np.where(active, val, 0.0), axis=1)
 
+    def peak(self) -> float:
+        """The largest contribution of an additive plan (non-negative values) at any step in any
+        replicate: the values of its occurrences active together add up, and a stochastic event
+        that recurs before its last occurrence ended overlaps itself. The sum only rises where an
+        occurrence starts, so it peaks at one of the starts. The arrival ring is sized from it."""
+        s, e, v = self.start, self.end, np.maximum(self.value, 0.0)
+        if v.size == 0:
+            return 0.0
+        top = 0.0
+        for k in range(s.shape[1]):  # the sum at the start of occurrence k, in every replicate
+            at = s[:, k:k + 1]
+            live = (s <= at) & (at < e) & (at < e[:, k:k + 1])
+            top = max(top, float(np.where(live, v, 0.0).sum(axis=1).max()))
+        return top
+
     def change_steps(self, n_steps: int) -> list[int]:
         """Steps at which the contribution may change for some replicate."""
         pts = set(np.unique(self.start[self.start < n_steps]).tolist())

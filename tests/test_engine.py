@@ -9,10 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from simulator import load_scenario
 from simulator.engine import simulate
-from simulator.events import compile_events
+from simulator.events import EventPlan, compile_events
 from simulator.exceptions import InvariantError, ResourceError
 from simulator.network import compile_network
 from simulator.rng import Streams
@@ -167,6 +169,38 @@ def test_stochastic_outage_durations_follow_their_distribution(tmp_path):
     assert np.quantile(dur, 0.95) == pytest.approx(40, rel=0.1)  # p95 40 d
     per_year = used.sum() / 4000 / (net.n_steps / 365)
     assert per_year == pytest.approx(0.5, rel=0.05)  # rate 0.5 / yr
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_event_plan_peak_is_the_largest_sum_of_its_occurrences_active_together(data):
+    """EventPlan.peak == the largest contribution over every step (brute force), overlaps and unused slots included."""
+    R, K = data.draw(st.integers(1, 3)), data.draw(st.integers(1, 5))
+
+    def arr(elements):
+        return np.array(data.draw(st.lists(elements, min_size=R * K, max_size=R * K))).reshape(R, K)
+
+    start, dur, unused = arr(st.integers(0, 30)), arr(st.integers(0, 12)), arr(st.booleans())
+    never = 10**6
+    value = arr(st.floats(0, 50, allow_nan=False))
+    plan = EventPlan("x", "logistics", "extra_lead_days", np.array([0]), np.where(unused, never, start),
+                     np.where(unused, never, start + dur), value)
+    brute = max(float(plan.contribution(t).max()) for t in range(45))
+    assert plan.peak() == pytest.approx(brute, rel=1e-12, abs=0)
+
+
+@pytest.mark.usefixtures("backend")
+def test_recurring_logistics_event_overlapping_itself_stays_within_the_arrival_ring():
+    """Occurrences of a recurring logistics event that overlap add their extra lead days (step semantics); the
+    arrival ring was sized for one occurrence per event, so such shipments wrapped round it and arrived
+    early. The engine now checks every lead time against the ring (it raised here before the fix)."""
+    sc = load_scenario(ROOT / "scenarios" / "random_risk.yaml",
+                       ["events.red_sea_rerouting.stochastic.rate_per_year=6", "horizon.end=2026-12-31"])
+    net = compile_network(sc)
+    plan = next(p for p in compile_events(net, Streams(sc.seed, 0, 16)) if p.id == "red_sea_rerouting")
+    assert plan.peak() > plan.value.max()  # two occurrences overlap in some replicate
+    res = simulate(net, 16, sc.seed, checks="error")
+    assert res.mass_balance_error < 1e-9
 
 
 def test_invariant_violation_names_product_replicate_step():
