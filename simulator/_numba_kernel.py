@@ -345,8 +345,11 @@ def _step_block(blk, nb, t0, nsteps, S, T, N, O, A, K):  # pragma: no cover - co
                 s = shipped[ro, e]
                 if s != 0.0:
                     in_transit[r, e] += s
-                    if use_lead_re:
-                        pipe[ch, ring_off[e] + (t + lead_re[r, e]) % ring_len[e], ri] += s
+                    if use_lead_re:  # row ring_off + (t + lead) % ring_len without a division: AR holds
+                        row = np.int64(AR[js, e]) + lead_re[r, e]  # ring_off + t % ring_len, 1 <= lead < ring_len
+                        if row >= ring_off[e] + ring_len[e]:
+                            row -= ring_len[e]
+                        pipe[ch, row, ri] += s
                     else:
                         pipe[ch, DR[js, e], ri] += s
             # ------------------------------------------------------------ 5. demand, consume (+ tags)

@@ -89,6 +89,16 @@ def test_largest_real_scenario_same_results_both_backends():
     assert_same(a, b)
 
 
+def test_logistics_delays_same_results_both_backends():
+    """Stochastic logistics events, overlapping ones included: the compiled step's arrival row for a
+    delayed shipment (no division) is the numpy path's ``(t + lead) % ring_len``."""
+    sc = load_scenario(ROOT / "scenarios" / "random_risk.yaml",
+                       ["events.red_sea_rerouting.stochastic.rate_per_year=6", "horizon.end=2026-06-30"])
+    a, b = run_both(compile_network(sc), 16, sc.seed)
+    assert a.shipped_t.sum() > 0
+    assert_same(a, b)
+
+
 def test_parallel_step_equals_the_serial_step(monkeypatch):
     """Blocks of replicates on threads give every replicate's results bit for bit (one thread below 64)."""
     import numba
