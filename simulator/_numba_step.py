@@ -65,9 +65,11 @@ def threads_for(R: int) -> int:
 
 
 def one_blas_thread() -> Any:
-    """BLAS held to one thread while the step runs on several: BLAS's own threads (the targets' matrix
-    products) spin between calls and take the cores the step's threads need (16.1 -> 10.8 s at
-    R = 1000 on two cores). threadpoolctl is a dependency; without it the run is only slower."""
+    """BLAS held to one thread while the step runs: BLAS's own threads (the targets' matrix products)
+    spin between calls and take the cores the step's threads need (16.1 -> 10.8 s at R = 1000 on
+    two cores); with the step on one thread they only burn CPU (R = 48 on the flagship network:
+    3.5 s CPU for 1.8 s wall, 1.8 s with this; 1000 generated facilities: 7.1 s for 3.6, 3.5).
+    threadpoolctl is a dependency; without it the run is only slower."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - an install from before threadpoolctl was required

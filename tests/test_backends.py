@@ -124,6 +124,41 @@ def test_parallel_step_equals_the_serial_step(monkeypatch):
         assert np.array_equal(xa[k], xb[k], equal_nan=True), k
 
 
+def test_blas_on_one_thread_during_a_compiled_run_only():
+    """The compiled step holds BLAS to one thread during the run, also on one step thread (R < 64), where
+    BLAS's idle threads would only spin; BLAS gets its threads back after the run."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    libs = [p["filepath"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]  # numpy's
+
+    def blas_threads() -> list[int]:  # (numba loads scipy's BLAS during the run; the step never calls it)
+        n = {p["filepath"]: p["num_threads"] for p in threadpoolctl.threadpool_info()}
+        return [n[f] for f in libs]
+
+    before = blas_threads()
+    if not before or max(before) < 2:
+        pytest.skip("numpy without a multi-threaded BLAS threadpoolctl can see")
+    seen: list[list[int]] = []
+    net = compile_network(load_scenario(ROOT / "scenarios" / "tutorial.yaml"))
+
+    def look(t: int, _: object) -> None:
+        if t % 100 == 0:
+            seen.append(blas_threads())
+
+    prev = K.backend()
+    try:
+        K.set_backend("numba")
+        simulate(net, 8, seed=1, observer=look)
+        assert seen and all(n == [1] * len(before) for n in seen)
+        seen.clear()
+        K.set_backend("numpy")  # numpy's kernels keep BLAS's threads (its matrix products are the work)
+        simulate(net, 8, seed=1, observer=look)
+        assert seen and all(n == before for n in seen)
+    finally:
+        K.set_backend(prev)
+    assert blas_threads() == before
+
+
 def test_backend_switch_and_env(monkeypatch):
     prev = K.backend()
     try:
