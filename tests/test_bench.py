@@ -20,3 +20,32 @@ def test_a_refused_run_is_a_skipped_row_and_the_rest_still_runs(monkeypatch, cap
     assert rows[0]["throughput_nrd_s"] > 0 and "skipped" not in rows[0]
     assert rows[1]["skipped"].startswith("100 replicates need about 24 GB")
     assert "skipped: 100 replicates need" in capsys.readouterr().out
+
+
+def _kernel_profile():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "kernel_profile.py"
+    spec = importlib.util.spec_from_file_location("kernel_profile", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_kernel_profile_finds_the_steps_sections_and_helpers():
+    """benchmarks/kernel_profile.py groups lines by the kernel's section markers: they must stay findable."""
+    starts, names, first, helpers = _kernel_profile()._labels()
+    assert starts == sorted(starts) and first == starts[0]
+    for want in ("2. arrive", "3. produce", "ship", "5. demand", "6. re-route", "8. record"):
+        assert any(n.startswith(want) for n in names), want
+    assert {"_ss", "_mix", "_pw"} <= {h for _, h in helpers}
+    assert max(i for i, _ in helpers) < first  # the parts' lines are told from the kernel's by this
+
+
+def test_kernel_profile_reads_objdump_line_tables():
+    dis = ("0000000000000000 <f>:\n/x/_numba_kernel.py:141\n   a0:\tvmovsd (%rax),%xmm0\n"
+           "   a4:\tvucomisd %xmm1,%xmm0\n/x/_numba_kernel.py:0\n   a8:\tjne b0\n"
+           "/x/_numba_kernel.py:29\n   b0:\tadd $0x1,%rcx\n")
+    offs, lines = _kernel_profile().parse_listing(dis, 0xA0)
+    assert offs == [0, 4, 8, 16] and lines == [141, 141, 141, 29]
