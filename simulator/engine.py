@@ -33,7 +33,7 @@ import simpy
 from . import diversify as V
 from . import kernels as K
 from .events import Board, compile_events, event_process, reference_steps
-from .exceptions import ResourceError
+from .exceptions import InvariantError, ResourceError
 from .fused_args import fused_args
 from .metrics import MarketTracker, SeriesQuantiles, check_invariants, market_cover
 from .network import Network
@@ -56,8 +56,9 @@ def traced_replicates(setting: int | str, r0: int, R: int) -> int:
     return max(0, min(R, int(setting) - r0))
 
 
-def estimate_memory(net: Network, R: int) -> int:
-    """Bytes the run's state and metrics need (an upper estimate)."""
+def estimate_memory(net: Network, R: int, extra_ring_rows: int = 0) -> int:
+    """Bytes the run's state and metrics need (an upper estimate); ``extra_ring_rows``: the arrival ring's rows
+    for the events' extra lead time, over all links."""
     s = net.sizes
     W = int(net.lead_steps.max()) + 2 if len(net.lead_steps) else 2
     G1 = len(net.regions) + 1
@@ -69,7 +70,7 @@ def estimate_memory(net: Network, R: int) -> int:
         + s["E"] * 6 + s["D"] * 8  # the compiled step's per-replicate outputs
     )
     tags = (s["H"] + s["E"] + s["M"]) * K_tr * G1 * 3
-    return int(8 * (R * per_rep + Rt * tags) * 1.5)
+    return int(8 * (R * (per_rep + extra_ring_rows) + Rt * tags) * 1.5)
 
 
 def available_memory() -> int:
@@ -122,14 +123,17 @@ def simulate(
     """
     t_start = time.perf_counter()
     R = int(replications)
-    need = estimate_memory(net, R)
     limit = max_memory if max_memory is not None else int(available_memory() * 0.8)
-    if need > limit:
-        per = max(1, need // R)
-        raise ResourceError(
-            f"{R} replicates need about {need / 1e9:.2f} GB, more than the {limit / 1e9:.2f} GB available; "
-            f"use -n {max(1, limit // per)} or fewer (about {per / 1e6:.2f} MB per replicate)"
-        )
+
+    def check_memory(need: int) -> None:
+        if need > limit:
+            per = max(1, need // R)
+            raise ResourceError(
+                f"{R} replicates need about {need / 1e9:.2f} GB, more than the {limit / 1e9:.2f} GB available; "
+                f"use -n {max(1, limit // per)} or fewer (about {per / 1e6:.2f} MB per replicate)"
+            )
+
+    check_memory(estimate_memory(net, R))  # before the events draw their occurrences for R replicates
     sc = net.scenario
     T, step = net.n_steps if steps is None else max(1, min(net.n_steps, int(steps))), net.step_days
     sz = net.sizes
@@ -137,14 +141,21 @@ def simulate(
     interval = max(1, math.ceil(sc.report.interval_days / step))
     streams = Streams(seed, r0, R)
     plans = compile_events(net, streams)
+    # link e's arrival ring holds the longest lead time any replicate can see on it: its own plus the peaks of
+    # the logistics plans covering it, added in the Board's order, so no sum of contributions exceeds it
+    # (overlapping occurrences of a recurring event add up: docs/step-semantics.md)
+    extra = np.zeros(E)
+    for p in plans:
+        if p.array == "extra_lead_days":
+            extra[p.targets] += p.peak()
+    extra_steps = np.ceil(extra / step).astype(np.int64)
+    if extra_steps.any():
+        check_memory(estimate_memory(net, R, int(extra_steps.sum())))
     sizes = {"capacity_factor": Fn, "added_capacity": Fn, "link_open": E, "extra_lead_days": E, "demand_factor": D}
     board = Board(R, sizes, plans, sc.policies, step)
     mech = V.compile_mechanics(net)
     Q = len(mech.ch_pile)
-    # the arrival ring holds the longest lead time any replicate can see: a link's own plus the peak of every
-    # logistics plan (overlapping occurrences of a recurring event add up: docs/step-semantics.md)
-    extra_max = sum(p.peak() for p in plans if p.array == "extra_lead_days")
-    plan = K.build_plan(net, math.ceil(extra_max / step))
+    plan = K.build_plan(net, extra_steps)
     fused = K.compiled()  # the whole-step kernel (numba backend), or None: the numpy kernels
     box_muller = None
     if fused is not None:  # demand noise through the compiled Box–Muller (the same numbers)
@@ -243,7 +254,8 @@ def simulate(
         lead_re = None if not xl.any() else np.maximum(
             1, np.ceil((net.lead_days[None, :] + xl) / step - 1e-12)).astype(np.int64)
         if lead_re is not None and (lead_re >= plan.ring_len).any():  # both kernels rely on lead < ring length
-            raise RuntimeError("a lead time outruns the arrival ring, which is sized from the events' extra lead days")
+            raise InvariantError(f"step {t}: a lead time outruns its link's arrival ring, which is sized from the "
+                                 "events' extra lead days (a bug: please report it with the scenario)")
         board.changed = False
         return True
 

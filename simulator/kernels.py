@@ -154,11 +154,11 @@ class Plan:
     hold_dem: I64  #: demand entry whose market holding it is, -1 otherwise [H]
 
 
-def build_plan(net: object, extra_steps: int = 0) -> Plan:
+def build_plan(net: object, extra_steps: int | I64 = 0) -> Plan:
     """Index helpers for a :class:`~simulator.network.Network`.
 
-    ``extra_steps`` is the most extra lead time [steps] any event may add to a link:
-    each link's arrival ring has ``lead_steps + extra_steps + 2`` rows.
+    ``extra_steps`` is the most extra lead time [steps] events may add to each link (one
+    number for all, or one per link): link e's arrival ring has ``lead_steps[e] + extra_steps[e] + 2`` rows.
     """
     n = net  # duck-typed to avoid importing network here
     E = len(n.link_src)  # type: ignore[attr-defined]
@@ -183,7 +183,7 @@ def build_plan(net: object, extra_steps: int = 0) -> Plan:
         return np.ascontiguousarray(a, dtype=np.float64)
 
     lead = i64(n.lead_steps)  # type: ignore[attr-defined]
-    ring_len = lead + int(extra_steps) + 2
+    ring_len = lead + np.asarray(extra_steps, dtype=np.int64) + 2
     ring_off = np.concatenate([[0], np.cumsum(ring_len)[:-1]]).astype(np.int64) if E else np.zeros(0, np.int64)
     dem_hold = i64(n.dem_hold)  # type: ignore[attr-defined]
     hold_dem = np.full(H, -1, dtype=np.int64)

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulator import load_scenario
-from simulator.engine import simulate
+from simulator.engine import estimate_memory, simulate
 from simulator.events import EventPlan, compile_events
 from simulator.exceptions import InvariantError, ResourceError
 from simulator.network import compile_network
@@ -201,6 +201,8 @@ def test_recurring_logistics_event_overlapping_itself_stays_within_the_arrival_r
     assert plan.peak() > plan.value.max()  # two occurrences overlap in some replicate
     res = simulate(net, 16, sc.seed, checks="error")
     assert res.mass_balance_error < 1e-9
+    with pytest.raises(ResourceError, match="use -n"):  # the memory check counts the ring's extra rows
+        simulate(net, 16, sc.seed, max_memory=estimate_memory(net, 16) + 1)
 
 
 def test_invariant_violation_names_product_replicate_step():
