@@ -8,10 +8,12 @@ sample inside the kernel to its source line with ``addr2line``. Lines are groupe
 the section markers of ``simulator/_numba_kernel.py`` (``# ---- 2. arrive (+ tags), scrap``
 ...); an instruction without a line of its own counts for the line before it, as
 ``objdump -l`` shows them. numba inlines the helpers of ``_numba_parts.py`` at the level
-of its IR and files their lines under the kernel's name: lines before the kernel's first
-section are theirs (reported as ``_numba_parts.py:N``, the helper named).
+of its IR and files their lines under the kernel's name, so the profiled build runs on a
+copy of the package whose ``_numba_parts.py`` starts with :data:`PAD` blank lines: lines
+past that are the helpers' (reported as ``_numba_parts.py:N``, the helper named).
 
-Needs Linux ``perf`` (Debian: ``apt-get install linux-perf``), binutils and numba. The
+Needs Linux ``perf`` (Debian: ``apt-get install linux-perf``; as a user other than root,
+``/proc/sys/kernel/perf_event_paranoid`` at 1 or below), binutils and numba. The
 debug build is compiled with the same optimisation as the real one; its chunk time is
 printed beside the samples (read the shares, not the seconds, as the real kernel's).
 
@@ -45,23 +47,30 @@ KERNEL = ROOT / "simulator" / "_numba_kernel.py"
 PARTS = ROOT / "simulator" / "_numba_parts.py"
 MARK = re.compile(r"#\s*-{8,}\s*(.+?)\s*$")
 FREQ = 1999  #: samples per second
+PAD = 100_000  #: blank lines put before _numba_parts.py in the profiled copy, so its lines differ from the kernel's
 
 
 def _child(tmp: Path, scenario: str, r0: int, n: int, seed: int) -> None:
     """In the profiled process: compile and warm up, write the kernel's object code and address, wait for
     perf, run the chunk."""
+    sys.path.insert(0, str(tmp / "pkg"))  # the copy with the helpers' file padded (see _sample)
     from simulator import _numba_kernel, load_scenario
     from simulator.chunks import simulate_chunk
 
     sc = load_scenario(scenario)
     simulate_chunk(sc, r0, 16, seed, threads=1)  # compiles the step (debug build) and warms the caches
-    (ov,) = _numba_kernel._step_block.overloads.values()
+    if not _numba_kernel.__file__.startswith(str(tmp)):
+        raise SystemExit(f"kernel_profile: imported {_numba_kernel.__file__}, not the padded copy")
+    ov = next(iter(_numba_kernel._step_block.overloads.values()))  # the one signature a run compiles
     lib = ov.library
     name = ov.fndesc.llvm_func_name
     (tmp / "kernel.o").write_bytes(lib._get_compiled_object())
     (tmp / "kernel.json").write_text(json.dumps({"name": name, "address": lib.get_pointer_to_function(name)}))
     (tmp / "ready").touch()
+    parent = os.getppid()
     while not (tmp / "go").exists():
+        if os.getppid() != parent:  # the profiler went away
+            raise SystemExit(1)
         time.sleep(0.02)
     t = time.perf_counter()
     simulate_chunk(sc, r0, n, seed, threads=1)
@@ -70,7 +79,7 @@ def _child(tmp: Path, scenario: str, r0: int, n: int, seed: int) -> None:
 
 def _symbol(obj: Path, name: str) -> tuple[str, int, int]:
     """Section, offset and size of function ``name`` in an object file (``objdump -t``)."""
-    for line in subprocess.run(["objdump", "-t", str(obj)], capture_output=True, text=True, check=True).stdout.splitlines():
+    for line in _run(["objdump", "-t", str(obj)], "objdump -t").splitlines():
         f = line.split()
         if len(f) >= 6 and f[-1] == name and "F" in f[1:3]:
             return f[-3], int(f[0], 16), int(f[-2], 16)
@@ -79,9 +88,8 @@ def _symbol(obj: Path, name: str) -> tuple[str, int, int]:
 
 def _line_table(obj: Path, section: str, start: int, size: int) -> tuple[list[int], list[int]]:
     """Instruction offsets of the function and the source line each belongs to (0: unknown)."""
-    dis = subprocess.run(["objdump", "-d", "-l", "--no-show-raw-insn", "-j", section, str(obj),
-                          f"--start-address={start}", f"--stop-address={start + size}"],
-                         capture_output=True, text=True, check=True).stdout
+    dis = _run(["objdump", "-d", "-l", "--no-show-raw-insn", "-j", section, str(obj),
+                f"--start-address={start}", f"--stop-address={start + size}"], "objdump -d")
     return parse_listing(dis, start)
 
 
@@ -102,19 +110,80 @@ def parse_listing(dis: str, start: int = 0) -> tuple[list[int], list[int]]:
     return offs, lines
 
 
-def _labels() -> tuple[list[int], list[str], int, list[tuple[int, str]]]:
-    """Section markers of the kernel (first lines, names), the kernel's ``def`` line, and the parts' helpers."""
-    src = KERNEL.read_text().splitlines()
+def _labels() -> tuple[list[int], list[str], list[tuple[int, str]]]:
+    """Section markers of the kernel (first lines, names) and the parts' helpers (``def`` lines, names)."""
     starts, names = [], []
-    for i, row in enumerate(src, 1):
+    for i, row in enumerate(KERNEL.read_text().splitlines(), 1):
         m = MARK.search(row)
         if m:
             starts.append(i)
             names.append(m.group(1))
-    first = starts[0] if starts else 1
     helpers = [(i, m.group(1)) for i, row in enumerate(PARTS.read_text().splitlines(), 1)
                if (m := re.match(r"def (\w+)", row))]
-    return starts, names, first, helpers
+    return starts, names, helpers
+
+
+def locate(line: int, starts: list[int], names: list[str], helpers: list[tuple[int, str]],
+           kernel_src: list[str], parts_src: list[str]) -> tuple[str, str, str]:
+    """(section, file:line, source text) of a line of the profiled build's debug info: lines past
+    :data:`PAD` are the inlined helpers' (their file was padded by that many lines), others the kernel's."""
+    if line > PAD:
+        ln = line - PAD
+        h = [nm for i, nm in helpers if i <= ln]
+        text = parts_src[ln - 1].strip() if ln <= len(parts_src) else ""
+        return f"inlined {h[-1] if h else '?'}", f"_numba_parts.py:{ln}", text
+    if line <= 0:
+        return "no line", "?", ""
+    k = bisect.bisect_right(starts, line) - 1
+    text = kernel_src[line - 1].strip() if line <= len(kernel_src) else ""
+    return (names[k] if k >= 0 else "replicate and step loops, set-up"), f"_numba_kernel.py:{line}", text
+
+
+def _run(cmd: list[str], what: str) -> str:
+    """A tool's standard output; its error, without a traceback, if it fails."""
+    p = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if p.returncode != 0:
+        raise SystemExit(f"kernel_profile: {what} failed (exit {p.returncode}): {p.stderr.strip()[-400:]}")
+    return p.stdout
+
+
+def _sample(tmp: Path, scenario: str, r0: int, n: int, seed: int) -> None:
+    """Run the child on a copy of the package (helpers' file padded), perf attached for the timed chunk only."""
+    pkg = tmp / "pkg"
+    shutil.copytree(ROOT / "simulator", pkg / "simulator", ignore=shutil.ignore_patterns("__pycache__"))
+    parts = pkg / "simulator" / PARTS.name
+    parts.write_text("\n" * PAD + parts.read_text())  # numba files the inlined lines under the kernel's name
+    env = {**os.environ, "NUMBA_DEBUGINFO": "1", "NUMBA_CACHE_DIR": str(tmp / "cache"),
+           "OPENBLAS_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
+    child = subprocess.Popen([sys.executable, __file__, "--child", str(tmp), "--scenario", scenario,
+                              "--r0", str(r0), "-n", str(n), "--seed", str(seed)], env=env)
+    perf = None
+    try:
+        print("compiling the step with line tables (about half a minute) ...", file=sys.stderr)
+        while not (tmp / "ready").exists():
+            if child.poll() is not None:
+                raise SystemExit(f"kernel_profile: the profiled run failed (exit {child.returncode})")
+            time.sleep(0.1)
+        with (tmp / "perf.log").open("wb") as log:
+            perf = subprocess.Popen(["perf", "record", "-q", "-F", str(FREQ), "-o", str(tmp / "perf.data"),
+                                     "-p", str(child.pid)], stdout=subprocess.DEVNULL, stderr=log)
+        time.sleep(1.0)  # perf attached, or refused (perf_event_paranoid, no permission)
+        if perf.poll() is not None:
+            why = (tmp / "perf.log").read_text(errors="replace").strip()[-400:]
+            raise SystemExit(f"kernel_profile: perf record stopped at once (exit {perf.returncode}): {why}\n"
+                             "(as a user other than root it needs /proc/sys/kernel/perf_event_paranoid <= 1)")
+        (tmp / "go").touch()
+        rc = child.wait()
+        perf.send_signal(signal.SIGINT)
+        perf.wait(timeout=60)
+        if rc != 0 or perf.returncode not in (0, -signal.SIGINT):
+            why = (tmp / "perf.log").read_text(errors="replace").strip()[-400:]
+            raise SystemExit(f"kernel_profile: run exit {rc}, perf exit {perf.returncode}: {why}")
+    finally:
+        for proc in (child, perf):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
 
 def profile(scenario: str, r0: int, n: int, seed: int, top: int) -> dict:
@@ -123,29 +192,11 @@ def profile(scenario: str, r0: int, n: int, seed: int, top: int) -> dict:
             raise SystemExit(f"kernel_profile: needs `{tool}` on PATH (Debian: apt-get install linux-perf binutils)")
     with tempfile.TemporaryDirectory(prefix="reesim-kprof-") as d:
         tmp = Path(d)
-        env = {**os.environ, "NUMBA_DEBUGINFO": "1", "NUMBA_CACHE_DIR": str(tmp / "cache"),
-               "OPENBLAS_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
-        child = subprocess.Popen([sys.executable, __file__, "--child", str(tmp), "--scenario", scenario,
-                                  "--r0", str(r0), "-n", str(n), "--seed", str(seed)], env=env)
-        print("compiling the step with line tables (about half a minute) ...", file=sys.stderr)
-        while not (tmp / "ready").exists():
-            if child.poll() is not None:
-                raise SystemExit(f"kernel_profile: the profiled run failed (exit {child.returncode})")
-            time.sleep(0.1)
-        perf = subprocess.Popen(["perf", "record", "-q", "-F", str(FREQ), "-o", str(tmp / "perf.data"),
-                                 "-p", str(child.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        time.sleep(1.0)  # perf attached
-        (tmp / "go").touch()
-        rc = child.wait()
-        perf.send_signal(signal.SIGINT)
-        _, err = perf.communicate()
-        if rc != 0 or perf.returncode not in (0, -signal.SIGINT):
-            raise SystemExit(f"kernel_profile: run exit {rc}, perf exit {perf.returncode}: {err.decode()[-400:]}")
+        _sample(tmp, scenario, r0, n, seed)
         chunk_s = float((tmp / "done").read_text())
         meta = json.loads((tmp / "kernel.json").read_text())
         section, start, size = _symbol(tmp / "kernel.o", meta["name"])
-        ips = subprocess.run(["perf", "script", "-i", str(tmp / "perf.data"), "-F", "ip"],
-                             capture_output=True, text=True, check=True).stdout.split()
+        ips = _run(["perf", "script", "-i", str(tmp / "perf.data"), "-F", "ip"], "perf script").split()
         offs, lines = _line_table(tmp / "kernel.o", section, start, size)
     total = len(ips)
     base = meta["address"]
@@ -156,20 +207,11 @@ def profile(scenario: str, r0: int, n: int, seed: int, top: int) -> dict:
             i = bisect.bisect_right(offs, off) - 1
             by_line[lines[i] if i >= 0 else 0] += 1
     inside = sum(by_line.values())
-    starts, names, first, helpers = _labels()
-    src = KERNEL.read_text().splitlines()
-    parts_src = PARTS.read_text().splitlines()
+    starts, names, helpers = _labels()
+    srcs = KERNEL.read_text().splitlines(), PARTS.read_text().splitlines()
 
     def where(line: int) -> tuple[str, str, str]:
-        """(section, file:line, source text) of a line of the debug info."""
-        if 0 < line < first:  # an inlined helper of _numba_parts.py
-            h = [nm for i, nm in helpers if i <= line]
-            text = parts_src[line - 1].strip() if line <= len(parts_src) else ""
-            return f"inlined {h[-1] if h else '?'}", f"_numba_parts.py:{line}", text
-        if line <= 0:
-            return "no line", "?", ""
-        k = bisect.bisect_right(starts, line) - 1
-        return names[k], f"_numba_kernel.py:{line}", src[line - 1].strip()
+        return locate(line, starts, names, helpers, *srcs)
 
     sections: collections.Counter[str] = collections.Counter()
     for line, c in by_line.items():

@@ -33,14 +33,25 @@ def _kernel_profile():
     return mod
 
 
-def test_kernel_profile_finds_the_steps_sections_and_helpers():
-    """benchmarks/kernel_profile.py groups lines by the kernel's section markers: they must stay findable."""
-    starts, names, first, helpers = _kernel_profile()._labels()
-    assert starts == sorted(starts) and first == starts[0]
+def test_kernel_profile_finds_the_steps_sections_and_tells_helpers_lines_apart():
+    """benchmarks/kernel_profile.py groups lines by the kernel's section markers (they must stay findable) and
+    tells the inlined helpers' lines (past PAD in its padded copy) from the kernel's, whatever they overlap."""
+    kp = _kernel_profile()
+    starts, names, helpers = kp._labels()
+    assert starts == sorted(starts)
     for want in ("2. arrive", "3. produce", "ship", "5. demand", "6. re-route", "8. record"):
         assert any(n.startswith(want) for n in names), want
     assert {"_ss", "_mix", "_pw"} <= {h for _, h in helpers}
-    assert max(i for i, _ in helpers) < first  # the parts' lines are told from the kernel's by this
+    ksrc, psrc = kp.KERNEL.read_text().splitlines(), kp.PARTS.read_text().splitlines()
+    ss = next(i for i, h in helpers if h == "_ss")
+    sec, where, text = kp.locate(kp.PAD + ss + 1, starts, names, helpers, ksrc, psrc)
+    assert (sec, where, text) == ("inlined _ss", f"_numba_parts.py:{ss + 1}", psrc[ss].strip())
+    loop = next(i for i, row in enumerate(ksrc, 1) if "for jr in range(" in row)  # before the first marker,
+    assert loop < starts[0] and loop < len(psrc)  # at a line number the helpers' file also has
+    assert kp.locate(loop, starts, names, helpers, ksrc, psrc)[:2] == ("replicate and step loops, set-up",
+                                                                       f"_numba_kernel.py:{loop}")
+    arrive = next(i for i, n in zip(starts, names, strict=True) if n.startswith("2. arrive"))
+    assert kp.locate(arrive + 3, starts, names, helpers, ksrc, psrc)[0].startswith("2. arrive")
 
 
 def test_kernel_profile_reads_objdump_line_tables():
