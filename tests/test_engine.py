@@ -189,7 +189,6 @@ def test_event_plan_peak_is_the_largest_sum_of_its_occurrences_active_together(d
     assert plan.peak() == pytest.approx(brute, rel=1e-12, abs=0)
 
 
-@pytest.mark.usefixtures("backend")
 def test_recurring_logistics_event_overlapping_itself_stays_within_the_arrival_ring():
     """Occurrences of a recurring logistics event that overlap add their extra lead days (step semantics); the
     arrival ring was sized for one occurrence per event, so such shipments wrapped round it and arrived
@@ -203,6 +202,42 @@ def test_recurring_logistics_event_overlapping_itself_stays_within_the_arrival_r
     assert res.mass_balance_error < 1e-9
     with pytest.raises(ResourceError, match="use -n"):  # the memory check counts the ring's extra rows
         simulate(net, 16, sc.seed, max_memory=estimate_memory(net, 16) + 1)
+
+
+def test_delayed_shipments_arrive_after_the_summed_extra_lead_of_overlapping_occurrences():
+    """A second implementation of the arrival ring under logistics events: a shipment on link e at step s
+    arrives at s + max(1, ceil((lead_days[e] + extra[e](s)) / step)), extra the sum of the active
+    occurrences' extra days, overlapping ones of a recurring event included. Arrivals are read back from
+    the in-transit stocks (they start empty); a ring too short delivers early and fails this."""
+    sc = load_scenario(ROOT / "scenarios" / "random_risk.yaml",
+                       ["events.red_sea_rerouting.stochastic.rate_per_year=6", "horizon.end=2026-06-30"])
+    net = compile_network(sc)
+    R, T, E = 6, net.n_steps, len(net.links)
+    plans = [p for p in compile_events(net, Streams(sc.seed, 0, R)) if p.array == "extra_lead_days"]
+    xl = np.zeros((T, R, E))
+    for t in range(T):
+        for p in plans:
+            xl[t][:, p.targets] += p.contribution(t)[:, None]
+    lead = np.maximum(1, np.ceil((net.lead_days + xl) / net.step_days - 1e-12)).astype(np.int64)
+    red = next(p for p in plans if p.id == "red_sea_rerouting")
+    assert any(red.contribution(t).max() > red.value.max() for t in range(T))  # overlaps within the horizon
+    shipped, transit = [], []
+
+    def look(t: int, s: dict) -> None:
+        shipped.append(s["shipped"].copy())
+        transit.append(s["in_transit"].copy())
+
+    simulate(net, R, sc.seed, observer=look)
+    shipped_a, transit_a = np.array(shipped), np.array(transit)  # [T, R, E], after each step
+    before = np.concatenate([np.zeros((1, R, E)), transit_a[:-1]])
+    arrived = before + shipped_a - transit_a  # in transit after = before - arrived + shipped
+    want = np.zeros((T + int(lead.max()) + 1, R, E))
+    r_i, e_i = np.meshgrid(np.arange(R), np.arange(E), indexing="ij")
+    for t in range(T):
+        np.add.at(want, (t + lead[t], r_i, e_i), shipped_a[t])
+    late = lead > net.lead_steps  # shipments an event delays
+    assert late.any() and (lead[late] - net.lead_steps[np.nonzero(late)[2]] > 20).any()  # a long delay
+    np.testing.assert_allclose(arrived, want[:T], rtol=0, atol=1e-9 * max(1.0, shipped_a.max()))
 
 
 def test_invariant_violation_names_product_replicate_step():
