@@ -505,6 +505,17 @@ def test_yaml_nested_too_deep_is_a_located_error_not_a_crash(tmp_path):
     assert "deep.yaml:2:" in r.stderr + r.stdout and "nested deeper than 64 levels" in r.stderr + r.stdout
 
 
+def test_set_value_nested_too_deep_is_a_short_usage_error():
+    """A --set value goes through PyYAML's recursive composer: 3000 nested lists were a RecursionError whose
+    message quoted the 6000-character value twice. Now the same depth limit as a file, the value cut short."""
+    deep = "[" * 3000 + "]" * 3000
+    r = subprocess.run([sys.executable, "-m", "simulator", "validate", str(Path(__file__).resolve().parents[1] / "scenarios" / "tutorial.yaml"),
+                        "--set", f"report.interval_days={deep}"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert "nested deeper than 64 levels" in r.stderr and "6000 characters" in r.stderr
+    assert len(r.stderr) < 400 and "Traceback" not in r.stderr
+
+
 def test_tabs_mean_the_same_with_or_without_libyaml():
     """A tab after a colon is refused by PyYAML's parser; libyaml would read it as a space. Text with
     tabs goes to PyYAML's parser, so the file is invalid whichever PyYAML build is installed."""

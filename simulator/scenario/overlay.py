@@ -12,7 +12,7 @@ import yaml
 from ..exceptions import Problem, UsageError
 from .errors import model_fields_at
 from .models import Scenario
-from .yamlpos import Mark, PosDict, PosList, parse, read_text
+from .yamlpos import MAX_DEPTH, Mark, PosDict, PosList, _too_deep, parse, read_text
 
 #: Sections whose mapping keys are ids (``remove:`` deletes from them).
 ID_SECTIONS = ("regions", "products", "facilities", "markets", "stockpiles", "recyclers")
@@ -252,6 +252,12 @@ def _shown(path: Path) -> str:
 # --------------------------------------------------------------------------- --set
 
 
+def _short(text: str, n: int = 60) -> str:
+    """``repr`` of a command-line text, cut in the middle past ``n`` characters (a message stays readable)."""
+    r = repr(text)
+    return r if len(r) <= n else f"{r[:n // 2]}…{r[-(n // 2):]} ({len(text)} characters)"
+
+
 def apply_set(doc: PosDict, assignment: str) -> None:
     """Apply one ``PATH=VALUE`` override in place (VALUE is read as YAML).
 
@@ -260,17 +266,20 @@ def apply_set(doc: PosDict, assignment: str) -> None:
     UsageError
         If the assignment has no ``=``, or the path does not lead anywhere.
     """
+    shown = _short(assignment)
     if "=" not in assignment:
-        raise UsageError(f"--set {assignment!r}: expected PATH=VALUE, e.g. facilities.sep_my.capacity=15000")
+        raise UsageError(f"--set {shown}: expected PATH=VALUE, e.g. facilities.sep_my.capacity=15000")
     path, raw = assignment.split("=", 1)
     parts = [p for p in path.strip().split(".")]
     if not parts or any(not p for p in parts):
-        raise UsageError(f"--set {assignment!r}: empty part in path {path!r}")
+        raise UsageError(f"--set {shown}: empty part in path {_short(path)}")
+    if _too_deep(raw) is not None:  # as in a scenario file (PyYAML's composer recurses)
+        raise UsageError(f"--set {shown}: cannot read value {_short(raw)}: nested deeper than {MAX_DEPTH} levels")
     try:
         value = yaml.load(raw, Loader=_value_loader()) if raw.strip() else ""
     except Exception as exc:  # noqa: BLE001 - PyYAML also raises ValueError (2026-02-30), ...
         what = exc.problem if isinstance(exc, yaml.MarkedYAMLError) and exc.problem else str(exc)
-        raise UsageError(f"--set {assignment!r}: cannot read value {raw!r}: {what}") from None
+        raise UsageError(f"--set {shown}: cannot read value {_short(raw)}: {what}") from None
     mark = Mark(f"--set {assignment}")
     node: Any = doc
     walked: list[str] = []
@@ -315,7 +324,7 @@ def apply_set(doc: PosDict, assignment: str) -> None:
             loc.append(j)
         else:
             raise UsageError(
-                f"--set {assignment!r}: {'.'.join(walked) or 'the document'} is a value, "
+                f"--set {_short(assignment)}: {'.'.join(walked) or 'the document'} is a value, "
                 f"not a mapping; cannot go into {part!r}"
             )
         walked.append(part)
@@ -324,7 +333,7 @@ def apply_set(doc: PosDict, assignment: str) -> None:
 def _no_such(assignment: str, walked: list[str], part: str, choices: list[str]) -> str:
     where = ".".join(walked) or "the top level"
     hint = difflib.get_close_matches(part, choices, n=1)
-    msg = f"--set {assignment!r}: {where} has no {part!r}"
+    msg = f"--set {_short(assignment)}: {where} has no {part!r}"
     if hint:
         msg += f" (did you mean {hint[0]!r}?)"
     elif choices:
