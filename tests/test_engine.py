@@ -175,7 +175,7 @@ def test_stochastic_outage_durations_follow_their_distribution(tmp_path):
 @given(st.data())
 def test_event_plan_peak_is_the_largest_sum_of_its_occurrences_active_together(data):
     """EventPlan.peak == the largest contribution over every step (brute force), overlaps and unused slots included."""
-    R, K = data.draw(st.integers(1, 3)), data.draw(st.integers(1, 5))
+    R, K = data.draw(st.integers(1, 3)), data.draw(st.integers(1, 12))
 
     def arr(elements):
         return np.array(data.draw(st.lists(elements, min_size=R * K, max_size=R * K))).reshape(R, K)
