@@ -40,12 +40,13 @@ from typing import Any
 
 import numpy as np
 
-from .engine import simulate, traced_replicates
+from .engine import simulate
 from .exceptions import UsageError
 from .metrics import quantile_rows_of
 from .network import Network, compile_network
 from .result import Result
 from .scenario.models import Scenario
+from .tracing import traced_replicates
 
 #: Per-replicate array fields of :class:`Result` (leading axis R).
 PER_REPLICATE = ("demand_t", "served_t", "max_shortfall", "tts_days", "tts_censored", "ttr_days",

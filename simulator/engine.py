@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -32,53 +31,21 @@ import simpy
 
 from . import diversify as V
 from . import kernels as K
-from .events import Board, compile_events, event_process, reference_steps
-from .exceptions import InvariantError, ResourceError
-from .fused_args import fused_args
+from .events import Board, compile_events, event_process, extra_lead_steps, reference_steps
+from .exceptions import InvariantError
+from .fused_args import MAX_BATCH, fused_args
+from .memory import available_memory, check_memory, estimate_memory
 from .metrics import MarketTracker, SeriesQuantiles, check_invariants, market_cover
 from .network import Network
-from .noise import NOISE_BLOCK, DemandNoise
+from .noise import DemandNoise
 from .result import Result
 from .rng import Streams
 from .state import State
-from .tracing import Tracer
+from .tracing import Tracer, traced_replicates
 
 F64 = npt.NDArray[np.float64]
-MAX_BATCH = 8  #: most steps the compiled kernel runs in one call (bounds the per-step tables)
 #: factor arrays whose changes a batch takes step by step (they only enter the step through its capacity)
 IN_BATCH = ("added_capacity", "capacity_factor")
-
-
-def traced_replicates(setting: int | str, r0: int, R: int) -> int:
-    """How many of replicates ``r0 .. r0+R-1`` are traced: those with a global index below the setting."""
-    if setting == "all":
-        return R
-    return max(0, min(R, int(setting) - r0))
-
-
-def estimate_memory(net: Network, R: int, extra_ring_rows: int = 0) -> int:
-    """Bytes the run's state and metrics need (an upper estimate); ``extra_ring_rows``: the arrival ring's rows
-    for the events' extra lead time, over all links."""
-    s = net.sizes
-    W = int(net.lead_steps.max()) + 2 if len(net.lead_steps) else 2
-    G1 = len(net.regions) + 1
-    K_tr = len(net.scenario.report.trace_stages)
-    Rt = traced_replicates(net.scenario.report.trace_replicates, 0, R)
-    per_rep = (
-        s["H"] * 8 + s["E"] * (8 + W) + s["D"] * (8 + 2 * NOISE_BLOCK + MAX_BATCH) + s["F"] * (8 + MAX_BATCH)
-        + s["M"] * (16 + 2 * math.ceil(30 / net.step_days)) + s["P"] * 8
-        + s["E"] * 6 + s["D"] * 8  # the compiled step's per-replicate outputs
-    )
-    tags = (s["H"] + s["E"] + s["M"]) * K_tr * G1 * 3
-    return int(8 * (R * (per_rep + extra_ring_rows) + Rt * tags) * 1.5)
-
-
-def available_memory() -> int:
-    """Physical memory available to this process [bytes] (best effort)."""
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return 8 * 1024**3
 
 
 def simulate(
@@ -124,16 +91,7 @@ def simulate(
     t_start = time.perf_counter()
     R = int(replications)
     limit = max_memory if max_memory is not None else int(available_memory() * 0.8)
-
-    def check_memory(need: int) -> None:
-        if need > limit:
-            per = max(1, need // R)
-            raise ResourceError(
-                f"{R} replicates need about {need / 1e9:.2f} GB, more than the {limit / 1e9:.2f} GB available; "
-                f"use -n {max(1, limit // per)} or fewer (about {per / 1e6:.2f} MB per replicate)"
-            )
-
-    check_memory(estimate_memory(net, R))  # before the events draw their occurrences for R replicates
+    check_memory(estimate_memory(net, R), R, limit)  # before the events draw their occurrences for R replicates
     sc = net.scenario
     T, step = net.n_steps if steps is None else max(1, min(net.n_steps, int(steps))), net.step_days
     sz = net.sizes
@@ -141,16 +99,9 @@ def simulate(
     interval = max(1, math.ceil(sc.report.interval_days / step))
     streams = Streams(seed, r0, R)
     plans = compile_events(net, streams)
-    # link e's arrival ring holds the longest lead time any replicate can see on it: its own plus the peaks of
-    # the logistics plans covering it, added in the Board's order, so no sum of contributions exceeds it
-    # (overlapping occurrences of a recurring event add up: docs/step-semantics.md)
-    extra = np.zeros(E)
-    for p in plans:
-        if p.array == "extra_lead_days":
-            extra[p.targets] += p.peak()
-    extra_steps = np.ceil(extra / step).astype(np.int64)
+    extra_steps = extra_lead_steps(plans, E, step)  # the arrival ring's extra rows per link
     if extra_steps.any():
-        check_memory(estimate_memory(net, R, int(extra_steps.sum())))
+        check_memory(estimate_memory(net, R, int(extra_steps.sum())), R, limit)
     sizes = {"capacity_factor": Fn, "added_capacity": Fn, "link_open": E, "extra_lead_days": E, "demand_factor": D}
     board = Board(R, sizes, plans, sc.policies, step)
     mech = V.compile_mechanics(net)

@@ -108,6 +108,18 @@ class EventPlan:
         return sorted(p for p in pts if p >= 0)
 
 
+def extra_lead_steps(plans: list[EventPlan], n_links: int, step_days: int) -> I64:
+    """The most extra lead time [steps] the logistics plans can add to each link at once: the peaks of the
+    plans covering it, added in the :class:`Board`'s order, so no sum of contributions exceeds it
+    (overlapping occurrences of a recurring event add up: docs/step-semantics.md). Link e's arrival
+    ring is sized from it (:func:`simulator.kernels.build_plan`)."""
+    extra = np.zeros(n_links)
+    for p in plans:
+        if p.array == "extra_lead_days":
+            extra[p.targets] += p.peak()
+    return np.ceil(extra / step_days).astype(np.int64)
+
+
 class Board:
     """The factor arrays of a run, recombined from the active plans' contributions."""
 

@@ -22,6 +22,7 @@ from .state import State
 from .tracing import Tracer
 
 F64 = npt.NDArray[np.float64]
+MAX_BATCH = 8  #: most steps the compiled kernel runs in one call (bounds the per-step tables)
 
 
 def fused_args(net: Network, R: int, observed: bool, st: State, plan: K.Plan, mech: V.Mechanics, tracer: Tracer | None,

@@ -18,6 +18,13 @@ F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
 
+def traced_replicates(setting: int | str, r0: int, R: int) -> int:
+    """How many of replicates ``r0 .. r0+R-1`` are traced: those with a global index below the setting."""
+    if setting == "all":
+        return R
+    return max(0, min(R, int(setting) - r0))
+
+
 def mix(old_mass: F64, old_tag: F64, add_mass: F64, add_tag: F64) -> F64:
     """Mass-weighted mix of two compositions; ``old_tag`` where nothing is there."""
     tot = (old_mass + add_mass)[..., None, None]
