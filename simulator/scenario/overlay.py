@@ -12,7 +12,7 @@ import yaml
 from ..exceptions import Problem, UsageError
 from .errors import model_fields_at
 from .models import Scenario
-from .yamlpos import MAX_DEPTH, Mark, PosDict, PosList, _too_deep, parse, read_text
+from .yamlpos import MAX_DEPTH, Mark, PosDict, PosList, parse, read_text, too_deep
 
 #: Sections whose mapping keys are ids (``remove:`` deletes from them).
 ID_SECTIONS = ("regions", "products", "facilities", "markets", "stockpiles", "recyclers")
@@ -273,7 +273,7 @@ def apply_set(doc: PosDict, assignment: str) -> None:
     parts = [p for p in path.strip().split(".")]
     if not parts or any(not p for p in parts):
         raise UsageError(f"--set {shown}: empty part in path {_short(path)}")
-    if _too_deep(raw) is not None:  # as in a scenario file (PyYAML's composer recurses)
+    if too_deep(raw) is not None:  # as in a scenario file (PyYAML's composer recurses)
         raise UsageError(f"--set {shown}: cannot read value {_short(raw)}: nested deeper than {MAX_DEPTH} levels")
     try:
         value = yaml.load(raw, Loader=_value_loader()) if raw.strip() else ""

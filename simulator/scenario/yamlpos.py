@@ -221,7 +221,7 @@ def read_text(path: Path, shown: str) -> tuple[str | None, list[Problem]]:
         ]
 
 
-def _too_deep(text: str) -> Any:
+def too_deep(text: str) -> Any:
     """The mark where collections nest deeper than MAX_DEPTH, else None (also for text that does not
     parse: parse() reports that). Walks the parsers' events, which needs no recursion: libyaml's
     first, then PyYAML's where libyaml stops (newer libyaml refuses 1000 levels of flow
@@ -248,36 +248,20 @@ def parse(text: str, shown: str) -> tuple[Any, list[Problem]]:
     With libyaml the text is composed by its parser; a file it cannot parse is parsed again
     by PyYAML's own, whose syntax messages the error reports (and tests) use.
     """
-    deep = _too_deep(text)
+    deep = too_deep(text)
     if deep is not None:  # before composing: both composers recurse per level (libyaml's in C)
         return None, [Problem(shown, deep.line + 1, deep.column + 1, "",
                               f"nested deeper than {MAX_DEPTH} levels")]
     # libyaml reads tabs as separators and a second BOM as nothing, where PyYAML refuses them
     # or keeps them: such text goes to PyYAML's parser, so a file means the same everywhere
     if _CLoader is not None and "\t" not in text and "\ufeff" not in text[1:]:
-        loader = _CLoader(text)
         try:
-            node = loader.get_single_node()
-            if node is not None:
-                builder = _Builder(loader, shown)
-                return builder.build(node, ""), builder.problems
-        except _Abort as exc:
-            return None, [Problem(shown, exc.mark.line, exc.mark.col, "", exc.message)]
+            return _compose(_CLoader, text, shown)
         except yaml.YAMLError:
             pass  # located and worded by the pure-Python parser below
-        finally:
-            loader.dispose()
-    loader = _Loader(text)
     try:
-        node = loader.get_single_node()
-        if node is None:
-            return None, [Problem(shown, 1, 1, "", "the file is empty; a scenario starts with 'reesim: 1'")]
-        builder = _Builder(loader, shown)
-        doc = builder.build(node, "")
-        return doc, builder.problems
-    except _Abort as exc:
-        return None, [Problem(shown, exc.mark.line, exc.mark.col, "", exc.message)]
-    except RecursionError:  # PyYAML's composer recurses per level (_too_deep should have caught it)
+        return _compose(_Loader, text, shown)
+    except RecursionError:  # PyYAML's composer recurses per level (too_deep should have caught it)
         return None, [Problem(shown, None, None, "", f"nested deeper than {MAX_DEPTH} levels")]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -293,5 +277,18 @@ def parse(text: str, shown: str) -> tuple[Any, list[Problem]]:
         return None, [Problem(shown, line, col, "", f"YAML syntax error: {what}")]
     except yaml.YAMLError as exc:
         return None, [Problem(shown, None, None, "", f"YAML error: {exc}")]
+
+
+def _compose(loader_class: Any, text: str, shown: str) -> tuple[Any, list[Problem]]:
+    """Compose ``text`` with one of the loaders and build the PosDict/PosList tree; YAML errors propagate."""
+    loader = loader_class(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, [Problem(shown, 1, 1, "", "the file is empty; a scenario starts with 'reesim: 1'")]
+        builder = _Builder(loader, shown)
+        return builder.build(node, ""), builder.problems
+    except _Abort as exc:
+        return None, [Problem(shown, exc.mark.line, exc.mark.col, "", exc.message)]
     finally:
         loader.dispose()
