@@ -40,13 +40,19 @@ def step(t0, nsteps, S, T, N, O, A, K, pool=None, threads=1):
     ``tests/test_backends.py`` checks that the results are those of one block.
     """
     R = S[0].shape[0]
-    nb = 1 if pool is None else max(1, min((R + CHUNK - 1) // CHUNK, threads, BLOCKS))
+    nb = 1 if pool is None else blocks(R, threads)
     if nb == 1:
         _step_block(0, 1, t0, nsteps, S, T, N, O, A, K)
         return
     futures = [pool.submit(_step_block, b, nb, t0, nsteps, S, T, N, O, A, K) for b in range(nb)]
     for f in futures:
         f.result()
+
+
+def blocks(R: int, threads: int) -> int:
+    """Blocks of replicates a step over R replicates runs on ``threads`` threads: one per thread, at most one
+    per chunk of :data:`CHUNK` replicates and at most :data:`BLOCKS` (the per-block scratch rows)."""
+    return max(1, min(int(threads), BLOCKS, -(-R // CHUNK)))
 
 
 def threads_for(R: int) -> int:

@@ -179,8 +179,7 @@ def simulate(
         before_out = np.zeros((R, len(net.out_hold)))
         no_sub = np.zeros((R, D))
     else:
-        threads = fused.threads_for(R) if threads is None else max(1, int(threads))
-        threads = min(threads, fused.BLOCKS, -(-R // fused.CHUNK))  # the step runs at most this many blocks
+        threads = fused.blocks(R, fused.threads_for(R) if threads is None else threads)  # a thread per block
         # the step's threads live as long as this run: none is left behind (a fork after the run, e.g.
         # of the report's figure workers, then copies no idle thread)
         step_pool = ThreadPoolExecutor(threads, thread_name_prefix="reesim-step") if threads > 1 else None
