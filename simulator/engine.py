@@ -193,7 +193,7 @@ def simulate(
     def begin_step(t: int) -> bool:
         """Refresh targets at the interval and quotas/lead times after events; True when anything changed."""
         nonlocal lead_re
-        if t % interval == 0 and t > 0:
+        if t % interval == 0:  # also at t = 0: after the events in force from the start (a demand shock)
             refresh(t)
             board.changed = True
         if not board.changed:

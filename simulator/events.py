@@ -105,7 +105,9 @@ class EventPlan:
         if self.ramp_steps > 0:
             for s in np.unique(self.start[self.start < n_steps]).tolist():
                 pts |= set(range(int(s), min(n_steps, int(s + math.ceil(self.ramp_steps)))))
-        return sorted(p for p in pts if p >= 0)
+        # an occurrence that began before the horizon (s < 0 <= e) is in force from step 0
+        # (docs/step-semantics.md, "Time"): its change points before 0 are taken at 0
+        return sorted({max(0, int(p)) for p in pts})
 
 
 def extra_lead_steps(plans: list[EventPlan], n_links: int, step_days: int) -> I64:
