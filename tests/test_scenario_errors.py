@@ -261,6 +261,16 @@ def test_event_start_outside_horizon(write_scenario, mini_yaml):
     assert p.message == "date 2024-03-01 is outside the horizon (allowed: 2025-01-01 to 2025-12-31)"
 
 
+def test_event_start_outside_horizon_quoted(write_scenario, mini_yaml):
+    # YAML leaves a quoted date a string (the schema reads it as a date later): checked all the same,
+    # a quoted horizon included
+    text = replace_once(mini_yaml, "start: 2025-03-01", "start: '2024-12-22'")
+    text = replace_once(text, "{start: 2025-01-01, end: 2025-12-31,", "{start: '2025-01-01', end: '2025-12-31',")
+    p, _ = one_problem(write_scenario, text)
+    assert (p.line, p.path) == (line_of(text, "start: '2024-12-22'"), "events[0].start")
+    assert p.message == "date 2024-12-22 is outside the horizon (allowed: 2025-01-01 to 2025-12-31)"
+
+
 def test_event_end_before_start(write_scenario, mini_yaml):
     text = replace_once(mini_yaml, "end: 2025-06-01", "end: 2025-02-01")
     p, _ = one_problem(write_scenario, text)

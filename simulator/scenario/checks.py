@@ -19,6 +19,21 @@ from .overlay import item_key
 NODE_SECTIONS = ("facilities", "markets", "stockpiles", "recyclers")
 
 
+def _date(x: Any) -> dt.date | None:
+    """A date as the schema will read it: YAML's dates, and quoted ISO dates ('2025-01-01'), which
+    YAML leaves as strings; None for anything else (the schema reports it)."""
+    if isinstance(x, dt.datetime):
+        return x.date()
+    if isinstance(x, dt.date):
+        return x
+    if isinstance(x, str):
+        try:
+            return dt.date.fromisoformat(x.strip())
+        except ValueError:
+            return None
+    return None
+
+
 def _d(x: Any) -> dict[Any, Any]:
     return x if isinstance(x, dict) else {}
 
@@ -322,9 +337,9 @@ class _Checker:
         self, loc: tuple[Any, ...], value: Any, allow_before: bool = False, allow_after: bool = False
     ) -> None:
         h = _d(self.doc.get("horizon"))
-        start, end = h.get("start"), h.get("end")
-        if not all(isinstance(x, dt.date) for x in (value, start, end)) or end <= start:
-            return  # the schema reports a bad horizon
+        value, start, end = _date(value), _date(h.get("start")), _date(h.get("end"))
+        if value is None or start is None or end is None or end <= start:
+            return  # the schema reports a bad date or horizon
         if (value < start and not allow_before) or (value > end and not allow_after):
             self.add(loc, f"date {value} is outside the horizon (allowed: {start} to {end})")
 
