@@ -271,8 +271,11 @@ class Tracer:
         return self.expand(self.hold)
 
     def dependency(self) -> F64:
-        """Share of each market's consumption by region (+ none) per stage [R, M, K, G1]."""
+        """Share of each market's consumption by region (+ none) per stage [R, M, K, G1]; all on none (unknown)
+        for a market that consumed nothing, so every composition sums to 1 (docs/step-semantics.md)."""
         full = self.expand(self.dep)
         tot = full.sum(axis=-1, keepdims=True)
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(tot > 0, full / np.where(tot > 0, tot, 1.0), 0.0)
+            out = np.where(tot > 0, full / np.where(tot > 0, tot, 1.0), 0.0)
+        out[..., -1] = np.where(tot[..., 0] > 0, out[..., -1], 1.0)
+        return out

@@ -119,6 +119,25 @@ def test_event_begun_before_the_horizon_agrees_with_oracle(tmp_path):
     assert_agree(early, R=2)
 
 
+def test_market_that_consumes_nothing_depends_on_none(tmp_path):
+    # a market with no demand consumes nothing: its composition is unknown (all on none, summing to 1),
+    # as the oracle has it; the engine used to give a row of zeros
+    sc = _mini(tmp_path, "  - {id: boom, type: demand_shock, markets: [ev_jp], factor: 1.5,"
+                         " start: 2025-02-01, end: 2025-03-01}\n")
+    doc = sc.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    doc["markets"]["idle_jp"] = {"region": "JP", "sector": "ev_motors", "demand": {"magnet": {"rate": 0.0}}}
+    doc["links"].append({"from": "magnet_jp", "to": "idle_jp", "product": "magnet", "lead_days": 5})
+    path = tmp_path / "idle.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    sc = load_scenario(path)
+    res = simulate(compile_network(sc), 2, seed=1, noise=False)
+    m = list(res.markets).index("idle_jp")
+    assert res.dependency.shape[2] == 2  # mine and separation (the default stages)
+    np.testing.assert_array_equal(res.dependency[:, m, :, -1], 1.0)
+    np.testing.assert_array_equal(res.dependency[:, m, :, :-1], 0.0)
+    assert_agree(sc, R=2)
+
+
 @st.composite
 def networks(draw):
     sizes = (draw(st.integers(1, 3)), draw(st.integers(1, 2)), draw(st.integers(1, 2)),
