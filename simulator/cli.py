@@ -163,8 +163,7 @@ def run(
     t0 = time.perf_counter()
     sc = _load(file, set_)
     outdir = output if output is not None else Path("reports") / sc.name
-    if outdir.exists() and any(outdir.iterdir()) and not force:
-        raise UsageError(f"{outdir} exists and is not empty; add --force to overwrite it, or -o another folder")
+    _output_folder(outdir, force)
     R = n if n is not None else sc.replications
     s = seed if seed is not None else sc.seed
     net = compile_network(sc)
@@ -274,6 +273,19 @@ def _refuse_overwrite(path: Path, force: bool) -> None:
         raise UsageError(f"{path} exists; add --force to overwrite it")
 
 
+def _output_folder(outdir: Path, force: bool, refuse_full: bool = True) -> None:
+    """Make the output folder before a long run, or refuse: a file in its place, a folder with files in it
+    (unless ``force``; ``refuse_full`` False leaves that to the caller) or a folder that cannot be made."""
+    if outdir.exists() and not outdir.is_dir():
+        raise UsageError(f"{outdir} exists and is not a folder; give a folder with -o")
+    if refuse_full and outdir.exists() and any(outdir.iterdir()) and not force:
+        raise UsageError(f"{outdir} exists and is not empty; add --force to overwrite it, or -o another folder")
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot make the output folder {outdir}: {exc.strerror or exc}") from None
+
+
 def _register_more() -> None:
     """Commands kept in their own modules (compare/report), registered on the same app."""
     import importlib.util
@@ -282,8 +294,8 @@ def _register_more() -> None:
         return
     from . import cli_compare
 
-    cli_compare.register(app, _load, _refuse_overwrite, SetOpt, ScenarioArg)
-    importlib.import_module(".cli_sweep", __package__).register(app, _load, SetOpt)
+    cli_compare.register(app, _load, _refuse_overwrite, SetOpt, ScenarioArg, _output_folder)
+    importlib.import_module(".cli_sweep", __package__).register(app, _load, SetOpt, _output_folder)
 
 
 _register_more()
@@ -308,6 +320,10 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         _err("reesim: interrupted")
         sys.exit(130)
+    except OSError as exc:  # a file that cannot be read or written (full disk, no permission)
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        _err(f"reesim: {where}{exc.strerror or exc}")
+        sys.exit(1)
     except Exception as exc:  # click usage errors and aborts
         exits, errors, aborts = _click_exceptions()
         if isinstance(exc, exits):

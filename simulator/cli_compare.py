@@ -23,7 +23,7 @@ from .exceptions import UsageError
 
 
 def register(app: typer.Typer, load: Callable[..., Any], refuse_overwrite: Callable[[Path, bool], None],
-             SetOpt: Any, ScenarioArg: Any) -> None:
+             SetOpt: Any, ScenarioArg: Any, output_folder: Callable[..., None]) -> None:
     """Add the ``compare`` and ``report`` commands to ``app``.
 
     Parameters
@@ -34,6 +34,9 @@ def register(app: typer.Typer, load: Callable[..., Any], refuse_overwrite: Calla
         ``load(path, sets)`` -> Scenario (raises ScenarioError / UsageError).
     refuse_overwrite : callable
         ``refuse_overwrite(path, force)`` raises UsageError for an existing file.
+    output_folder : callable
+        ``output_folder(path, force)`` makes the output folder or raises UsageError (a file in its
+        place, files in it without ``force``, a folder that cannot be made).
     SetOpt, ScenarioArg : typing.Annotated
         The CLI's shared ``--set`` option and scenario-file argument types.
     """
@@ -77,8 +80,7 @@ def register(app: typer.Typer, load: Callable[..., Any], refuse_overwrite: Calla
         scenarios = [load(f, set_) for f in files]
         names = _distinct([sc.name for sc in scenarios])
         outdir = output if output is not None else Path("reports") / ("compare-" + "-vs-".join(names))
-        if outdir.exists() and (not outdir.is_dir() or any(outdir.iterdir())) and not force:
-            raise UsageError(f"{outdir} exists and is not empty; add --force to overwrite it, or -o another folder")
+        output_folder(outdir, force)
         R = n if n is not None else scenarios[0].replications
         s = seed if seed is not None else scenarios[0].seed
         console = Console(stderr=True)

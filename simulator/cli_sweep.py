@@ -31,7 +31,7 @@ MetricOpt = Annotated[list[str] | None, typer.Option(
     "cost_usd. Repeatable; the first is the headline (default: unmet_t of every market family).")]
 
 
-def register(app: typer.Typer, load: Callable[..., Any], SetOpt: Any) -> None:
+def register(app: typer.Typer, load: Callable[..., Any], SetOpt: Any, output_folder: Callable[..., None]) -> None:
     """Add the ``sweep`` command to ``app``.
 
     Parameters
@@ -42,6 +42,8 @@ def register(app: typer.Typer, load: Callable[..., Any], SetOpt: Any) -> None:
         ``load(path, sets)`` -> Scenario (used for defaults: replicates and seed).
     SetOpt : typing.Annotated
         The CLI's shared ``--set`` option type.
+    output_folder : callable
+        ``output_folder(path, force, refuse_full=False)`` makes the output folder or raises UsageError.
     """
 
     @app.command()
@@ -130,6 +132,7 @@ def register(app: typer.Typer, load: Callable[..., Any], SetOpt: Any) -> None:
         check_design(spec.method, len(spec.params), spec.samples)
         outdir = output or (Path(opts["output"]) if opts.get("output") else
                             Path("reports") / f"sweep-{sc.name}-{spec.method}")
+        output_folder(outdir, force, refuse_full=False)  # a full folder: --resume or --force (run_sweep)
         sched = scheduler or opts.get("scheduler") or "local"
         from .executors import make_executor
 

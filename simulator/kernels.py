@@ -22,6 +22,8 @@ from types import ModuleType
 import numpy as np
 import numpy.typing as npt
 
+from .exceptions import UsageError
+
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 B = npt.NDArray[np.bool_]
@@ -68,7 +70,10 @@ def compiled() -> ModuleType | None:
     return _NB
 
 
-set_backend(os.environ.get("REESIM_BACKEND", "auto") or "auto")
+try:
+    set_backend(os.environ.get("REESIM_BACKEND", "auto") or "auto")
+except (ValueError, ImportError) as _exc:  # the command line says so, without a traceback
+    raise UsageError(f"REESIM_BACKEND={os.environ.get('REESIM_BACKEND')!r}: {_exc}") from None
 
 
 # --------------------------------------------------------------------------- index helpers

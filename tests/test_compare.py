@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -200,3 +201,31 @@ def test_cli_compare_default_folder_name(tmp_path: Path, monkeypatch: pytest.Mon
 def test_cli_report_needs_a_results_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli(["report", str(tmp_path)]) == 2
     assert "no summary.json" in capsys.readouterr().err
+
+
+def test_cli_output_folder_that_is_a_file_or_cannot_be_made(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # refused before the run, with the folder named, never a traceback; --force does not replace a file
+    afile = tmp_path / "afile"
+    afile.write_text("mine")
+    for cmd in (["run", str(TUTORIAL), "-n", "2"], ["compare", str(TUTORIAL), str(ALLIED), "-n", "2"],
+                ["sweep", str(TUTORIAL), "--param", "facilities.mine_cn.capacity=1000:2000", "--method", "lhs",
+                 "--samples", "2", "-n", "2"]):
+        for force in ([], ["--force"]):
+            assert run_cli([*cmd, "-o", str(afile), *force]) == 2
+            assert f"{afile} exists and is not a folder" in capsys.readouterr().err
+    assert afile.read_text() == "mine"
+    blocked = afile / "sub"  # a folder inside a file cannot be made
+    assert run_cli(["run", str(TUTORIAL), "-n", "2", "-o", str(blocked)]) == 2
+    assert f"cannot make the output folder {blocked}" in capsys.readouterr().err
+
+
+def test_unknown_backend_in_the_environment_is_a_usage_error(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    env = {**os.environ, "REESIM_BACKEND": "numbaa"}
+    out = subprocess.run([sys.executable, "-m", "simulator", "run", str(TUTORIAL), "-n", "2", "-o", str(tmp_path / "x")],
+                         capture_output=True, text=True, env=env, check=False)
+    assert out.returncode == 2, out.stderr
+    assert "REESIM_BACKEND='numbaa': unknown backend 'numbaa': use numba, numpy or auto" in out.stderr
+    assert "Traceback" not in out.stderr
