@@ -42,6 +42,7 @@ import numpy as np
 
 from .engine import simulate
 from .exceptions import UsageError
+from .memory import available_memory, check_memory, result_memory
 from .metrics import quantile_rows_of
 from .network import Network, compile_network
 from .result import Result
@@ -194,7 +195,12 @@ def _gather(executor: Any, tasks: Sequence[tuple[Scenario, int, int, bool]], see
 
 def _chunk_plan(net: Network, replications: int, executor: Any, chunk: int | None,
                 align: int = CHUNK_ALIGN) -> tuple[list[tuple[int, int]], bool]:
-    """The chunks ``(r0, n)`` of a run, and whether they keep their series values for an exact merge."""
+    """The chunks ``(r0, n)`` of a run, and whether they keep their series values for an exact merge.
+
+    Refuses (ResourceError, with the replicates that would fit) a run whose merged results would not fit
+    in this process's memory, before any chunk runs: each chunk fits on its worker, the results of all of
+    them come back here."""
+    check_memory(result_memory(net, replications), replications, available_memory())
     workers = executor.workers if executor is not None else 1
     size = chunk if chunk is not None else min(DEFAULT_CHUNK, max(1, -(-replications // workers)))
     parts = split(replications, size, align)

@@ -35,6 +35,18 @@ def estimate_memory(net: Network, R: int, extra_ring_rows: int = 0) -> int:
     return int(8 * (R * (per_rep + extra_ring_rows) + Rt * tags) * 1.5)
 
 
+def result_memory(net: Network, R: int) -> int:
+    """Bytes the merged results of R replicates of a chunked run take in the process that merges them (an upper
+    estimate): every per-replicate array of the Result, twice (the chunks' and the joined copy)."""
+    s = net.sizes
+    M, F, E, P, S = s["M"], s["F"], s["E"], s["P"], s["S"]
+    windows = len(net.scenario.events)
+    per_rep = M * (8 + windows) + 2 * F + 2 * E + 2 * S + 2 * P
+    Rt = traced_replicates(net.scenario.report.trace_replicates, 0, R)
+    dep = M * len(net.scenario.report.trace_stages) * (len(net.regions) + 1)
+    return int(8 * (R * per_rep + Rt * dep) * 2)
+
+
 def available_memory() -> int:
     """Physical memory available to this process [bytes] (best effort)."""
     try:
@@ -56,5 +68,6 @@ def check_memory(need: int, R: int, limit: int) -> None:
         per = max(1, need // R)
         raise ResourceError(
             f"{R} replicates need about {need / 1e9:.2f} GB, more than the {limit / 1e9:.2f} GB available; "
-            f"use -n {max(1, limit // per)} or fewer (about {per / 1e6:.2f} MB per replicate)"
+            f"use -n {max(1, limit // per)} or fewer (about "
+            f"{f'{per / 1e6:.2f} MB' if per >= 100_000 else f'{per / 1e3:.2f} kB'} per replicate)"
         )

@@ -232,3 +232,26 @@ def test_balanced_chunks_cover_the_run_aligned_and_no_less_even(R, size, traced,
         return n + (TRACED_COST - 1) * max(0, min(n, traced - a))
 
     assert max(cost(*p) for p in out) <= max(cost(*p) for p in parts) + align * TRACED_COST
+
+
+def test_chunked_run_refuses_results_that_would_not_fit(monkeypatch: pytest.MonkeyPatch) -> None:
+    # every chunk fits on its worker, but the merged results come back to this process: refused before any
+    # chunk runs, saying how many replicates would fit (all 100 are traced here, so the estimate is 100 x
+    # a per-replicate size, and one byte less than it allows 99)
+    import simulator.chunks as C
+    from simulator.exceptions import ResourceError
+    from simulator.memory import result_memory
+
+    net = compile_network(load_scenario(ROOT / "scenarios" / "tutorial.yaml"))
+    need = result_memory(net, 100)
+    assert need % 100 == 0
+    monkeypatch.setattr(C, "available_memory", lambda: need - 1)
+    ran = []
+    monkeypatch.setattr(C, "simulate_chunk", lambda *a, **k: ran.append(a))
+    with pytest.raises(ResourceError, match=r"100 replicates need about .* use -n 99 or fewer"):
+        run_chunked(net, 100, 1, None, chunk=16)
+    with pytest.raises(ResourceError, match="use -n 99 or fewer"):
+        run_scenarios_chunked([("a", net.scenario), ("b", net.scenario)], 100, 1, None, chunk=16)
+    assert ran == []
+    monkeypatch.setattr(C, "available_memory", lambda: need)
+    assert C._chunk_plan(net, 100, None, 16)[0][0] == (0, 16)  # fits exactly
