@@ -186,8 +186,10 @@ def run(
             try:
                 res = run_chunked(sc, R, s, ex, chunk, checks,
                                   progress=lambda done, total: bar.update(task, completed=done, total=total))
-            finally:
-                ex.close()
+            except BaseException:  # Ctrl-C or a failed chunk: stop the workers, do not wait for them
+                ex.abort()
+                raise
+            ex.close()
     files = scenario_files(file)
     provenance = {
         "file": str(file),
@@ -306,6 +308,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         rv = app(args=argv, prog_name="reesim", standalone_mode=False)
         if isinstance(rv, int) and rv:
+            if rv == 130:  # typer turns Ctrl-C (KeyboardInterrupt) into this exit code
+                _err("reesim: interrupted")
             sys.exit(rv)
     except ScenarioError as exc:
         for p in exc.problems:

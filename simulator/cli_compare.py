@@ -104,8 +104,10 @@ def register(app: typer.Typer, load: Callable[..., Any], refuse_overwrite: Calla
                 ex = make_executor(where)
                 try:
                     runs = run_scenarios_chunked(list(zip(names, scenarios)), R, s, ex, chunk, checks, tick)
-                finally:
-                    ex.close()
+                except BaseException:  # Ctrl-C or a failed chunk: stop the workers, do not wait for them
+                    ex.abort()
+                    raise
+                ex.close()
         argv = ["reesim", "compare", *map(str, files)]
         argv += ["-n", str(n)] if n is not None else []
         argv += ["--seed", str(seed)] if seed is not None else []

@@ -255,3 +255,52 @@ def test_chunked_run_refuses_results_that_would_not_fit(monkeypatch: pytest.Monk
     assert ran == []
     monkeypatch.setattr(C, "available_memory", lambda: need)
     assert C._chunk_plan(net, 100, None, 16)[0][0] == (0, 16)  # fits exactly
+
+
+def test_abort_stops_busy_workers_without_waiting_for_them() -> None:
+    # abort (Ctrl-C, a failed chunk) terminates the workers: it used to leave them waiting on their queue
+    # while the interpreter's exit joined them (an interrupted compare could hang for good)
+    import time
+
+    ex = make_executor("local", workers=2)
+    futs = [ex.submit(time.sleep, 60) for _ in range(3)]
+    while not any(f.running() for f in futs):
+        time.sleep(0.05)
+    procs = list(ex._pool._processes.values())  # type: ignore[union-attr]
+    assert len(procs) == 2
+    ex.abort()  # returns once the workers are gone, not after their 60 s tasks
+    assert not any(p.is_alive() for p in procs)
+    assert all(f.cancelled() or f.done() for f in futs)
+
+
+def test_ctrl_c_on_a_pool_run_stops_quietly(tmp_path: Path) -> None:
+    # a terminal's Ctrl-C reaches every process of the job: the workers leave it to the parent, which
+    # stops them and says so; exit 130, no traceback from any process, no worker left behind
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "simulator", "run", str(ROOT / "scenarios" / "tutorial.yaml"),
+                             "-n", "20000", "--chunk", "64", "--scheduler", "local", "-o", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline:  # until the pool's workers are running chunks
+        kids = subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        if len(kids) >= 4 and proc.poll() is None:  # the parent, the forkserver, two workers
+            break
+        time.sleep(0.2)
+    time.sleep(1.0)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "reesim: interrupted" in err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    for _ in range(100):  # the forkserver and resource tracker follow their parent out
+        left = subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        if not left:
+            break
+        time.sleep(0.1)
+    assert left == []

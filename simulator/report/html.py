@@ -241,8 +241,12 @@ def _pool_context() -> Any:
 
 
 def _init_worker(blob: bytes | None) -> None:
-    """Worker initializer: load the pickled results (forkserver); a forked worker has them."""
+    """Worker initializer: load the pickled results (forkserver); a forked worker has them. Ctrl-C is left to
+    the parent, which stops the pool."""
+    from ..executors import quiet_interrupts
+
     global _SHARED
+    quiet_interrupts()
     if blob is not None:
         _SHARED = pickle.loads(blob)
 
@@ -281,9 +285,15 @@ def _render_figures(data: ReportData, figdir: Path, tabdir: Path) -> list[str]:
         try:
             with ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init_worker,
                                      initargs=(blob,)) as pool:
-                futures = [pool.submit(_figure_in_worker, i, figdir, tabdir) for i in range(len(FIGURES))]
-                for i, fut in enumerate(futures):
-                    out[i] = fut.result()
+                try:
+                    futures = [pool.submit(_figure_in_worker, i, figdir, tabdir) for i in range(len(FIGURES))]
+                    for i, fut in enumerate(futures):
+                        out[i] = fut.result()
+                except KeyboardInterrupt:
+                    from ..executors import stop_pool
+
+                    stop_pool(pool)  # not the wait for the figures being drawn that leaving the block does
+                    raise
         except (BrokenProcessPool, OSError):
             pass  # the pool itself failed: draw what is missing below, in this process
         finally:
