@@ -25,6 +25,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 import tracemalloc
@@ -158,6 +159,8 @@ def run(config: str, only: str | None = None) -> list[dict[str, Any]]:
         nets.append((f"real:{real.stem}", real, []))
     for n in cfg["generated"]:
         nets.append((f"generated:{n}", generated(n, days), []))
+    if only and not any(only in label for label, _, _ in nets):
+        raise ValueError(f"--only {only!r} matches no network; the networks: {', '.join(lb for lb, _, _ in nets)}")
     rows = []
     for label, path, sets in nets:
         if only and only not in label:
@@ -220,7 +223,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     print(f"{'network':<28} {'nodes':>5} {'days':>5} {'R':>6} {'wall':>11} {'throughput':>11} {'peak mem':>12}  "
           "oracle (x faster)")
-    rows = run("quick" if args.quick else "standard", args.only)
+    try:
+        rows = run("quick" if args.quick else "standard", args.only)
+    except ValueError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
     if args.json:
         args.json.write_text(json.dumps({"machine": machine(), "rows": rows}, indent=2))
         print(f"wrote {args.json}")

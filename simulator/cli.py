@@ -143,7 +143,7 @@ def run(
     checks: Annotated[str, typer.Option("--checks", help="Invariant checks: error, warn or off.")] = "error",
     scheduler: Annotated[Optional[str], typer.Option(
         "--scheduler", help="Where replicates run, in chunks: 'local' (a process pool; the default from "
-        "256 replicates on 2+ cores), 'none' (this process) or a Dask scheduler tcp://HOST:PORT (extra [dist]).")] = None,
+        "256 replicates on 2+ cores), 'none' (this process) or a Dask scheduler tcp://HOST:PORT (the dist extra).")] = None,
     chunk: Annotated[Optional[int], typer.Option("--chunk", min=1, help="Replicates per chunk (with --scheduler).")] = None,
 ) -> None:
     """Simulate a scenario: progress bar, a table per market, summary.json, timeseries.csv, report.html."""

@@ -58,7 +58,7 @@ def register(app: typer.Typer, load: Callable[..., Any], refuse_overwrite: Calla
         scheduler: Annotated[str | None, typer.Option(
             "--scheduler", help="Where replicates run, in chunks: 'local' (a process pool; the default from "
             "256 replicates on 2+ cores), 'none' (this process) or a Dask scheduler tcp://HOST:PORT "
-            "(extra [dist]).")] = None,
+            "(the dist extra).")] = None,
         chunk: Annotated[int | None, typer.Option("--chunk", min=1, help="Replicates per chunk (with --scheduler).")] = None,
     ) -> None:
         """Compare scenarios with common random numbers: paired differences, headline, report.html."""

@@ -307,6 +307,10 @@ def resolve_scheduler(scheduler: str | None, chunk: int | None, replications: in
             raise UsageError("--chunk splits replicates for a pool; it has no effect with --scheduler none")
         return None
     if scheduler is not None:
+        s = scheduler.strip()
+        if s != "local" and "://" not in s:  # what make_executor takes, and none, said here where none is allowed
+            raise UsageError(f"--scheduler {scheduler!r}: allowed: local, none (this process), "
+                             "tcp://HOST:PORT (a running Dask scheduler)")
         return scheduler
     if chunk is not None or (replications >= AUTO_POOL_FROM and (os.cpu_count() or 1) >= 2):
         return "local"

@@ -60,3 +60,11 @@ def test_kernel_profile_reads_objdump_line_tables():
            "/x/_numba_kernel.py:29\n   b0:\tadd $0x1,%rcx\n")
     offs, lines = _kernel_profile().parse_listing(dis, 0xA0)
     assert offs == [0, 4, 8, 16] and lines == [141, 141, 141, 29]
+
+
+def test_only_matching_no_network_is_an_error(capsys):
+    from simulator.bench import main
+
+    assert main(["--only", "bogus"]) == 2
+    err = capsys.readouterr().err
+    assert "--only 'bogus' matches no network" in err and "real:" in err
