@@ -330,3 +330,40 @@ def test_missing_fields_skip_their_figures_with_a_note(tmp_path: Path) -> None:
     for word in ("dependency", "stages", "links", "stockpile", "families"):
         assert word in joined, word
     assert len(html.notes) == 6
+
+
+def test_event_windows_are_drawn_against_the_horizon() -> None:
+    # a single time-limited event used to be 'event from here on' (its span measured against itself)
+    import datetime as dt
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from simulator.report.canvas import shade_windows
+
+    class Data:
+        def __init__(self, wins, end):
+            self.wins, self.end = wins, end
+
+        def windows(self):
+            return self.wins
+
+        def horizon_start(self):
+            return dt.date(2025, 1, 1)
+
+        def horizon_end(self):
+            return self.end
+
+    d = dt.date
+    cases = [
+        ([("lic", "licensing", d(2025, 4, 1), d(2025, 9, 30))], d(2026, 12, 31), "event: licensing"),
+        ([("ban", "ban", d(2025, 3, 1), d(2026, 9, 1))], d(2026, 12, 31), "event Mar 2025 – Sep 2026 (dashed – dotted): ban"),
+        ([("ban", "ban", d(2025, 3, 1), d(2026, 12, 31))], d(2026, 12, 31), "event from here on: ban"),
+    ]
+    for wins, end, label in cases:
+        fig, ax = plt.subplots()
+        handles = shade_windows(ax, Data(wins, end))
+        assert [h.get_label() for h in handles] == [label]
+        plt.close(fig)

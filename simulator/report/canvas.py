@@ -105,16 +105,26 @@ def shade_windows(ax: Any, data: ReportData, label: bool = False) -> list[Any]:
     from matplotlib.patches import Patch
 
     wins = list(data.windows())
-    if wins:
+    h0, h1 = data.horizon_start(), data.horizon_end()
+    span = None
+    if h0 is not None and h1 is not None:
+        span = h1 - h0
+    elif wins:  # results without a horizon: the windows' own span
         span = max(e for *_, e in wins) - min(s for _, _, s, _ in wins)
     handles = []
     for k, (_, lab, s, e) in enumerate(wins):
         c = WINDOW_COLOURS[k % len(WINDOW_COLOURS)]
         short = lab if len(lab) <= 48 else lab[:47] + "…"
         if span and (e - s) > 0.6 * span:
-            # a window covering most of the horizon would wash out every panel: mark its start
+            # a window covering most of the horizon would wash out every panel: dashed lines at its start,
+            # and at its end when it ends before the horizon does
             ax.axvline(s, color=c, lw=1.6, ls="--", zorder=0)
-            handles.append(Line2D([], [], color=c, lw=1.6, ls="--", label=f"event from here on: {short}"))
+            if h1 is not None and e < h1:
+                ax.axvline(e, color=c, lw=1.6, ls=":", zorder=0)
+                text = f"event {s:%b %Y} – {e:%b %Y} (dashed – dotted): {short}"
+            else:
+                text = f"event from here on: {short}"
+            handles.append(Line2D([], [], color=c, lw=1.6, ls="--", label=text))
             continue
         ax.axvspan(s, e, color=c, alpha=0.22, lw=0, zorder=0)
         if label:

@@ -150,6 +150,11 @@ class ReportData:
                 return ref, lab, s
         return ref, ref, None
 
+    def horizon_start(self) -> dt.date | None:
+        """First day of the baseline's horizon."""
+        h = self.baseline.summary.get("horizon") or {}
+        return dt.date.fromisoformat(h["start"]) if "start" in h else None
+
     def horizon_end(self) -> dt.date | None:
         """Last day of the baseline's horizon."""
         h = self.baseline.summary.get("horizon") or {}
