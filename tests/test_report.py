@@ -367,3 +367,22 @@ def test_event_windows_are_drawn_against_the_horizon() -> None:
         handles = shade_windows(ax, Data(wins, end))
         assert [h.get_label() for h in handles] == [label]
         plt.close(fig)
+
+
+def test_provenance_tells_chunk_time_from_elapsed_time(tutorial_results: Path, tmp_path: Path) -> None:
+    # chunks' simulation times add up (worker time on a pool); the review read 110 s 'simulation time'
+    # beside a 73 s run: the page now says which is which
+    import shutil
+
+    folder = tmp_path / "res"
+    shutil.copytree(tutorial_results, folder)
+    summary = json.loads((folder / "summary.json").read_text())
+    summary["timings"] = {**summary.get("timings", {}), "simulate_s": 12.34, "setup_s": 0.44, "wall_s": 7.02}
+    (folder / "summary.json").write_text(json.dumps(summary))
+    assert run_cli(["report", str(folder)]) == 0
+    text = (folder / "report.html").read_text(encoding="utf-8")
+    assert "12.3 s of simulation, summed over the chunks it ran in (set-up 0.4 s); 7.0 s elapsed" in text
+    del summary["timings"]["wall_s"]
+    (folder / "summary.json").write_text(json.dumps(summary))
+    assert run_cli(["report", str(folder)]) == 0
+    assert "12.34 s (set-up 0.44 s)" in (folder / "report.html").read_text(encoding="utf-8")

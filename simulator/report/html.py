@@ -431,8 +431,12 @@ def _provenance_html(data: ReportData) -> str:
     for v in data.views:
         t = v.summary.get("timings") or {}
         if t.get("simulate_s") is not None:
-            rows.append((f"simulation time · {v.name}" if data.is_compare else "simulation time",
-                         f"{num(t['simulate_s']):.2f} s (set-up {num(t.get('setup_s')):.2f} s)"))
+            sim = f"{num(t['simulate_s']):.2f} s (set-up {num(t.get('setup_s')):.2f} s)"
+            if t.get("wall_s") is not None:  # run in chunks (on a pool): the chunks' times add up, the pool's is wall time
+                sim = (f"{num(t['simulate_s']):.1f} s of simulation, summed over the chunks it ran in (set-up "
+                       f"{num(t.get('setup_s')):.1f} s); {num(t['wall_s']):.1f} s elapsed"
+                       + (" for all scenarios together" if data.is_compare else ""))
+            rows.append((f"simulation time · {v.name}" if data.is_compare else "simulation time", sim))
         if v.summary.get("mass_balance_error") is not None:
             rows.append((f"mass balance error · {v.name}" if data.is_compare else "mass balance error",
                          f"{num(v.summary['mass_balance_error']):.1e} (relative; checked at every interval)"))
