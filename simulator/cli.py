@@ -223,12 +223,18 @@ def _print_table(console, sc, summary, res) -> None:  # type: ignore[no-untyped-
         lo, hi = s["ci95"]
         return f"{s['mean']:.3f} ±{(hi - lo) / 2:.3f}"
 
+    from .report.data import share_pct
+
     def days(s: dict) -> str:  # type: ignore[type-arg]
+        bound = s.get("censored_at_least")
         if s.get("n", 0) == 0:
-            return f">{s['censored_at_least']:.0f} (censored)" if s.get("censored_at_least") is not None else "—"
+            return f">{bound:.0f} (censored)" if bound is not None else "—"
+        cen = s.get("censored") or 0.0
+        if cen >= 0.5 and bound is not None:  # most replicates censored: say that first
+            return f">{bound:.0f} in {share_pct(cen)}%\n{s['p50']:.0f} in the rest"
         out = f"{s['p50']:.0f} ({s['p5']:.0f}–{s['p95']:.0f})"
-        if s.get("censored"):
-            out += f"\n{s['censored']:.0%} cens."
+        if cen:
+            out += f"\n{share_pct(cen)}% cens."
         return out
 
     ref = summary.get("reference_event")

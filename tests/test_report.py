@@ -386,3 +386,14 @@ def test_provenance_tells_chunk_time_from_elapsed_time(tutorial_results: Path, t
     (folder / "summary.json").write_text(json.dumps(summary))
     assert run_cli(["report", str(folder)]) == 0
     assert "12.34 s (set-up 0.44 s)" in (folder / "report.html").read_text(encoding="utf-8")
+
+
+def test_censored_times_say_the_censored_share_first_when_most_are() -> None:
+    # 199 of 200 replicates censored read '195 d; 100 % > 637 d' beside a 100 % fill rate
+    assert [D.share_pct(c) for c in (0.3, 0.995, 0.9996, 0.004, 0.0004, 1.0, 0.0)] == \
+        ["30", "99.5", "> 99.9", "0.4", "< 0.1", "100", "0"]
+    s = {"n": 1, "p50": 195.0, "p5": 195.0, "p95": 195.0, "censored": 0.995, "censored_at_least": 637.0}
+    assert D.fmt_ttx(s) == "> 637 d in 99.5 %; 195 d in the rest"
+    assert D.fmt_ttx({**s, "censored": 0.3, "n": 140}) == "195 d; 30 % > 637 d"
+    assert D.fmt_ttx({**s, "censored": 0.0}) == "195 d"
+    assert D.fmt_ttx({**s, "n": 0, "censored": 1.0}) == "> 637 d"

@@ -262,17 +262,33 @@ def fmt_signed(x: Any, digits: int = 0, scale: float = 1.0) -> str:
     return "—" if not math.isfinite(v) else f"{v * scale:+,.{digits}f}".replace("-", MINUS)
 
 
+def share_pct(c: float) -> str:
+    """A share as a whole percentage, with a decimal where rounding would say 0 or 100 of a share that is
+    neither (``99.5``, ``0.4``; ``> 99.9``, ``< 0.1`` beyond that)."""
+    out = f"{100 * c:.0f}"
+    if (out == "100" and c < 1) or (out == "0" and c > 0):
+        out = f"{100 * c:.1f}"
+        if out == "100.0":
+            out = "> 99.9"
+        elif out == "0.0":
+            out = "< 0.1"
+    return out
+
+
 def fmt_ttx(s: dict[str, Any] | None) -> str:
-    """A TTS/TTR censored STAT as ``66 d``, ``> 637 d`` (all censored) or ``66 d; 30 % > 637 d``."""
+    """A TTS/TTR censored STAT as ``66 d``, ``> 637 d`` (all censored), ``66 d; 30 % > 637 d`` or, when
+    most replicates are censored, ``> 637 d in 99.5 %; 195 d in the rest`` (the median of the rest)."""
     if not s:
         return "—"
     cen = num(s.get("censored", 0.0))
     bound = s.get("censored_at_least")
     if not s.get("n"):
         return f"> {num(bound):,.0f} d" if bound is not None else "n/a"
+    if cen >= 0.5 and bound is not None:
+        return f"> {num(bound):,.0f} d in {share_pct(cen)} %; {num(s['p50']):,.0f} d in the rest"
     out = f"{num(s['p50']):,.0f} d"
     if cen > 0 and bound is not None:
-        out += f"; {100 * cen:.0f} % > {num(bound):,.0f} d"
+        out += f"; {share_pct(cen)} % > {num(bound):,.0f} d"
     return out
 
 
