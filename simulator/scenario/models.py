@@ -29,7 +29,7 @@ from .types import (
 
 _SOURCE = Field(
     default=None,
-    description="source key(s) in shared/data/ree-reference.md for the numbers here, "
+    description="source key(s) in docs/data/ree-reference.md for the numbers here, "
     "or 'estimate: why'",
 )
 _NOTE = Field(default=None, description="free text for readers; ignored by the simulator")
