@@ -110,7 +110,7 @@ def _supplier_bloc_from_links(data: ReportData, v: View) -> dict[str, dict[str, 
 
 def surplus(data: ReportData) -> FigureOut:
     """Co-product surplus by product [t] (the balance problem), with 95 % CI whiskers."""
-    name, title = "surplus", "Co-product surplus by product"
+    name, title = "surplus", "Surplus by product: co-products nobody uses, output its buyers could not order"
     prods: dict[str, None] = {}
     for v in data.views:
         for p, s in (v.summary.get("surplus_t") or {}).items():

@@ -160,7 +160,8 @@ def _supply_findings(data: ReportData) -> list[str]:
     sur = v.summary.get("surplus_t") or {}
     big = sorted(((num(s["mean"]), p) for p, s in sur.items() if num(s.get("mean")) >= 0.5), reverse=True)
     if big:
-        out.append("Co-product surplus (made but not used in the chain): "
+        out.append("Surplus (made beyond what buyers ordered and taken out of the chain: co-products nobody "
+                   "uses, and output its buyers could not order, e.g. behind an export control): "
                    + ", ".join(f"{fmt_t(q)} t of {p}" for q, p in big[:3]) + ".")
     for st in (v.meta.get("trace_stages") or []):
         best = None
