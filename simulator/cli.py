@@ -77,6 +77,10 @@ def validate(
             n = len(exc.problems)
             _err(f"{f}: invalid ({n} problem{'s' if n != 1 else ''})")
             continue
+        except UsageError as exc:  # a --set this file has no place for: say which file, check the others
+            bad += 1
+            _err(f"{f}: {exc}")
+            continue
         typer.echo(
             f"{f}: ok — {sc.name}: {len(sc.regions)} regions, {len(sc.facilities)} facilities, "
             f"{len(sc.markets)} markets, {len(sc.stockpiles)} stockpiles, "

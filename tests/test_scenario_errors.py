@@ -495,6 +495,18 @@ def test_validate_reports_every_file(tmp_path, mini_yaml):
     ]
 
 
+def test_validate_names_the_file_a_set_does_not_fit_and_checks_the_rest(tmp_path, mini_yaml):
+    (tmp_path / "a.yaml").write_text(mini_yaml.replace("mine_au", "mine_xx"), encoding="utf-8")
+    (tmp_path / "b.yaml").write_text(mini_yaml, encoding="utf-8")
+    r = subprocess.run(
+        [sys.executable, "-m", "simulator", "validate", "a.yaml", "b.yaml", "--set", "facilities.mine_au.capacity=5"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )
+    assert r.returncode == 1
+    assert r.stderr.startswith("a.yaml: --set 'facilities.mine_au.capacity=5': facilities has no 'mine_au'")
+    assert r.stdout.startswith("b.yaml: ok")
+
+
 def test_validate_missing_file_is_a_usage_error(tmp_path):
     r = subprocess.run(
         [sys.executable, "-m", "simulator", "validate", "nowhere.yaml"],
