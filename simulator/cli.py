@@ -81,11 +81,11 @@ def validate(
             bad += 1
             _err(f"{f}: {exc}")
             continue
-        typer.echo(
-            f"{f}: ok — {sc.name}: {len(sc.regions)} regions, {len(sc.facilities)} facilities, "
-            f"{len(sc.markets)} markets, {len(sc.stockpiles)} stockpiles, "
-            f"{len(sc.recyclers)} recyclers, {len(sc.links)} links, {len(sc.events)} events"
-        )
+        counts = [(len(sc.regions), "region"), (len(sc.facilities), "facility"), (len(sc.markets), "market"),
+                  (len(sc.stockpiles), "stockpile"), (len(sc.recyclers), "recycler"), (len(sc.links), "link"),
+                  (len(sc.events), "event")]
+        typer.echo(f"{f}: ok — {sc.name}: " + ", ".join(
+            f"{k} {w if k == 1 else ('facilities' if w == 'facility' else w + 's')}" for k, w in counts))
     if bad:
         raise typer.Exit(1)
 

@@ -397,3 +397,17 @@ def test_censored_times_say_the_censored_share_first_when_most_are() -> None:
     assert D.fmt_ttx({**s, "censored": 0.3, "n": 140}) == "195 d; 30 % > 637 d"
     assert D.fmt_ttx({**s, "censored": 0.0}) == "195 d"
     assert D.fmt_ttx({**s, "n": 0, "censored": 1.0}) == "> 637 d"
+
+
+def test_substitution_is_named_where_it_takes_demand_out() -> None:
+    # the review saw 'less demand unmet' where substitution had taken 7,809 t of demand out, uncounted
+    from simulator.report.tables import substitution_note
+
+    base = {"ev_eu": {"substituted_t": {"mean": 100.0}}, "ev_kr": {"substituted_t": {"mean": 0.0}}}
+    plan = {"ev_eu": {"substituted_t": {"mean": 7909.0}}, "ev_kr": {"substituted_t": {"mean": 40.0}}}
+    note = substitution_note("controls", base, "allied", plan)
+    assert note == ("Substitution takes 7,949 t of demand out of the markets in allied against 100 t in controls; "
+                    "demand given up this way is not counted as unmet, so less unmet demand is not all served "
+                    "demand (most added in ev_eu (7,809 t), ev_kr (40 t)).")
+    none = {"ev_eu": {"substituted_t": {"mean": 0.2}}}
+    assert substitution_note("a", none, "b", none) is None

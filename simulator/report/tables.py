@@ -257,6 +257,23 @@ def _unmet_of(v: Any, key: str) -> float:
     return num(mk["unmet_t"]["mean"]) if mk else math.nan
 
 
+def substitution_note(base: str, base_markets: dict[str, Any], name: str, markets: dict[str, Any]) -> str | None:
+    """A finding when substitution takes demand out of the markets (it is not counted as unmet): how much in
+    each scenario, and where it grows most; None when neither substitutes 0.5 t or more."""
+    def subst(mk: dict[str, Any]) -> dict[str, float]:
+        return {m: num((d.get("substituted_t") or {}).get("mean") or 0.0) for m, d in mk.items()}
+
+    a, b = subst(base_markets), subst(markets)
+    ta, tb = sum(a.values()), sum(b.values())
+    if max(ta, tb) < 0.5:
+        return None
+    grow = sorted(((b.get(m, 0.0) - a.get(m, 0.0), m) for m in b), reverse=True)
+    most = [f"{m} ({fmt_t(d)} t)" for d, m in grow[:3] if d >= 0.5]
+    return (f"Substitution takes {fmt_t(tb)} t of demand out of the markets in {name} against {fmt_t(ta)} t in "
+            f"{base}; demand given up this way is not counted as unmet, so less unmet demand is not all "
+            "served demand" + (f" (most added in {', '.join(most)})." if most else "."))
+
+
 def _group_findings(data: ReportData) -> list[str]:
     out = []
     for v in data.views[1:]:
@@ -266,6 +283,9 @@ def _group_findings(data: ReportData) -> list[str]:
         worse = sum(1 for x in ms if x >= 0.5)
         out.append(f"{v.name} leaves less demand unmet than {data.baseline.name} in {better} of {len(ms)} "
                    f"markets and more in {worse} (changes under 0.5 t not counted).")
+        note = substitution_note(data.baseline.name, data.baseline.markets, v.name, v.markets)
+        if note:
+            out.append(note)
         for k, d in data.differences.get(v.name, {}).items():
             if not k.startswith("family:"):
                 continue
