@@ -6,6 +6,7 @@ Exit status: 0 success, 1 an invalid scenario (or a failed run check),
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -314,7 +315,24 @@ _register_more()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``reesim`` console script."""
+    """Entry point of the ``reesim`` console script (``argv`` None: the process's own arguments)."""
+    try:
+        _main(argv)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        ex_mod = sys.modules.get("simulator.executors")
+        if argv is None and (code == 130 or (ex_mod is not None and ex_mod.STOPPED)):
+            # interrupted, or a process pool was stopped (a failed chunk): end here, without the interpreter's
+            # exit, which joins pool threads (one may wait for a result its terminated worker never finished)
+            if exc.code is not None and not isinstance(exc.code, int):
+                print(exc.code, file=sys.stderr)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+        raise
+
+
+def _main(argv: list[str] | None) -> None:
     try:
         rv = app(args=argv, prog_name="reesim", standalone_mode=False)
         if isinstance(rv, int) and rv:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Iterable, Iterator
 from concurrent import futures as cf
 from concurrent.futures.process import BrokenProcessPool
@@ -125,11 +126,28 @@ class LocalExecutor:
         if self._pool is None:
             methods = multiprocessing.get_all_start_methods()
             ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-            with single_threaded_blas():  # the workers' BLAS reads these when it loads
-                pool = cf.ProcessPoolExecutor(max_workers=self._n, mp_context=ctx,
-                                              initializer=_watch_parent, initargs=(os.getpid(),))
-                for f in [pool.submit(_ready) for _ in range(self._n)]:
-                    f.result()
+            # a process ended with os._exit after a stuck stop (STOPPED) leaves the pool's semaphores to the
+            # resource tracker, which would warn about them: that warning only, in the processes started here
+            warn = os.environ.get("PYTHONWARNINGS")
+            os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [warn, "ignore:resource_tracker:UserWarning"]))
+            # SIGINT blocked while the forkserver and the workers start: they inherit the mask and so never see
+            # Ctrl-C (before their initializer runs, one would print a KeyboardInterrupt from its imports);
+            # here it waits until the pool is up
+            mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if hasattr(signal, "pthread_sigmask") \
+                else None
+            try:
+                with single_threaded_blas():  # the workers' BLAS reads these when it loads
+                    pool = cf.ProcessPoolExecutor(max_workers=self._n, mp_context=ctx,
+                                                  initializer=_watch_parent, initargs=(os.getpid(),))
+                    for f in [pool.submit(_ready) for _ in range(self._n)]:
+                        f.result()
+            finally:
+                if mask is not None:
+                    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+                if warn is None:
+                    os.environ.pop("PYTHONWARNINGS", None)
+                else:
+                    os.environ["PYTHONWARNINGS"] = warn
             self._pool = pool
         return self._pool
 
@@ -338,6 +356,12 @@ def single_threaded_blas() -> Iterator[None]:
                 os.environ[k] = v
 
 
+#: pools :func:`stop_pool` left with a stuck manager thread: a worker terminated while it sent a result leaves
+#: the thread waiting for the rest of the message, and the interpreter's exit joins that thread, so the
+#: command line ends such a process with ``os._exit`` (simulator.cli.main)
+STOPPED = 0
+
+
 def stop_pool(pool: cf.ProcessPoolExecutor, timeout: float = 5.0) -> None:
     """Stop a process pool at once: cancel its queued tasks and terminate its workers (their running tasks
     are abandoned), so that neither this call nor the interpreter's exit waits for them.
@@ -346,13 +370,19 @@ def stop_pool(pool: cf.ProcessPoolExecutor, timeout: float = 5.0) -> None:
     interpreter's exit joined them: a ``reesim compare`` interrupted at the wrong moment hung for good
     (about 1 run in 20 in a new user's trials). The workers are the pool's own processes
     (``ProcessPoolExecutor._processes``, read where it exists)."""
+    global STOPPED
     procs = list((getattr(pool, "_processes", None) or {}).values())
+    manager = getattr(pool, "_executor_manager_thread", None)
     pool.shutdown(wait=False, cancel_futures=True)
     for p in procs:
         if p.is_alive():
             p.terminate()
     for p in procs:
         p.join(timeout)
+    if manager is not None:
+        manager.join(timeout)  # it sees the workers gone and ends, unless it waits for a half-sent result
+        if manager.is_alive():
+            STOPPED += 1
 
 
 def quiet_interrupts() -> None:

@@ -270,7 +270,6 @@ def test_abort_stops_busy_workers_without_waiting_for_them() -> None:
     assert len(procs) == 2
     ex.abort()  # returns once the workers are gone, not after their 60 s tasks
     assert not any(p.is_alive() for p in procs)
-    assert all(f.cancelled() or f.done() for f in futs)
 
 
 def test_ctrl_c_on_a_pool_run_stops_quietly(tmp_path: Path) -> None:
