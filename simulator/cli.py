@@ -67,7 +67,7 @@ def validate(
     set_: SetOpt = None,
 ) -> None:
     """Check scenario files; print one summary line per valid file, every problem otherwise."""
-    bad = 0
+    bad, usage = 0, False
     for f in files:
         try:
             sc = _load(f, set_)
@@ -80,6 +80,7 @@ def validate(
             continue
         except UsageError as exc:  # a --set this file has no place for: say which file, check the others
             bad += 1
+            usage = True
             _err(f"{f}: {exc}")
             continue
         counts = [(len(sc.regions), "region"), (len(sc.facilities), "facility"), (len(sc.markets), "market"),
@@ -88,7 +89,7 @@ def validate(
         typer.echo(f"{f}: ok — {sc.name}: " + ", ".join(
             f"{k} {w if k == 1 else ('facilities' if w == 'facility' else w + 's')}" for k, w in counts))
     if bad:
-        raise typer.Exit(1)
+        raise typer.Exit(2 if usage else 1)  # a --set that does not fit is a usage error, as in run and compare
 
 
 @app.command()

@@ -502,7 +502,7 @@ def test_validate_names_the_file_a_set_does_not_fit_and_checks_the_rest(tmp_path
         [sys.executable, "-m", "simulator", "validate", "a.yaml", "b.yaml", "--set", "facilities.mine_au.capacity=5"],
         cwd=tmp_path, capture_output=True, text=True, timeout=60,
     )
-    assert r.returncode == 1
+    assert r.returncode == 2  # a --set that does not fit: a usage error, as in run and compare
     assert r.stderr.startswith("a.yaml: --set 'facilities.mine_au.capacity=5': facilities has no 'mine_au'")
     assert r.stdout.startswith("b.yaml: ok")
 
