@@ -311,7 +311,8 @@ def tts_ttr(data: ReportData) -> FigureOut:
                              "censored_at_least": s.get("censored_at_least"), "shown": fmt_ttx(s)})
                 xmax = max([xmax, *(num(s.get(k)) for k in ("p95", "censored_at_least") if s.get(k) is not None)])
                 _ttx_marker(ax, yy, s, v.colour)
-        ax.set_title(f"{word} [d after {label or 'the reference event'} starts]")
+        ax.set_title(f"{word} [d]")  # the reference event goes under both panels: two titles with it overlapped
+        ax.set_xlabel(f"days after {label or 'the reference event'} starts", fontsize=8)
         ax.grid(axis="y", visible=False)
     _, _, ref_start = data.reference()
     end = data.horizon_end()
