@@ -186,16 +186,11 @@ def run(
             res = simulate(net, R, s, checks=checks, progress=lambda done, total: bar.update(task, completed=done))
         else:
             from .chunks import run_chunked
-            from .executors import make_executor
+            from .executors import make_executor, running
 
-            ex = make_executor(where)
-            try:
+            with running(make_executor(where)) as ex:
                 res = run_chunked(sc, R, s, ex, chunk, checks,
                                   progress=lambda done, total: bar.update(task, completed=done, total=total))
-            except BaseException:  # Ctrl-C or a failed chunk: stop the workers, do not wait for them
-                ex.abort()
-                raise
-            ex.close()
     files = scenario_files(file)
     provenance = {
         "file": str(file),

@@ -99,15 +99,10 @@ def register(app: typer.Typer, load: Callable[..., Any], refuse_overwrite: Calla
                 runs = run_scenarios(list(zip(names, scenarios)), R, s, checks=checks, progress=tick)
             else:
                 from .chunks import run_scenarios_chunked
-                from .executors import make_executor
+                from .executors import make_executor, running
 
-                ex = make_executor(where)
-                try:
+                with running(make_executor(where)) as ex:
                     runs = run_scenarios_chunked(list(zip(names, scenarios)), R, s, ex, chunk, checks, tick)
-                except BaseException:  # Ctrl-C or a failed chunk: stop the workers, do not wait for them
-                    ex.abort()
-                    raise
-                ex.close()
         argv = ["reesim", "compare", *map(str, files)]
         argv += ["-n", str(n)] if n is not None else []
         argv += ["--seed", str(seed)] if seed is not None else []

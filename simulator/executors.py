@@ -44,6 +44,7 @@ __all__ = [
     "lost_worker_errors",
     "make_executor",
     "quiet_interrupts",
+    "running",
     "stop_pool",
 ]
 
@@ -126,28 +127,11 @@ class LocalExecutor:
         if self._pool is None:
             methods = multiprocessing.get_all_start_methods()
             ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-            # a process ended with os._exit after a stuck stop (STOPPED) leaves the pool's semaphores to the
-            # resource tracker, which would warn about them: that warning only, in the processes started here
-            warn = os.environ.get("PYTHONWARNINGS")
-            os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [warn, "ignore:resource_tracker:UserWarning"]))
-            # SIGINT blocked while the forkserver and the workers start: they inherit the mask and so never see
-            # Ctrl-C (before their initializer runs, one would print a KeyboardInterrupt from its imports);
-            # here it waits until the pool is up
-            mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if hasattr(signal, "pthread_sigmask") \
-                else None
-            try:
-                with single_threaded_blas():  # the workers' BLAS reads these when it loads
-                    pool = cf.ProcessPoolExecutor(max_workers=self._n, mp_context=ctx,
-                                                  initializer=_watch_parent, initargs=(os.getpid(),))
-                    for f in [pool.submit(_ready) for _ in range(self._n)]:
-                        f.result()
-            finally:
-                if mask is not None:
-                    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-                if warn is None:
-                    os.environ.pop("PYTHONWARNINGS", None)
-                else:
-                    os.environ["PYTHONWARNINGS"] = warn
+            with _starting_workers():
+                pool = cf.ProcessPoolExecutor(max_workers=self._n, mp_context=ctx,
+                                              initializer=_watch_parent, initargs=(os.getpid(),))
+                for f in [pool.submit(_ready) for _ in range(self._n)]:
+                    f.result()
             self._pool = pool
         return self._pool
 
@@ -341,6 +325,42 @@ BLAS_THREADS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "N
 
 
 @contextlib.contextmanager
+def running(ex: Any) -> Iterator[Any]:
+    """``ex`` for a ``with`` block: closed after it, or stopped at once (``abort``) when the block raises
+    (Ctrl-C, a failed chunk), without waiting for the tasks still running."""
+    try:
+        yield ex
+    except BaseException:
+        ex.abort()
+        raise
+    ex.close()
+
+
+@contextlib.contextmanager
+def _starting_workers() -> Iterator[None]:
+    """The process state a pool's forkserver and workers inherit while they start, restored after:
+
+    - BLAS and numba on one thread each (:func:`single_threaded_blas`);
+    - SIGINT blocked: they inherit the mask and never see Ctrl-C (before its initializer runs, a worker
+      would print a KeyboardInterrupt from its imports); here the signal waits until the pool is up;
+    - the resource tracker's leaked-semaphore warning filtered: a process ended with ``os._exit`` after a
+      stuck stop (:data:`STOPPED`) leaves the pool's semaphores to it."""
+    warn = os.environ.get("PYTHONWARNINGS")
+    os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [warn, "ignore:resource_tracker:UserWarning"]))
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if hasattr(signal, "pthread_sigmask") else None
+    try:
+        with single_threaded_blas():
+            yield
+    finally:
+        if mask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        if warn is None:
+            os.environ.pop("PYTHONWARNINGS", None)
+        else:
+            os.environ["PYTHONWARNINGS"] = warn
+
+
+@contextlib.contextmanager
 def single_threaded_blas() -> Iterator[None]:
     """Set the BLAS (and numba) thread variables to 1 (unless already set) while worker processes start."""
     old = {k: os.environ.get(k) for k in BLAS_THREADS}
@@ -388,8 +408,6 @@ def stop_pool(pool: cf.ProcessPoolExecutor, timeout: float = 5.0) -> None:
 def quiet_interrupts() -> None:
     """In a pool worker: leave Ctrl-C to the parent, which stops the pool (:func:`stop_pool`); a terminal
     sends SIGINT to every process of the job, and each worker used to print a KeyboardInterrupt traceback."""
-    import signal
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
