@@ -1,7 +1,7 @@
 """The ``reesim`` command line: a thin Typer layer over the package.
 
 Exit status: 0 success, 1 an invalid scenario (or a failed run check),
-2 a usage error.
+2 a usage error: a bad option, a scenario file that is not there, a --set that does not fit.
 """
 
 from __future__ import annotations
@@ -41,7 +41,18 @@ def _err(msg: str) -> None:
 def _load(path: Path, sets: list[str] | None):  # type: ignore[no-untyped-def]
     from .scenario import load_scenario
 
+    if not path.is_file():  # the command line names a file that is not there: a usage error (exit 2)
+        raise UsageError(_not_a_file(path))
     return load_scenario(path, sets or [])
+
+
+def _not_a_file(path: Path) -> str:
+    return f"{path} is a folder, not a scenario file" if path.is_dir() else f"{path}: no such file"
+
+
+def _set_problem(exc: ScenarioError) -> bool:
+    """True when a --set made the scenario invalid: the command line is wrong (exit 2), not the file."""
+    return any(p.file.startswith("--set ") for p in exc.problems)
 
 
 def _version(value: bool) -> None:
@@ -62,17 +73,23 @@ def _main(
 @app.command()
 def validate(
     files: Annotated[
-        list[Path], typer.Argument(help="Scenario files to check.", exists=True, dir_okay=False)
+        list[Path], typer.Argument(help="Scenario files to check.")
     ],
     set_: SetOpt = None,
 ) -> None:
     """Check scenario files; print one summary line per valid file, every problem otherwise."""
     bad, usage = 0, False
     for f in files:
+        if not f.is_file():  # say so, and check the others
+            bad += 1
+            usage = True
+            _err(_not_a_file(f))
+            continue
         try:
             sc = _load(f, set_)
         except ScenarioError as exc:
             bad += 1
+            usage = usage or _set_problem(exc)
             for p in exc.problems:
                 _err(str(p))
             n = len(exc.problems)
@@ -89,7 +106,7 @@ def validate(
         typer.echo(f"{f}: ok — {sc.name}: " + ", ".join(
             f"{k} {w if k == 1 else ('facilities' if w == 'facility' else w + 's')}" for k, w in counts))
     if bad:
-        raise typer.Exit(2 if usage else 1)  # a --set that does not fit is a usage error, as in run and compare
+        raise typer.Exit(2 if usage else 1)  # a missing file or a --set that does not fit: a usage error, as in run
 
 
 @app.command()
@@ -338,7 +355,7 @@ def _main(argv: list[str] | None) -> None:
     except ScenarioError as exc:
         for p in exc.problems:
             _err(str(p))
-        sys.exit(1)
+        sys.exit(2 if _set_problem(exc) else 1)
     except UsageError as exc:
         _err(f"reesim: {exc}")
         sys.exit(2)

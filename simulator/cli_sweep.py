@@ -104,7 +104,7 @@ def register(app: typer.Typer, load: Callable[..., Any], SetOpt: Any, output_fol
                 sets = list(b.sets) + sets
             else:
                 if not file.is_file():
-                    load(file, [])  # the loader's located 'no such file'
+                    load(file, [])  # the command line's 'no such file' (a usage error)
                 scen = file
         method_ = method or opts.get("method") or "morris"
         checks_ = checks or opts.get("checks") or "error"

@@ -175,8 +175,8 @@ def test_cli_compare_writes_summary_timeseries_and_report(tmp_path: Path,
 def test_cli_compare_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli(["compare", str(TUTORIAL)]) == 2  # needs two files
     assert "two or more" in capsys.readouterr().err
-    assert run_cli(["compare", str(TUTORIAL), str(tmp_path / "missing.yaml"), "-n", "2"]) == 1
-    assert "no such file" in capsys.readouterr().err
+    assert run_cli(["compare", str(TUTORIAL), str(tmp_path / "missing.yaml"), "-n", "2"]) == 2  # a usage error
+    assert "missing.yaml: no such file" in capsys.readouterr().err
     assert run_cli(["compare", str(TUTORIAL), str(ALLIED), "--checks", "maybe"]) == 2
     capsys.readouterr()
     out = tmp_path / "busy"

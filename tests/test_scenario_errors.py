@@ -507,14 +507,37 @@ def test_validate_names_the_file_a_set_does_not_fit_and_checks_the_rest(tmp_path
     assert r.stdout.startswith("b.yaml: ok")
 
 
-def test_validate_missing_file_is_a_usage_error(tmp_path):
+def test_validate_missing_file_is_a_usage_error_and_the_others_are_checked(tmp_path, mini_yaml):
+    (tmp_path / "b.yaml").write_text(mini_yaml, encoding="utf-8")
     r = subprocess.run(
-        [sys.executable, "-m", "simulator", "validate", "nowhere.yaml"],
+        [sys.executable, "-m", "simulator", "validate", "nowhere.yaml", "b.yaml", "."],
         cwd=tmp_path, capture_output=True, text=True, timeout=60,
     )
     assert r.returncode == 2
-    assert "does not exist" in r.stderr
-    assert "Traceback" not in r.stderr
+    assert r.stderr.splitlines() == ["nowhere.yaml: no such file", ". is a folder, not a scenario file"]
+    assert r.stdout.startswith("b.yaml: ok")
+
+
+def test_missing_file_and_bad_set_value_are_usage_errors_in_every_command(tmp_path, mini_yaml):
+    """Exit 2 (the command line is wrong) for a file that is not there and for a --set value the
+    schema refuses, as for a --set path that leads nowhere; exit 1 stays for an invalid file."""
+    (tmp_path / "b.yaml").write_text(mini_yaml, encoding="utf-8")
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "simulator", *args], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120)
+
+    for args in (["run", "nowhere.yaml", "-n", "1"], ["compare", "b.yaml", "nowhere.yaml", "-n", "1"],
+                 ["sweep", "nowhere.yaml", "--param", "seed=1:2"]):
+        r = cli(*args)
+        assert (r.returncode, r.stderr.strip()) == (2, "reesim: nowhere.yaml: no such file"), args
+    r = cli("run", "b.yaml", "-n", "1", "--set", "seed=abc")
+    assert r.returncode == 2 and r.stderr.startswith("--set seed=abc: seed: expected a whole number"), r.stderr
+    r = cli("validate", "b.yaml", "--set", "seed=abc")
+    assert r.returncode == 2 and "--set seed=abc: seed:" in r.stderr
+    (tmp_path / "bad.yaml").write_text(mini_yaml.replace("step_days: 1", "step_days: x"), encoding="utf-8")
+    r = cli("run", "bad.yaml", "-n", "1")
+    assert r.returncode == 1 and "bad.yaml:" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_yaml_nested_too_deep_is_a_located_error_not_a_crash(tmp_path):
