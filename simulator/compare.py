@@ -336,14 +336,26 @@ MINUS = "\u2212"
 
 
 def fmt_tonnes(x: float) -> str:
-    """Tonnes rounded to three significant figures with thousands separators: ``2,120 t``."""
+    """Tonnes as the report's tables show them: whole tonnes with thousands separators (``2,124 t``),
+    three significant figures below 10 t (``4.27 t``), so a headline and its table give the same figure."""
     if not math.isfinite(x):
         return "n/a"
     if abs(x) < 0.5:
         return "0 t"
-    v = float(f"{x:.3g}")
-    text = f"{v:,.0f}" if abs(v) >= 10 else f"{v:.3g}"
+    text = f"{x:,.0f}" if abs(x) >= 9.5 else f"{x:.3g}"
     return text.replace("-", MINUS) + " t"
+
+
+def _relative_change(rel: float, lo: float, hi: float) -> str:
+    """``−67 %, 95 % CI −72 to −61 %``, with as many decimals (up to two) as it takes for the bounds to
+    differ: paired differences under common random numbers often give a CI far narrower than 1 %."""
+    if lo == hi:  # the same paired difference in every replicate
+        return f"{_signed(rel, 1)} %, the same in every replicate"
+    for k in (0, 1, 2):
+        a, b = _signed(lo, k), _signed(hi, k)
+        if (hi - lo >= 2.0 * 10.0 ** -k or k == 2) and a != b:
+            return f"{_signed(rel, k)} %, 95 % CI {a} to {b} %"
+    return f"{_signed(rel, 2)} %, 95 % CI within \u00b10.005 %"
 
 
 def _signed(x: float, digits: int = 0) -> str:
@@ -388,8 +400,7 @@ def headline(first: str, name: str, base: dict[str, Outcome], other: dict[str, O
     text = f"{name} {verb} {key}'s shortfall from {fmt_tonnes(a)} to {fmt_tonnes(b)}"
     if a >= 0.5:
         rel, rlo, rhi = (100.0 * x / a for x in (d["mean"], lo, hi))
-        k = 0 if rhi - rlo >= 2.0 else 1
-        text += f" ({_signed(rel, k)} %, 95 % CI {_signed(rlo, k)} to {_signed(rhi, k)} %)"
+        text += f" ({_relative_change(rel, rlo, rhi)})"
     else:
         text += f" (95 % CI {_signed(lo)} to {_signed(hi)} t)"
     text += _recovery_clause(diffs[key]["ttr_days"], base[key], other[key])

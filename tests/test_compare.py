@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from simulator.compare import (
     _worst,
     compare_runs,
     differences,
+    fmt_tonnes,
     headline,
     outcomes,
     paired_difference,
@@ -130,6 +132,29 @@ def test_headline_reads_like_a_sentence() -> None:
     worse = headline("baseline", "ban", other, base, differences(other, base))
     assert worse.startswith("ban raises ev_jp's shortfall from 700 t to 2,100 t (+200 %"), worse
     assert worse.endswith("recovery 40 days later")
+
+
+def test_headline_figures_match_the_tables_and_a_narrow_ci_still_shows_two_bounds() -> None:
+    assert [fmt_tonnes(x) for x in (3494.4, 1066.0, 9.6, 4.271, 0.4, -2429.0)] == [
+        "3,494 t", "1,066 t", "10 t", "4.27 t", "0 t", "\u22122,429 t"]
+    rng = np.random.default_rng(2)
+    n = 200
+    noise = rng.normal(0.0, 1.0, n)
+    noise -= noise.mean()
+    base = {"ev_jp": _outcome(3494.0 + 30 * noise, np.full(n, 100.0))}
+    # common random numbers: the variant's shortfall moves with the baseline's, the cut is nearly constant
+    other = {"ev_jp": _outcome(1066.0 + 30 * noise + 10.0 * rng.normal(0.0, 1.0, n), np.full(n, 100.0))}
+    d = differences(base, other)["ev_jp"]["unmet_t"]
+    lo, hi = (100 * x / 3494.0 for x in d["ci95"])
+    assert 0.02 < hi - lo < 0.2  # a CI that one decimal would show as "-69.5 to -69.5 %"
+    text = headline("baseline", "allied", base, other, differences(base, other))
+    m = "\u2212"
+    got = re.search(rf"from 3,494 t to 1,06\d t \(({m}[\d.]+) %, 95 % CI ({m}[\d.]+) to ({m}[\d.]+) %\)", text)
+    assert got, text
+    assert all(len(g.split(".")[1]) == 2 for g in got.groups())  # two decimals
+    assert got.group(2) != got.group(3)
+    same = {"ev_jp": _outcome(3494.0 + 30 * noise - 2428.0, np.full(n, 100.0))}  # the same cut everywhere
+    assert "the same in every replicate" in headline("baseline", "allied", base, same, differences(base, same))
 
 
 def test_headline_when_the_variant_removes_the_shortage() -> None:
