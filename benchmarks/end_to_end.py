@@ -56,8 +56,8 @@ def main(argv: list[str] | None = None) -> int:
 
     t_import = time.perf_counter()
     from simulator import kernels, load_scenario
-    from simulator.compare import Run, write_compare
     from simulator.chunks import run_scenarios_chunked
+    from simulator.compare import Run, write_compare
     from simulator.engine import simulate
     from simulator.executors import make_executor, resolve_scheduler
     from simulator.network import compile_network
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         simulate(compile_network(load_scenario(ROOT / "scenarios" / "tutorial.yaml")), 2, seed=1)
         phases["warm-up (not in total)"] = time.perf_counter() - t
 
-    def timed(name: str, f):  # noqa: ANN001, ANN202
+    def timed(name: str, f):
         t = time.perf_counter()
         out = f()
         phases[name] = phases.get(name, 0.0) + time.perf_counter() - t

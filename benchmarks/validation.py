@@ -24,9 +24,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import simulator  # noqa: E402
-from simulator.engine import simulate  # noqa: E402
-from simulator.network import compile_network  # noqa: E402
+import simulator
+from simulator.engine import simulate
+from simulator.network import compile_network
 
 SCEN = ROOT / "scenarios"
 DOCS = ROOT / "docs"
@@ -457,7 +457,7 @@ def write_md(r: dict[str, Any], args: argparse.Namespace, seconds: float) -> Non
     w("|---|---:|---:|---|")
     for g in t["base"]:
         b, th = t["base"][g], t["thin"].get(g, float("nan"))
-        fmt = lambda v: "no shortage" if not np.isfinite(v) else f"{v:.0f} d"  # noqa: E731
+        fmt = lambda v: "no shortage" if not np.isfinite(v) else f"{v:.0f} d"
         w(f"| {g} | {fmt(b)} | {fmt(th)} | 42-56 d |")
     w("")
     w(f"![time to shortage]({t['fig']})")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .scenario import Scenario, load_scenario  # noqa: E402
+from .scenario import Scenario, load_scenario
 
 __all__ = ["Scenario", "__version__", "load_scenario"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -24,7 +24,7 @@ app = typer.Typer(
 )
 
 SetOpt = Annotated[
-    Optional[list[str]],
+    list[str] | None,
     typer.Option(
         "--set",
         help="Override a value: PATH=VALUE, e.g. facilities.sep_my.capacity=15000 "
@@ -112,7 +112,7 @@ def validate(
 @app.command()
 def schema(
     output: Annotated[
-        Optional[Path], typer.Option("-o", "--output", help="Write here instead of stdout.")
+        Path | None, typer.Option("-o", "--output", help="Write here instead of stdout.")
     ] = None,
     format_: Annotated[
         str, typer.Option("--format", help="json (JSON Schema) or markdown (format reference).")
@@ -158,22 +158,28 @@ def graph(
 @app.command()
 def run(
     file: ScenarioArg,
-    n: Annotated[Optional[int], typer.Option("-n", "--replications", min=1, help="Replicates (default: the scenario's).")] = None,
-    seed: Annotated[Optional[int], typer.Option("--seed", min=0, help="Root seed (default: the scenario's).")] = None,
+    n: Annotated[int | None, typer.Option("-n", "--replications", min=1, help="Replicates (default: the scenario's).")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", min=0, help="Root seed (default: the scenario's).")] = None,
     set_: SetOpt = None,
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Results folder (default: reports/<scenario name>).")] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Results folder (default: reports/<scenario name>).")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing results folder.")] = False,
     checks: Annotated[str, typer.Option("--checks", help="Invariant checks: error, warn or off.")] = "error",
-    scheduler: Annotated[Optional[str], typer.Option(
+    scheduler: Annotated[str | None, typer.Option(
         "--scheduler", help="Where replicates run, in chunks: 'local' (a process pool; the default from "
         "256 replicates on 2+ cores), 'none' (this process) or a Dask scheduler tcp://HOST:PORT (the dist extra).")] = None,
-    chunk: Annotated[Optional[int], typer.Option("--chunk", min=1, help="Replicates per chunk (with --scheduler).")] = None,
+    chunk: Annotated[int | None, typer.Option("--chunk", min=1, help="Replicates per chunk (with --scheduler).")] = None,
 ) -> None:
     """Simulate a scenario: progress bar, a table per market, summary.json, timeseries.csv, report.html."""
     import time
 
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from .engine import simulate
     from .executors import resolve_scheduler
@@ -283,7 +289,7 @@ def _print_table(console, sc, summary, res) -> None:  # type: ignore[no-untyped-
 @app.command()
 def bench(
     full: Annotated[bool, typer.Option("--full", help="The standard set (several minutes) instead of the short one.")] = False,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the figures as JSON here.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the figures as JSON here.")] = None,
 ) -> None:
     """Time the engine: throughput in node-replicate-days per second, wall time, peak memory."""
     from .bench import main as bench_main

@@ -143,7 +143,7 @@ class Board:
     def _policy_at(self, t: int) -> None:
         """Policy switches per replicate: the scenario's, overridden by active policy events."""
         R, pol = self.R, self.base_policy
-        on = lambda b: np.full(R, 1.0 if b else 0.0)  # noqa: E731
+        on = lambda b: np.full(R, 1.0 if b else 0.0)
         steps = self.step_days_to_steps
         self.policy = {
             "stockpile_release": on(pol.stockpile_release if pol else True),

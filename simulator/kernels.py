@@ -100,7 +100,7 @@ class Segments:
     single: bool  #: every segment has one column
 
     @classmethod
-    def build(cls, target: I64) -> "Segments":
+    def build(cls, target: I64) -> Segments:
         target = np.asarray(target, dtype=np.int64)
         perm = np.argsort(target, kind="stable").astype(np.int64)
         uniq, starts = np.unique(target[perm], return_index=True)
@@ -233,7 +233,7 @@ class Scratch:
     def __init__(self, net: object, R: int):
         s = net.sizes  # type: ignore[attr-defined]
         E, H, F = s["E"], s["H"], s["F"]
-        O, I = len(net.out_hold), len(net.in_hold)  # type: ignore[attr-defined]  # noqa: E741
+        O, I = len(net.out_hold), len(net.in_hold)  # type: ignore[attr-defined]
         z = np.zeros
         self.arrived, self.shipped, self.orders = z((R, E)), z((R, E)), z((R, E))
         self.activity, self.made, self.used, self.extra = z((R, F)), z((R, O)), z((R, I)), z((R, O))

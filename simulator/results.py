@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 
 from . import __version__
+from .metrics import censored_stat, stat
 from .network import market_family
 from .result import Result
-from .metrics import censored_stat, stat
 
 
 def _hhi(out_by_region: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

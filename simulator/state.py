@@ -41,7 +41,7 @@ class State:
     extra: dict[str, F64] = field(default_factory=dict)
 
     @classmethod
-    def allocate(cls, net: Network, R: int, L: int, Q: int, ring_chunk: int | None = None) -> "State":
+    def allocate(cls, net: Network, R: int, L: int, Q: int, ring_chunk: int | None = None) -> State:
         """Zeroed state for R replicates.
 
         ``ring_chunk``: store the arrival ring by chunks of this many replicates,

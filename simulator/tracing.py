@@ -65,7 +65,7 @@ class Tracer:
                                and len(net.dem_market) == len(net.markets))
         self._in_seg = Segments.build(net.in_fac)
         self._dem_seg = Segments.build(net.dem_market)
-        i64 = lambda a: np.ascontiguousarray(a, dtype=np.int64)  # noqa: E731
+        i64 = lambda a: np.ascontiguousarray(a, dtype=np.int64)
         self._src, self._in_hold, self._out_hold = i64(net.link_src), i64(net.in_hold), i64(net.out_hold)
         self._in_ptr = i64(np.searchsorted(net.in_fac, np.arange(Fn + 1)))
         self._out_ptr = i64(np.searchsorted(net.out_fac, np.arange(Fn + 1)))

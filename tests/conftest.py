@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
 
-from simulator.synth import make_network_yaml  # noqa: E402  (re-exported for tests)
+from simulator.synth import make_network_yaml
 
 
 @pytest.fixture(name="make_network_yaml")
@@ -110,7 +110,7 @@ def _backends():
 @pytest.fixture(params=_backends())
 def backend(request, monkeypatch):
     """Run every test of this module once per kernel backend (also for subprocesses, via REESIM_BACKEND)."""
-    import simulator.kernels as kernels
+    from simulator import kernels
 
     prev = kernels.backend()
     kernels.set_backend(request.param)

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_cli
 
 from simulator import load_scenario
-from conftest import run_cli
 from simulator.compare import (
     METRICS,
     Outcome,

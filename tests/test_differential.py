@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from conftest import make_network_yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import make_network_yaml
 from simulator import load_scenario
 from simulator.engine import simulate
 from simulator.network import compile_network

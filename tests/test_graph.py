@@ -6,13 +6,11 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from conftest import PNG_SIGNATURE, make_network_yaml, run_cli
 
-from conftest import make_network_yaml
-from conftest import PNG_SIGNATURE, run_cli
 from simulator.network import compile_network
 from simulator.report import graph
 from simulator.scenario import load_scenario
-
 
 
 def read_png(path: Path) -> tuple[int, int]:

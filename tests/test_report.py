@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from conftest import PNG_SIGNATURE, run_cli
+
 from simulator.report import data as D
 from simulator.report.html import FIGURES, write_report
 

@@ -581,7 +581,7 @@ def test_market_without_demand_is_refused(write_scenario, mini_yaml):
 def test_both_yaml_parsers_build_the_same_trees(monkeypatch):
     """Every scenario file gives the same values and the same line/column of every key and item
     through libyaml's parser and PyYAML's own (the path without libyaml)."""
-    def tree(x):  # noqa: ANN001, ANN202
+    def tree(x):
         if isinstance(x, dict):
             return ("map", (x.mark.line, x.mark.col), [(k, (m.line, m.col), tree(x[k])) for k, m in x.key_marks.items()])
         if isinstance(x, list):

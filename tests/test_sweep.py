@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import run_cli
+
 from simulator.exceptions import ScenarioError, UsageError
 from simulator.executors import DaskExecutor, make_executor
 from simulator.sensitivity import analyse, drivers_sentence, grid_first_order

@@ -15,7 +15,7 @@ from .errors import problems_from
 from .models import EVENT_TYPES, Scenario
 from .overlay import apply_set, load_document
 
-__all__ = ["EVENT_TYPES", "Scenario", "load_scenario", "validate_document", "scenario_files"]
+__all__ = ["EVENT_TYPES", "Scenario", "load_scenario", "scenario_files", "validate_document"]
 
 
 def validate_document(doc: Any) -> tuple[Scenario | None, list[Problem]]:

@@ -8,19 +8,19 @@ that every problem in a file is reported at once.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from .types import (
     Date,
-    FractionDist,
-    NonNegDist,
     Family,
     Fraction,
+    FractionDist,
     Id,
     IdList,
     NonNeg,
+    NonNegDist,
     Positive,
     Stage,
     Strict,
@@ -329,7 +329,7 @@ class _Event(Strict):
         return end
 
     @model_validator(mode="after")
-    def _timing(self) -> "_Event":
+    def _timing(self) -> _Event:
         if self.stochastic is None and self.start is None:
             raise ValueError("give a start date, or a stochastic: block")
         if self.stochastic is not None and self.start is not None:
@@ -346,7 +346,7 @@ class Destinations(Strict):
     exclude: list[Id] | None = Field(default=None, description="every region except these")
 
     @model_validator(mode="after")
-    def _one(self) -> "Destinations":
+    def _one(self) -> Destinations:
         if (self.include is None) == (self.exclude is None):
             raise ValueError("give exactly one of include or exclude")
         return self
@@ -377,7 +377,7 @@ class Outage(_Event):
     capacity_lost: FractionDist = Field(default=1.0, description="fraction of capacity lost [-]")
 
     @model_validator(mode="after")
-    def _target(self) -> "Outage":
+    def _target(self) -> Outage:
         if not (self.facilities or self.regions or self.stages):
             raise ValueError("name facilities, or select by regions and/or stages")
         return self
@@ -432,7 +432,7 @@ class PolicyEvent(_Event):
 
 
 Event = Annotated[
-    Union[ExportControl, Outage, Logistics, DemandShock, Commission, PolicyEvent],
+    ExportControl | Outage | Logistics | DemandShock | Commission | PolicyEvent,
     Field(discriminator="type"),
 ]
 EVENT_TYPES: tuple[str, ...] = (
@@ -468,7 +468,7 @@ class Scenario(Strict):
     name: Id = Field(description="scenario name; becomes the report folder name")
     title: str | None = Field(default=None, description="one-line title")
     description: str | None = Field(default=None, description="what the scenario represents")
-    extends: Union[str, list[str], None] = Field(
+    extends: str | list[str] | None = Field(
         default=None, description="parent file(s) this overlays, relative to this file"
     )
     remove: list[Id] = Field(

@@ -101,7 +101,7 @@ class TriangularParams(Strict):
     high: float = Field(description="upper bound")
 
     @model_validator(mode="after")
-    def _order(self) -> "TriangularParams":
+    def _order(self) -> TriangularParams:
         if not (self.low <= self.mode <= self.high):
             raise ValueError(
                 f"got low={self.low:g}, mode={self.mode:g}, high={self.high:g} "
@@ -170,7 +170,7 @@ def _dist_tag(value: Any) -> str | None:
 
 #: A named distribution: ``fixed``, ``uniform``, ``triangular`` or ``lognormal``, or a number.
 Dist = Annotated[
-    Union[
+    Union[  # noqa: UP007 - one tagged member a line
         Annotated[float, Tag("number")],
         Annotated[FixedDist, Tag("fixed")],
         Annotated[UniformDist, Tag("uniform")],
