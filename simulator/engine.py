@@ -123,10 +123,12 @@ def simulate(
     link_t = np.ascontiguousarray(net.nominal_link.T)
 
     def refresh(t: int) -> None:
-        mult = (net.growth_factor(t * step)[None, :] * board.arrays["demand_factor"]
-                * (1.0 - V.substituted_share(t, st.adopt_at, mech)))
+        growth = net.growth_factor(t * step)
+        mult = growth[None, :] * board.arrays["demand_factor"] * (1.0 - V.substituted_share(t, st.adopt_at, mech))
         st.exp_use[...] = mult @ use_t
-        st.ref_flow[...] = (mult @ link_t) * step
+        # export-control quotas are a share of *normal* flows: the demand trend, not a replicate's demand
+        # shocks or substitution (a licence does not shrink because the importer substitutes)
+        st.ref_flow[...] = (growth @ link_t) * step
         st.fg_target[...] = net.fg_days * st.exp_use
         st.order_up_to[...] = net.cover_days * st.exp_use + net.pile_target
 

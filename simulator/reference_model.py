@@ -216,7 +216,8 @@ class Model:
         return [sum(self.nominal[h][d] * mult[d] for d in range(self.D)) for h in range(self.H)]
 
     def ref_flow(self, mult: list[float]) -> list[float]:
-        """Reference flow of every link per step (the base of export-control quotas) [t]."""
+        """Reference flow of every link per step at demand multipliers ``mult`` (the base of export-control
+        quotas, at the demand trend ``growth``: without demand shocks and substitution) [t]."""
         return [
             sum(self.nominal_link[e][d] * mult[d] for d in range(self.D)) * self.step
             for e in range(self.E)
@@ -289,7 +290,8 @@ class Model:
                     keep[ru["d"]] *= 1.0 - ru["fraction"] * ramp
             if t % self.interval == 0:
                 mult = self.mult(t, fx.demand_factor, keep)
-                exp, ref = self.exp_use(mult), self.ref_flow(mult)
+                exp = self.exp_use(mult)
+                ref = self.ref_flow([self.growth(d, t) for d in range(D)])  # normal flows: the trend only
             fg = [self.fg_days[h] * exp[h] for h in range(H)]
 
             # 2. arrive (links, then collected scrap)

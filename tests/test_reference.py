@@ -246,6 +246,66 @@ def test_export_control_quota_halves_covered_link_only(tmp_path):
     assert mass_balance_error(net, tr) < 1e-9
 
 
+EC_SHOCK = """
+reesim: 1
+name: ec_demand
+horizon: {start: 2025-01-01, end: 2025-04-30}
+regions:
+  CN: {name: China, bloc: china}
+  JP: {name: Japan, bloc: allied}
+products:
+  ore: {unit: t}
+facilities:
+  mine: {region: CN, stage: mine, capacity: 365000, outputs: {ore: 1.0}, finished_cover_days: 0}
+markets:
+  mkt_jp:
+    region: JP
+    sector: ev_motors
+    demand: {ore: {rate: 36500}}
+    stock: {ore: {cover_days: 10}}
+    SUBSTITUTION
+links:
+  - {id: to_jp, from: mine, to: mkt_jp, product: ore, lead_days: 5}
+events:
+  - {id: ec, type: export_control, origin: CN, products: [ore], destinations: {include: [JP]},
+     blocked: 0.5, start: 2025-01-11}
+  SHOCK
+"""
+
+
+@pytest.mark.parametrize("case", ["shock", "substitution"])
+def test_export_control_quota_is_a_share_of_normal_flows_not_of_cut_demand(tmp_path, case):
+    # The control of the test above, on the JP market alone: a quota of 0.5 x the normal flow of 100 t/d
+    # = 50 t/step from step 10, fill 0.5 from step 23. Then the market needs less:
+    # - shock: a demand shock of 0.5 from step 40 (2025-02-10): demand 50 t/d, the quota stays 50 t/d,
+    #   so fill is 1 from step 40 (arrivals of 50 a day meet demand of 50; the backlog is long);
+    # - substitution: 40 % of demand substituted after 5 short days (steps 23..27), adoption at once
+    #   from step 28: demand 60 t/d against the same 50 t/d, fill 50/60 from step 28.
+    # A quota that followed current demand (as before 2026-11-28) fell to 25 and 30 t/d at the next
+    # refresh (steps 42 and 28) and held fill at 0.5: cutting demand never helped under a partial block.
+    sub = ("substitution: [{product: ore, fraction: 0.4, after_shortfall_days: 5, adoption_days: 0}]"
+           if case == "substitution" else "")
+    shock = ("- {id: slump, type: demand_shock, markets: [mkt_jp], factor: 0.5, start: 2025-02-10}"
+             if case == "shock" else "")
+    sc, net = build(tmp_path, EC_SHOCK.replace("SUBSTITUTION", sub).replace("SHOCK", shock))
+    tr = run_reference(sc, net)
+    jp, mj = net.links.index("to_jp"), net.markets.index("mkt_jp")
+    np.testing.assert_allclose(tr.shipped[10:, jp], 50.0)  # the quota never moves
+    np.testing.assert_allclose(tr.fill[23:28, mj], 0.5)
+    if case == "shock":
+        np.testing.assert_allclose(tr.fill[28:40, mj], 0.5)
+        np.testing.assert_allclose(tr.fill[40:, mj], 1.0)
+    else:
+        np.testing.assert_allclose(tr.fill[28:, mj], 50.0 / 60.0)
+    assert mass_balance_error(net, tr) < 1e-9
+    # the engine (whichever backend is installed) agrees with the oracle step by step
+    from simulator.engine import simulate
+
+    served = []
+    simulate(net, 1, 1, observer=lambda t, d: served.append(d["served"][0].copy()))
+    np.testing.assert_allclose(np.array(served), tr.served, rtol=1e-9, atol=1e-9)
+
+
 # --------------------------------------------------------------------------- (4) co-products
 
 
