@@ -76,7 +76,7 @@ def _step_block(blk, nb, t0, nsteps, S, T, N, O, A, K):  # pragma: no cover - co
      raw, sub, rs, demand, served, consumed, weights_out, orders, tag_acc) = O
     (flows, a_output, a_act, a_cap, a_surplus, a_shipped, a_subst, a_released, a_hcost,
      tr_demand, tr_served, tr_int_d, tr_int_s, tr_maxsf, tr_ring_d, tr_ring_s, tr_roll_d, tr_roll_s,
-     tr_short, tr_recover) = A
+     tr_short, tr_recover, tr_dip) = A
     (CAP, GOT, COLL, demand_factor, noise, link_open, lead_re, use_lead_re, off_check, added_capacity,
      pol_release, pol_sub, reroute_steps, blockrow, G, AR, DR, use_pat, pat_w,
      pat_shares, pat_any, quota_links, closing_links, win, win_on, cons_k,
@@ -419,10 +419,13 @@ def _step_block(blk, nb, t0, nsteps, S, T, N, O, A, K):  # pragma: no cover - co
                         win[wi, r, m, 1] += dm
                 if ref_step[r] >= 0 and t >= ref_step[r] and tr_short[r, m] < 0 and fill < SHORT:
                     tr_short[r, m] = t
-                if tr_short[r, m] >= 0 and t > tr_short[r, m] and tr_recover[r, m] < 0:  # short, not recovered
+                if tr_short[r, m] >= 0 and tr_recover[r, m] < 0:  # short, not recovered (MarketTracker.update)
                     rd = tr_roll_d[r, m]
                     roll = tr_roll_s[r, m] / rd if rd > 1e-12 else 1.0
-                    if roll >= RECOVERED:
+                    if roll < RECOVERED:
+                        if tr_dip[r, m] < 0:
+                            tr_dip[r, m] = t
+                    elif t > tr_short[r, m] and tr_dip[r, m] >= 0:
                         tr_recover[r, m] = t
                 a_subst[r, m] += _ss(rs, ro, d_ident, a0, b0)
             # ------------------------------------------------------------ substitution, release triggers

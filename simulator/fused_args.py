@@ -90,6 +90,6 @@ def fused_args(net: Network, R: int, observed: bool, st: State, plan: K.Plan, me
     A = (flows, acc["output_t"], acc["act_sum"], acc["cap_avail"], acc["surplus_t"],
          acc["shipped_t"], acc["substituted_t"], acc["released_t"], acc["holding_cost"],
          tr.demand, tr.served, tr.int_d, tr.int_s, tr.max_shortfall, tr.ring_d, tr.ring_s, tr.roll_d, tr.roll_s,
-         tr.short_step, tr.recover_step)
+         tr.short_step, tr.recover_step, tr.dip_step)
     assert P == flows.shape[1] and SHORT == fused_step.SHORT and RECOVERED == fused_step.RECOVERED
     return (S, tags, N, O, A), out

@@ -84,6 +84,7 @@ class MarketTracker:
     max_shortfall: F64 = field(init=False)
     short_step: I64 = field(init=False)
     recover_step: I64 = field(init=False)
+    dip_step: I64 = field(init=False)
     ring_d: F64 = field(init=False)
     ring_s: F64 = field(init=False)
     roll_d: F64 = field(init=False)
@@ -98,6 +99,7 @@ class MarketTracker:
         self.max_shortfall = np.zeros((R, M))
         self.short_step = np.full((R, M), -1, dtype=np.int64)
         self.recover_step = np.full((R, M), -1, dtype=np.int64)
+        self.dip_step = np.full((R, M), -1, dtype=np.int64)  # first step the rolling fill fell below 99 %
         self.ring_d = np.zeros((W, R, M))  # slot-major: a step touches one contiguous [R, M] slot
         self.ring_s = np.zeros((W, R, M))
         self.roll_d = np.zeros((R, M))
@@ -124,7 +126,12 @@ class MarketTracker:
         self.short_step[new_short] = t
         with np.errstate(divide="ignore", invalid="ignore"):
             roll = np.where(self.roll_d > 1e-12, self.roll_s / np.where(self.roll_d > 1e-12, self.roll_d, 1.0), 1.0)
-        rec = (self.short_step >= 0) & (t > self.short_step) & (self.recover_step < 0) & (roll >= RECOVERED)
+        # recovered: the rolling fill back at 99 % after it fell below (see resilience for a shortage it never
+        # fell for)
+        open_ = (self.short_step >= 0) & (self.recover_step < 0)
+        dip = open_ & (roll < RECOVERED) & (self.dip_step < 0)
+        self.dip_step[dip] = t
+        rec = open_ & (t > self.short_step) & (self.dip_step >= 0) & (roll >= RECOVERED)
         self.recover_step[rec] = t
         return fill
 
@@ -137,7 +144,15 @@ class MarketTracker:
         return f
 
     def resilience(self, n_steps: int) -> dict[str, F64]:
-        """TTS and TTR in days with censoring flags, per replicate and market."""
+        """TTS and TTR in days with censoring flags, per replicate and market.
+
+        TTR ends on the first step after the first shortage at which the rolling fill is *back* at 99 %:
+        after it fell below. A shortage that never brought the rolling fill under 99 % (a shallow day or
+        two) is recovered from on the next step; a shallow first day then does not hide a deep shortage
+        weeks later (which the rolling fill does fall for)."""
+        short = self.short_step
+        blip = (short >= 0) & (self.recover_step < 0) & (self.dip_step < 0) & (short + 1 < n_steps)
+        recover = np.where(blip, short + 1, self.recover_step)
         ref = self.ref_step[:, None].astype(float)
         has_ref = self.ref_step[:, None] >= 0
         end = float(n_steps)
@@ -146,9 +161,9 @@ class MarketTracker:
         ttr = np.where(
             self.short_step < 0,
             0.0,
-            np.where(self.recover_step >= 0, self.recover_step - ref, end - ref),
+            np.where(recover >= 0, recover - ref, end - ref),
         ) * self.step_days
-        ttr_c = (self.short_step >= 0) & (self.recover_step < 0)
+        ttr_c = (short >= 0) & (recover < 0)
         tts = np.where(has_ref, tts, np.nan)
         ttr = np.where(has_ref, ttr, np.nan)
         return {"tts": tts, "tts_censored": tts_c, "ttr": ttr, "ttr_censored": ttr_c}

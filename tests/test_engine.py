@@ -86,6 +86,31 @@ def test_littles_law_in_transit_equals_throughput_times_lead(tmp_path):
     assert np.mean(transit) == pytest.approx(np.mean(shipped) * 12, rel=0.01)
 
 
+def test_ttr_counts_from_the_shortage_the_rolling_fill_falls_for(tmp_path):
+    # The outage of the test below (steps 30..49: short steps 39..50, the 30-day rolling fill back at
+    # 99 % at step 80), after a one-day demand spike at step 20: demand 920 t against 900 t on hand
+    # before consumption, fill 900/920 = 0.978 < 0.99, so step 20 is the first day short (TTS 0 d from
+    # the spike, the reference event). The rolling fill stays at 3800/3820 = 0.9948 >= 0.99: the spike
+    # alone needs no recovery. It first falls below 99 % at step 39 (served 0; window 10..39:
+    # 3700 / 3820 = 0.969) and is back at step 80: TTR = 80 - 20 = 60 d. Counting recovery from the
+    # first day after the first short day on which the rolling fill is >= 99 % (before 2026-11-28) gave
+    # 1 d, and hid the 12 days without supply that follow.
+    ev = ("[{id: spike, type: demand_shock, markets: [m], factor: 9.2, start: 2025-01-21, end: 2025-01-22}, "
+          "{id: down, type: outage, facilities: [maker], capacity_lost: 1.0, start: 2025-01-31, end: 2025-02-20}]")
+    one_link(tmp_path, events=ev)  # writes one_link.yaml
+    net = compile_network(load_scenario(tmp_path / "one_link.yaml", ["report.reference_event=spike"]))
+    res = simulate(net, 2, seed=0)
+    assert res.unmet_t[:, 0] == pytest.approx([20.0 + 1200.0] * 2, abs=1e-9)
+    assert res.tts_days[:, 0] == pytest.approx([0.0] * 2)
+    assert res.ttr_days[:, 0] == pytest.approx([60.0] * 2)
+    assert not res.ttr_censored.any()
+    # the spike alone: short for a day, the rolling fill never under 99 %: recovered the next day
+    one_link(tmp_path, events=ev.split(", {id: down")[0] + "]")
+    res = simulate(compile_network(load_scenario(tmp_path / "one_link.yaml", ["report.reference_event=spike"])), 2, seed=0)
+    assert res.tts_days[:, 0] == pytest.approx([0.0] * 2) and res.ttr_days[:, 0] == pytest.approx([1.0] * 2)
+    assert not res.ttr_censored.any()
+
+
 def test_deterministic_outage_hand_computed(tmp_path):
     # Lead 1 d, demand 100 t/d, cover 10 d, finished-goods target 0: in steady state the market
     # holds 800 t after consumption with 100 t in transit. The only supplier is down for
