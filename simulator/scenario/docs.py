@@ -263,6 +263,15 @@ def markdown_reference() -> str:
         "[Distributions](#distributions). `mapping id -> X` is a mapping from ids you choose",
         "to X.",
         "",
+        "Overlays and overrides: `extends:` lays this file over its parent files, mappings merged",
+        "by key and lists of links and events by id (a link's id is `from>to:product` unless it",
+        "has one), the child winning on everything else; `remove: [ids]` deletes what a parent",
+        "defines (see `scenarios/README.md`, \"Overlays\", for how the library's files use it).",
+        "On the command line `--set PATH=VALUE` overrides one value after the overlays: PATH walks",
+        "mapping keys and list items by id, e.g. `facilities.sep_my.capacity=15000`,",
+        "`events.cn_magnet_licensing.blocked=0.5` or `links.mine_cn>sep_cn:concentrate.price=7000`,",
+        "and VALUE is YAML, so `{...}` adds a whole entry.",
+        "",
     ]
     models = _models(Scenario)
     events = [m for m in models if _is_event(m)]
