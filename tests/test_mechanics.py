@@ -9,6 +9,7 @@ import pytest
 
 from simulator import load_scenario
 from simulator.engine import simulate
+from simulator.exceptions import ScenarioError
 from simulator.network import compile_network
 
 pytestmark = pytest.mark.usefixtures("backend")  # every test once per kernel backend
@@ -187,6 +188,34 @@ events:
     assert dem[21] == pytest.approx(97.0)
     assert dem[30:] == pytest.approx(70.0)
     assert rec["substituted"][40, 0, 0] == pytest.approx(30.0)
+
+
+def test_plant_online_after_the_horizon_never_runs_nor_gets_orders(tmp_path):
+    # As the test below, with mag_new online only after the horizon (and a commission of it after the
+    # horizon too): allowed, so that a horizon can be cut short (--set horizon.end=...); every order
+    # goes to mag_old for the whole run and nobody waits for the plant. A disruption that starts after
+    # the horizon is still an error.
+    body = """
+facilities:
+  mag_old: {region: AU, stage: component, capacity: 1000000, outputs: {magnet: 1.0}, finished_cover_days: 0}
+  mag_new: {region: AU, stage: component, capacity: 1000000, outputs: {magnet: 1.0}, finished_cover_days: 0,
+            online: 2031-01-01}
+markets:
+  m: {region: JP, sector: ev_motors, demand: {magnet: {rate: 36500}}, stock: {magnet: {cover_days: 5}}}
+links:
+  - {from: mag_old, to: m, product: magnet, lead_days: 1}
+  - {from: mag_new, to: m, product: magnet, lead_days: 1}
+events:
+  - {id: more, type: commission, facility: mag_new, start: 2032-01-01, capacity: 1000}
+"""
+    net = build(tmp_path, body)
+    res, rec = run(net)
+    assert rec["weights"][:, 0].tolist() == [[1.0, 0.0]] * net.n_steps
+    assert (rec["served"] == rec["demand"]).all()
+    new = net.producers.index("mag_new")
+    assert res.output_t[0, new] == 0.0 and res.capacity_used[0, new] == 0.0
+    with pytest.raises(ScenarioError, match="events\\[1\\].start: date 2032-01-01 is outside the horizon"):
+        build(tmp_path, body + "  - {id: ban, type: outage, facilities: [mag_old], start: 2032-01-01}\n")
 
 
 def test_supplier_not_online_yet_gets_no_orders(tmp_path):

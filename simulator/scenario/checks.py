@@ -189,7 +189,7 @@ class _Checker:
                         f"stock policy for {p!r}, which is not an input "
                         f"(allowed: {_listing(sorted(ins)) or 'none; the facility has no inputs'})",
                     )
-            self.in_horizon((*base, "online"), f.get("online"), allow_before=True)
+            self.in_horizon((*base, "online"), f.get("online"), allow_before=True, allow_after=True)
 
     def check_markets(self) -> None:
         for mid, m in _d(self.doc.get("markets")).items():
@@ -239,7 +239,7 @@ class _Checker:
             col = _d(r.get("collects"))
             self.refs((*base, "collects", "from"), col.get("from"), self.markets, "market")
             self.ref((*base, "collects", "product"), col.get("product"), self.products, "product")
-            self.in_horizon((*base, "online"), r.get("online"), allow_before=True)
+            self.in_horizon((*base, "online"), r.get("online"), allow_before=True, allow_after=True)
 
     def outputs_of(self, node: str) -> set[str] | None:
         """Products a node can ship; None if its recipe is malformed (the schema says so)."""
@@ -323,7 +323,9 @@ class _Checker:
                 self.refs((*base, "regions"), e.get("regions"), self.regions, "region")
             elif t == "commission":
                 self.ref((*base, "facility"), e.get("facility"), self.facilities | self.recyclers, "facility")
-            self.in_horizon((*base, "start"), e.get("start"))
+            # capacity added after the horizon (a plant online later) is allowed, so that a horizon can be
+            # cut short; a disruption starting after it is a mistake
+            self.in_horizon((*base, "start"), e.get("start"), allow_after=t == "commission")
             self.in_horizon((*base, "end"), e.get("end"), allow_after=True)
             win = _d(_d(e.get("stochastic")).get("window"))
             self.in_horizon((*base, "stochastic", "window", "start"), win.get("start"))

@@ -160,7 +160,7 @@ class Facility(Strict):
     finished_cover_days: NonNeg = Field(
         default=7.0, description="finished-goods target in days of expected shipments [d]"
     )
-    online: Date | None = Field(default=None, description="commissioning date (default: from the start)")
+    online: Date | None = Field(default=None, description="commissioning date (default: from the start; after the horizon: never runs)")
     ramp_days: NonNeg = Field(default=0.0, description="linear ramp from 0 to full capacity [d]")
     outages: Outages | None = Field(default=None, description="random unplanned outages")
     source: str | None = _SOURCE
@@ -257,7 +257,7 @@ class Recycler(Strict):
     collects: Collection = Field(description="where its scrap comes from")
     outputs: dict[Id, Positive] = Field(description="product -> units per unit of scrap [t/t]")
     finished_cover_days: NonNeg = Field(default=7.0, description="finished-goods target [d]")
-    online: Date | None = Field(default=None, description="commissioning date")
+    online: Date | None = Field(default=None, description="commissioning date (after the horizon: never runs)")
     ramp_days: NonNeg = Field(default=0.0, description="linear ramp to full capacity [d]")
     source: str | None = _SOURCE
     note: str | None = _NOTE
