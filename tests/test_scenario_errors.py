@@ -18,6 +18,8 @@ from simulator import load_scenario
 from simulator.exceptions import Problem, ScenarioError
 from simulator.scenario import yamlpos
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def line_of(text: str, needle: str, nth: int = 1) -> int:
     """1-based line of the ``nth`` line containing ``needle``."""
@@ -599,3 +601,22 @@ def test_both_yaml_parsers_build_the_same_trees(monkeypatch):
         monkeypatch.undo()
         assert fast[1] == slow[1] == [], f.name
         assert tree(fast[0]) == tree(slow[0]), f.name
+
+
+def test_a_sweep_file_or_a_results_file_is_named_as_such_in_one_problem(tmp_path):
+    """Validating a sweep file or a summary.json used to list every missing and unknown key (6 and 15
+    problems); one line now says what the file is."""
+    sweep = ROOT / "sweeps" / "tutorial_morris.yaml"
+    with pytest.raises(ScenarioError) as exc:
+        load_scenario(sweep)
+    (p,) = exc.value.problems
+    assert (p.line, p.path) == (line_of(sweep.read_text(), "sweep:"), "sweep")
+    assert re.fullmatch(r"this is a sweep file, not a scenario: run it with 'reesim sweep \S*tutorial_morris.yaml'",
+                        p.message), p.message
+    results = tmp_path / "summary.json"
+    results.write_text('{"scenarios": {}, "seed": 7, "markets": {}, "version": "0.1.0"}')
+    with pytest.raises(ScenarioError) as exc:
+        load_scenario(results)
+    (p,) = exc.value.problems
+    assert p.message == ("not a reesim scenario: no 'reesim: 1' line and none of a scenario's sections "
+                         "(found: scenarios, seed, markets, version)")

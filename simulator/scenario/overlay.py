@@ -107,6 +107,10 @@ def apply_remove(doc: PosDict, ids: list[Any]) -> list[str]:
     return sorted(wanted - found)
 
 
+#: a document with none of these (and no ``reesim:``) is some other file, named as such in one problem
+SCENARIO_KEYS = frozenset({"horizon", "regions", "products", "facilities", "links", "extends"})
+
+
 def load_document(path: Path, problems: list[Problem], _stack: tuple[Path, ...] = ()) -> Any:
     """Load a file and everything it ``extends``, merged; problems are appended.
 
@@ -127,6 +131,16 @@ def load_document(path: Path, problems: list[Problem], _stack: tuple[Path, ...] 
             problems.append(
                 Problem(shown, 1, 1, "", "a scenario must be a mapping of keys (reesim: 1, name: ...)")
             )
+        return None
+    if not SCENARIO_KEYS & set(doc) and ("sweep" in doc or "reesim" not in doc):  # another kind of file: say so
+        if "sweep" in doc:
+            m = doc.key_marks.get("sweep", doc.mark)
+            problems.append(Problem(shown, m.line, m.col, "sweep", "this is a sweep file, not a scenario: "
+                                    f"run it with 'reesim sweep {shown}'"))
+        else:
+            keys = ", ".join(str(k) for k in list(doc)[:5]) + (", ..." if len(doc) > 5 else "")
+            problems.append(Problem(shown, 1, 1, "", f"not a reesim scenario: no 'reesim: 1' line and none of a "
+                                    f"scenario's sections (found: {keys})"))
         return None
     parents = doc.get("extends")
     if parents is None:
