@@ -1,6 +1,6 @@
 """The ``reesim`` command line: a thin Typer layer over the package.
 
-Exit status: 0 success, 1 an invalid scenario (or a failed run check),
+Exit status: 0 success, 1 an invalid scenario (or a failed run check, or a damaged results folder),
 2 a usage error: a bad option, a scenario file that is not there, a --set that does not fit.
 """
 

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .exceptions import UsageError
+from .exceptions import ReesimError, UsageError
 
 
 def register(app: typer.Typer, load: Callable[..., Any], refuse_overwrite: Callable[[Path, bool], None],
@@ -135,8 +135,50 @@ def register(app: typer.Typer, load: Callable[..., Any], refuse_overwrite: Calla
 
         if not (folder / "summary.json").is_file():
             raise UsageError(f"{folder} has no summary.json; give a folder written by reesim run or reesim compare")
-        path = write_report(folder)
+        _check_results(folder)
+        try:
+            path = write_report(folder)
+        except (ValueError, KeyError, IndexError, TypeError) as exc:  # a file damaged in a way not checked above
+            raise ReesimError(f"{folder}: cannot read its results ({type(exc).__name__}: {exc}); "
+                              f"{_RERUN}") from None
         typer.echo(f"wrote {path}")
+
+
+_RERUN = "re-run the command that wrote the folder"
+
+
+def _check_results(folder: Path) -> None:
+    """Refuse a damaged results folder (exit 1) before the report reads it, naming the file.
+
+    A report drawn from a ``summary.json`` that is not JSON, or not the shape ``reesim run`` or
+    ``reesim compare`` writes, would stop with a traceback; one drawn without a ``timeseries.csv``
+    would say wrong things (no stockpiles in a scenario that has them), so both are refused.
+    """
+    import json
+
+    path = folder / "summary.json"
+    try:
+        top = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ReesimError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}); "
+                          f"{_RERUN}") from None
+    except UnicodeDecodeError:
+        raise ReesimError(f"{path}: not UTF-8 text; {_RERUN}") from None
+    shape = f"{path}: not a summary written by reesim run or reesim compare"
+    if not isinstance(top, dict):
+        kind = {list: "an array", str: "a string", bool: "true or false", type(None): "null"}.get(
+            type(top), "a number")
+        raise ReesimError(f"{shape} (it holds {kind}, not an object); {_RERUN}")
+    runs = top.get("scenarios") if "scenarios" in top else {"": top}
+    if not isinstance(runs, dict) or not runs:
+        raise ReesimError(f"{shape} ('scenarios' is not an object of scenarios); {_RERUN}")
+    for name, run in runs.items():
+        where = f"scenarios.{name}." if name else ""
+        if not isinstance(run, dict) or not isinstance(run.get("markets"), dict):
+            raise ReesimError(f"{shape} (no {where}markets); {_RERUN}")
+        csv = folder / name / "timeseries.csv"  # folder/timeseries.csv for a run ("")
+        if not csv.is_file():
+            raise ReesimError(f"{csv}: no such file; the report needs it as well as {path.name}; {_RERUN}")
 
 
 def _distinct(names: list[str]) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -226,6 +227,66 @@ def test_cli_compare_default_folder_name(tmp_path: Path, monkeypatch: pytest.Mon
 def test_cli_report_needs_a_results_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli(["report", str(tmp_path)]) == 2
     assert "no summary.json" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A run folder and a compare folder of the tutorial (2 replicates), to copy and damage."""
+    base = tmp_path_factory.mktemp("results")
+    assert run_cli(["run", str(TUTORIAL), "-n", "2", "-o", str(base / "run")]) == 0
+    assert run_cli(["compare", str(TUTORIAL), str(ALLIED), "-n", "2", "-o", str(base / "cmp")]) == 0
+    return {"run": base / "run", "cmp": base / "cmp"}
+
+
+RERUN = "re-run the command that wrote the folder"
+NOT_A_SUMMARY = "not a summary written by reesim run or reesim compare"
+
+
+@pytest.mark.parametrize(("text", "why"), [
+    ('{"bad\n', "not valid JSON (line 1, column 6)"),
+    ("", "not valid JSON (line 1, column 1)"),
+    ("{}", f"{NOT_A_SUMMARY} (no markets)"),
+    ("[]", f"{NOT_A_SUMMARY} (it holds an array, not an object)"),
+    ('{"scenarios": [1]}', f"{NOT_A_SUMMARY} ('scenarios' is not an object of scenarios)"),
+    ('{"scenarios": {"a": {}}}', f"{NOT_A_SUMMARY} (no scenarios.a.markets)"),
+])
+def test_cli_report_refuses_a_damaged_summary_without_a_traceback(
+        results: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, why: str) -> None:
+    folder = tmp_path / "run"
+    shutil.copytree(results["run"], folder)
+    (folder / "summary.json").write_text(text, encoding="utf-8")
+    capsys.readouterr()
+    assert run_cli(["report", str(folder)]) == 1  # a damaged results folder, like an invalid scenario file
+    assert capsys.readouterr().err == f"reesim: {folder}/summary.json: {why}; {RERUN}\n"
+
+
+@pytest.mark.parametrize(("kind", "csv"), [("run", "timeseries.csv"), ("cmp", "tutorial_allied/timeseries.csv")])
+def test_cli_report_refuses_a_folder_without_its_timeseries(
+        results: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str, csv: str) -> None:
+    # drawn without it, the report said the tutorial had no stockpiles
+    folder = tmp_path / kind
+    shutil.copytree(results[kind], folder)
+    (folder / csv).unlink()
+    (folder / "report.html").unlink()
+    capsys.readouterr()
+    assert run_cli(["report", str(folder)]) == 1
+    assert capsys.readouterr().err == (f"reesim: {folder}/{csv}: no such file; the report needs it as well as "
+                                       f"summary.json; {RERUN}\n")
+    assert not (folder / "report.html").exists()
+
+
+def test_cli_report_names_a_damaged_timeseries(results: dict[str, Path], tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "run"
+    shutil.copytree(results["run"], folder)
+    (folder / "timeseries.csv").write_text("time,series,stat,value\n2025-01-07,fill:ev_jp,p5,x\n")
+    capsys.readouterr()
+    assert run_cli(["report", str(folder)]) == 1
+    assert capsys.readouterr().err == (f"reesim: {folder}: cannot read its results (ValueError: could not convert "
+                                       f"string to float: 'x'); {RERUN}\n")
+    shutil.copy(results["run"] / "timeseries.csv", folder / "timeseries.csv")  # repaired: the report is drawn
+    assert run_cli(["report", str(folder)]) == 0
+    assert capsys.readouterr().out == f"wrote {folder}/report.html\n"
 
 
 def test_cli_output_folder_that_is_a_file_or_cannot_be_made(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
