@@ -44,8 +44,8 @@ def register(app: typer.Typer, load: Callable[..., Any], refuse_overwrite: Calla
 
     @app.command()
     def compare(
-        files: Annotated[list[Path], typer.Argument(help="Two or more scenario files; the first is the baseline.",
-                                                    dir_okay=False)],
+        files: Annotated[list[Path], typer.Argument(
+            help="Two or more scenario files with the same horizon; the first is the baseline.", dir_okay=False)],
         n: Annotated[int | None, typer.Option("-n", "--replications", min=1,
                                                  help="Replicates (default: the first scenario's).")] = None,
         seed: Annotated[int | None, typer.Option("--seed", min=0,
@@ -67,7 +67,7 @@ def register(app: typer.Typer, load: Callable[..., Any], refuse_overwrite: Calla
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-        from .compare import run_scenarios, write_compare
+        from .compare import check_comparable, run_scenarios, shared_markets, write_compare
         from .report.html import write_report
         from .scenario import scenario_files
 
@@ -78,9 +78,17 @@ def register(app: typer.Typer, load: Callable[..., Any], refuse_overwrite: Calla
                              "e.g. reesim compare scenarios/tutorial.yaml scenarios/tutorial_allied.yaml")
         t0 = time.perf_counter()
         scenarios = [load(f, set_) for f in files]
+        check_comparable([(str(f), sc) for f, sc in zip(files, scenarios)])
+        shared, left_out = shared_markets(scenarios)
+        if not shared:
+            raise UsageError(f"cannot compare {' and '.join(map(str, files))}: no market is in every one of them")
         names = _distinct([sc.name for sc in scenarios])
         outdir = output if output is not None else Path("reports") / ("compare-" + "-vs-".join(names))
         output_folder(outdir, force)
+        if any(left_out):  # only the markets every scenario has are paired: say which, and what is left out
+            shown = ", ".join(shared[:_SHOWN]) + (f", … ({len(shared)} in all)" if len(shared) > _SHOWN else "")
+            typer.echo(f"markets compared: the {len(shared)} in every scenario ({shown}); left out: "
+                       + ", ".join(f"{k} of {f}" for k, f in zip(left_out, files)), err=True)
         R = n if n is not None else scenarios[0].replications
         s = seed if seed is not None else scenarios[0].seed
         console = Console(stderr=True)
@@ -145,6 +153,7 @@ def register(app: typer.Typer, load: Callable[..., Any], refuse_overwrite: Calla
 
 
 _RERUN = "re-run the command that wrote the folder"
+_SHOWN = 10  #: market names listed when compared scenarios do not share every market
 
 
 def _check_results(folder: Path) -> None:

@@ -32,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .engine import Result, simulate
+from .exceptions import UsageError
 from .metrics import SHORT as SHORT_FILL
 from .metrics import censored_stat, stat
 from .network import Network, compile_network, market_family
@@ -302,6 +303,39 @@ def run_scenarios(
         res = simulate(net, replications, seed, checks=checks, progress=cb)
         runs.append(Run(name, sc, net, res))
     return runs
+
+
+def horizon_text(sc: Scenario) -> str:
+    """``2025-01-01 to 2026-12-31, 1-day steps``: a scenario's horizon, as messages give it."""
+    h = sc.horizon
+    return f"{h.start} to {h.end}, {h.step_days}-day steps"
+
+
+def check_comparable(labelled: Sequence[tuple[str, Scenario]]) -> None:
+    """Refuse scenarios that cannot be paired day by day: every horizon must be the first's.
+
+    Parameters
+    ----------
+    labelled : sequence of (label, Scenario)
+        The label (e.g. the file name) is what the message names; the first is the baseline.
+
+    Raises
+    ------
+    UsageError
+        Naming the first scenario whose start, end or step_days differ from the baseline's, and both horizons.
+    """
+    (la, a), *rest = labelled
+    for lb, b in rest:
+        ha, hb = a.horizon, b.horizon
+        if (ha.start, ha.end, ha.step_days) != (hb.start, hb.end, hb.step_days):
+            raise UsageError(f"cannot compare {la} ({horizon_text(a)}) with {lb} ({horizon_text(b)}): "
+                             "paired differences need the same horizon (start, end and step_days)")
+
+
+def shared_markets(scenarios: Sequence[Scenario]) -> tuple[list[str], list[int]]:
+    """Markets of every scenario (in the first's order), and how many of each scenario's are left out."""
+    keep = [m for m in scenarios[0].markets if all(m in sc.markets for sc in scenarios[1:])]
+    return keep, [len(sc.markets) - len(keep) for sc in scenarios]
 
 
 def common_markets(runs: Sequence[Run]) -> list[str]:

@@ -224,6 +224,59 @@ def test_cli_compare_default_folder_name(tmp_path: Path, monkeypatch: pytest.Mon
     assert run_cli(["compare", str(TUTORIAL), str(ALLIED), "-n", "2"]) == 2  # not empty now
 
 
+def test_cli_compare_refuses_different_horizons(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # 2 years against 6: the paired differences were printed as if they meant something
+    out = tmp_path / "x"
+    controls = ROOT / "scenarios" / "controls_2027.yaml"
+    assert run_cli(["compare", str(TUTORIAL), str(controls), "-n", "2", "-o", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        f"reesim: cannot compare {TUTORIAL} (2025-01-01 to 2026-12-31, 1-day steps) with {controls} "
+        "(2025-01-01 to 2030-12-31, 1-day steps): paired differences need the same horizon (start, end and "
+        "step_days)\n")
+    assert not out.exists()  # refused before the folder is made
+
+
+def test_check_comparable_compares_start_end_and_step() -> None:
+    from simulator.compare import check_comparable
+    from simulator.exceptions import UsageError
+
+    sc = load_scenario(TUTORIAL)
+    check_comparable([("a", sc), ("b", load_scenario(ALLIED))])
+    weekly = sc.model_copy(update={"horizon": sc.horizon.model_copy(update={"step_days": 7})})
+    with pytest.raises(UsageError, match=r"^cannot compare a \(2025-01-01 to 2026-12-31, 1-day steps\) with c "
+                                         r"\(2025-01-01 to 2026-12-31, 7-day steps\)"):
+        check_comparable([("a", sc), ("b", sc), ("c", weekly)])
+
+
+def test_cli_compare_says_which_markets_it_pairs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    more = tmp_path / "more.yaml"
+    more.write_text(f"""reesim: 1
+extends: {TUTORIAL}
+name: tutorial_more
+markets:
+  wind_us: {{region: US, sector: wind, demand: {{magnet: {{rate: 1000}}}}}}
+links:
+  - {{from: magnet_cn, to: wind_us, product: magnet, lead_days: 35}}
+""", encoding="utf-8")
+    out = tmp_path / "cmp"
+    assert run_cli(["compare", str(more), str(TUTORIAL), str(ALLIED), "-n", "2", "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert (f"markets compared: the 2 in every scenario (ev_jp, ev_us); left out: 1 of {more}, 0 of {TUTORIAL}, "
+            f"0 of {ALLIED}\n") in err
+    assert json.loads((out / "summary.json").read_text())["markets"] == ["ev_jp", "ev_us"]
+    assert run_cli(["compare", str(TUTORIAL), str(ALLIED), "-n", "2", "-o", str(out), "--force"]) == 0
+    assert "markets compared" not in capsys.readouterr().err  # the same markets: nothing to say
+
+
+def test_cli_compare_refuses_scenarios_without_a_shared_market(tmp_path: Path, mini_yaml: str,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    a.write_text(mini_yaml, encoding="utf-8")
+    b.write_text(mini_yaml.replace("ev_jp", "ev_de"), encoding="utf-8")
+    assert run_cli(["compare", str(a), str(b), "-n", "2", "-o", str(tmp_path / "x")]) == 2
+    assert capsys.readouterr().err == f"reesim: cannot compare {a} and {b}: no market is in every one of them\n"
+
+
 def test_cli_report_needs_a_results_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli(["report", str(tmp_path)]) == 2
     assert "no summary.json" in capsys.readouterr().err
