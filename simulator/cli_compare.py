@@ -77,7 +77,7 @@ def register(app: typer.Typer, load: Callable[..., Any], refuse_overwrite: Calla
             raise UsageError(f"compare needs two or more scenario files (got {len(files)}); "
                              "e.g. reesim compare scenarios/tutorial.yaml scenarios/tutorial_allied.yaml")
         t0 = time.perf_counter()
-        scenarios = [load(f, set_) for f in files]
+        scenarios = [_load_named(load, f, set_) for f in files]
         check_comparable([(str(f), sc) for f, sc in zip(files, scenarios)])
         shared, left_out = shared_markets(scenarios)
         if not shared:
@@ -188,6 +188,16 @@ def _check_results(folder: Path) -> None:
         csv = folder / name / "timeseries.csv"  # folder/timeseries.csv for a run ("")
         if not csv.is_file():
             raise ReesimError(f"{csv}: no such file; the report needs it as well as {path.name}; {_RERUN}")
+
+
+def _load_named(load: Callable[..., Any], file: Path, sets: list[str] | None) -> Any:
+    """``load(file, sets)``; a --set that does not fit this one of the files says which file (as validate does)."""
+    try:
+        return load(file, sets)
+    except UsageError as exc:
+        if not file.is_file():  # 'no such file': it names the file already
+            raise
+        raise UsageError(f"{file}: {exc}") from None
 
 
 def _distinct(names: list[str]) -> list[str]:

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 
 from simulator import load_scenario
 from simulator.exceptions import Problem, ScenarioError
@@ -507,6 +508,16 @@ def test_validate_names_the_file_a_set_does_not_fit_and_checks_the_rest(tmp_path
     assert r.returncode == 2  # a --set that does not fit: a usage error, as in run and compare
     assert r.stderr.startswith("a.yaml: --set 'facilities.mine_au.capacity=5': facilities has no 'mine_au'")
     assert r.stdout.startswith("b.yaml: ok")
+
+
+def test_compare_names_the_file_a_set_does_not_fit(tmp_path, mini_yaml, capsys):
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    a.write_text(mini_yaml, encoding="utf-8")
+    b.write_text(mini_yaml.replace("mine_au", "mine_xx"), encoding="utf-8")
+    assert run_cli(["compare", str(a), str(b), "--set", "facilities.mine_au.capacity=5", "-n", "1",
+                    "-o", str(tmp_path / "x")]) == 2
+    assert capsys.readouterr().err == (f"reesim: {b}: --set 'facilities.mine_au.capacity=5': facilities has "
+                                       "no 'mine_au' (did you mean 'mine_xx'?)\n")
 
 
 def test_validate_missing_file_is_a_usage_error_and_the_others_are_checked(tmp_path, mini_yaml):
