@@ -127,8 +127,10 @@ def register(app: typer.Typer, load: Callable[..., Any], SetOpt: Any, output_fol
             seed=seed if seed is not None else opts.get("seed", sc.seed),
             metrics=metrics, sets=tuple(sets), checks=checks_,
         )
-        from .sweep import check_design
+        from .sweep import PointFactory, check_design
 
+        factory = PointFactory(spec)
+        factory.check()  # each --param's path and ends first: a typo is the problem, not how many there are
         check_design(spec.method, len(spec.params), spec.samples)
         outdir = output or (Path(opts["output"]) if opts.get("output") else
                             Path("reports") / f"sweep-{sc.name}-{spec.method}")
@@ -141,10 +143,10 @@ def register(app: typer.Typer, load: Callable[..., Any], SetOpt: Any, output_fol
                                  (opts.get("workers") if sched == "local" else None))
         command = _command(file, param, method, samples, n, seed, metric, scheduler, workers, set_, output,
                            max_points, checks)
-        _run(spec, outdir, executor, resume, force, max_points, command, t0)
+        _run(spec, factory, outdir, executor, resume, force, max_points, command, t0)
 
 
-def _run(spec: Any, outdir: Path, executor: Any, resume: bool, force: bool, max_points: int | None,
+def _run(spec: Any, factory: Any, outdir: Path, executor: Any, resume: bool, force: bool, max_points: int | None,
          command: str, t0: float) -> None:
     from rich.console import Console
     from rich.progress import (
@@ -180,7 +182,7 @@ def _run(spec: Any, outdir: Path, executor: Any, resume: bool, force: bool, max_
                 bar.update(task, completed=done, total=total)
 
             out = run_sweep(spec, outdir, executor, resume=resume, force=force, max_points=max_points,
-                            progress=tick, command=command)
+                            progress=tick, command=command, factory=factory)
     except KeyboardInterrupt:
         executor.abort()
         typer.echo(f"reesim: interrupted; {state['done']} of {spec.n_points} points are saved in "

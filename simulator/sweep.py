@@ -215,6 +215,7 @@ class PointFactory:
             apply_set(doc, s)
         self._doc = doc
         self._problems = problems
+        self._base: Any = None  # the base scenario, once check() has passed
 
     def scenario(self, assignments: Sequence[str]) -> Any:
         """The scenario with ``assignments`` (``PATH=VALUE``) applied and validated."""
@@ -235,7 +236,10 @@ class PointFactory:
 
         A bad path raises :class:`UsageError` naming the ``--param``; a value the
         schema refuses raises :class:`ScenarioError` located at ``--set PATH=VALUE``.
+        A second call returns the base scenario of the first.
         """
+        if self._base is not None:
+            return self._base
         base = self.scenario([])
         for p in self.spec.params:
             for u in (0.0, 1.0):
@@ -244,6 +248,7 @@ class PointFactory:
                 except UsageError as exc:
                     raise UsageError(str(exc).replace("--set ", "--param ", 1) + f" (from --param {p.spec!r})") \
                         from None
+        self._base = base
         return base
 
 
@@ -317,7 +322,7 @@ class SweepOutcome:
 
 def run_sweep(spec: SweepSpec, outdir: Path, executor: Any, *, resume: bool = False, force: bool = False,
               max_points: int | None = None, progress: Callable[[int, int], None] | None = None,
-              command: str | None = None) -> SweepOutcome:
+              command: str | None = None, factory: PointFactory | None = None) -> SweepOutcome:
     """Run (or resume) a sweep, writing every finished point at once.
 
     Parameters
@@ -337,6 +342,9 @@ def run_sweep(spec: SweepSpec, outdir: Path, executor: Any, *, resume: bool = Fa
         Called with (points done, points in the design).
     command : str, optional
         The command line, for provenance.
+    factory : PointFactory, optional
+        The points' factory of ``spec``, already checked (the command line checks the
+        parameters before it makes the folder); default: a new one.
 
     Returns
     -------
@@ -355,7 +363,7 @@ def run_sweep(spec: SweepSpec, outdir: Path, executor: Any, *, resume: bool = Fa
     from . import sweep_io as io_
 
     t0 = time.perf_counter()
-    factory = PointFactory(spec)
+    factory = factory if factory is not None else PointFactory(spec)
     base = factory.check()
     from .network import compile_network
 

@@ -311,6 +311,25 @@ def test_cli_sweep_errors_exit_without_tracebacks(tmp_path: Path, capsys: pytest
     assert "allowed: local, tcp://HOST:PORT" in capsys.readouterr().err
 
 
+def test_cli_sweep_checks_each_param_before_counting_them(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # a lone --param with a typo said 'morris needs two or more parameters' first
+    out = tmp_path / "o"
+    args = ["sweep", str(TUTORIAL), "-n", "2", "-o", str(out)]
+    typo = "events.cn_magnet_licensing.blockd=0.3:1.0"
+    said = ("reesim: --param 'events.cn_magnet_licensing.blockd=0.3': events.cn_magnet_licensing has no 'blockd' "
+            f"(did you mean 'blocked'?) (from --param '{typo}')\n")
+    for more in ([], ["-p", PARAMS[0]]):
+        assert run_cli([*args, "-p", typo, *more]) == 2
+        assert capsys.readouterr().err == said
+        assert not out.exists()  # refused before the folder is made
+    assert run_cli([*args, "-p", "events.cn_magnet_licensing.blocked=0.3:2", "-p", PARAMS[0]]) == 2  # a bad end
+    assert capsys.readouterr().err.startswith("--set events.cn_magnet_licensing.blocked=2")
+    assert not out.exists()
+    assert run_cli([*args, "-p", PARAMS[1]]) == 2  # a good one: now the count
+    assert capsys.readouterr().err == "reesim: --method morris needs two or more parameters (got 1); use grid or lhs for one\n"
+    assert not out.exists()
+
+
 def test_points_parquet_matches_points_csv(reference: Path, tmp_path: Path) -> None:
     pd = pytest.importorskip("pandas")
     pytest.importorskip("pyarrow")
