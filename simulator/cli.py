@@ -192,9 +192,10 @@ def run(
     t0 = time.perf_counter()
     sc = _load(file, set_)
     outdir = output if output is not None else Path("reports") / sc.name
-    _output_folder(outdir, force)
     R = n if n is not None else sc.replications
     s = seed if seed is not None else sc.seed
+    where = resolve_scheduler(scheduler, chunk, R)  # a bad --scheduler: said before the folder and the bar
+    _output_folder(outdir, force)
     net = compile_network(sc)
     t_load = time.perf_counter() - t0
     console = Console(stderr=True)
@@ -202,7 +203,6 @@ def run(
         TextColumn(f"[bold]{sc.name}[/] R={R}"), BarColumn(), TextColumn("{task.completed}/{task.total} {task.fields[unit]}"),
         TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True,
     ) as bar:
-        where = resolve_scheduler(scheduler, chunk, R)
         task = bar.add_task("run", total=net.n_steps if where is None else R,
                             unit="steps" if where is None else "replicates")
         if where is None:
@@ -305,17 +305,39 @@ def _refuse_overwrite(path: Path, force: bool) -> None:
         raise UsageError(f"{path} exists; add --force to overwrite it")
 
 
+#: the folders this command made for its output, outermost first (see :func:`_unmake_empty`)
+_MADE: list[Path] = []
+
+
 def _output_folder(outdir: Path, force: bool, refuse_full: bool = True) -> None:
     """Make the output folder before a long run, or refuse: a file in its place, a folder with files in it
-    (unless ``force``; ``refuse_full`` False leaves that to the caller) or a folder that cannot be made."""
+    (unless ``force``; ``refuse_full`` False leaves that to the caller) or a folder that cannot be made.
+
+    The folders it makes are noted: a command that fails before it writes anything removes them again."""
     if outdir.exists() and not outdir.is_dir():
         raise UsageError(f"{outdir} exists and is not a folder; give a folder with -o")
     if refuse_full and outdir.exists() and any(outdir.iterdir()) and not force:
         raise UsageError(f"{outdir} exists and is not empty; add --force to overwrite it, or -o another folder")
+    new = [d for d in (outdir, *outdir.parents) if not d.exists()][::-1]
     try:
         outdir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"cannot make the output folder {outdir}: {exc.strerror or exc}") from None
+    _MADE.extend(new)
+
+
+def _unmake_empty() -> None:
+    """Remove the folders this command made and left empty, innermost first: a command that fails (a bad
+    --metric, a scheduler it cannot reach, Ctrl-C) leaves no empty folder behind. A folder that was there
+    before, or that has anything in it, stays."""
+    for d in reversed(_MADE):
+        try:
+            d.rmdir()  # only an empty folder
+        except FileNotFoundError:
+            continue
+        except OSError:
+            break  # not empty: nor are the folders around it
+    _MADE.clear()
 
 
 def _register_more() -> None:
@@ -352,6 +374,19 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _main(argv: list[str] | None) -> None:
+    _MADE.clear()
+    try:
+        _dispatch(argv)
+    except BaseException as exc:
+        if not (isinstance(exc, SystemExit) and exc.code in (0, None)):
+            _unmake_empty()
+        raise
+    finally:
+        _MADE.clear()
+
+
+def _dispatch(argv: list[str] | None) -> None:
+    """Run the command; say what went wrong in one line and exit with its status (see the module docstring)."""
     try:
         rv = app(args=argv, prog_name="reesim", standalone_mode=False)
         if isinstance(rv, int) and rv:

@@ -68,6 +68,7 @@ def register(app: typer.Typer, load: Callable[..., Any], refuse_overwrite: Calla
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
         from .compare import check_comparable, run_scenarios, shared_markets, write_compare
+        from .executors import resolve_scheduler
         from .report.html import write_report
         from .scenario import scenario_files
 
@@ -84,13 +85,14 @@ def register(app: typer.Typer, load: Callable[..., Any], refuse_overwrite: Calla
             raise UsageError(f"cannot compare {' and '.join(map(str, files))}: no market is in every one of them")
         names = _distinct([sc.name for sc in scenarios])
         outdir = output if output is not None else Path("reports") / ("compare-" + "-vs-".join(names))
+        R = n if n is not None else scenarios[0].replications
+        s = seed if seed is not None else scenarios[0].seed
+        where = resolve_scheduler(scheduler, chunk, R)  # a bad --scheduler: said before the folder and the bar
         output_folder(outdir, force)
         if any(left_out):  # only the markets every scenario has are paired: say which, and what is left out
             shown = ", ".join(shared[:_SHOWN]) + (f", … ({len(shared)} in all)" if len(shared) > _SHOWN else "")
             typer.echo(f"markets compared: the {len(shared)} in every scenario ({shown}); left out: "
                        + ", ".join(f"{k} of {f}" for k, f in zip(left_out, files)), err=True)
-        R = n if n is not None else scenarios[0].replications
-        s = seed if seed is not None else scenarios[0].seed
         console = Console(stderr=True)
         with Progress(TextColumn("[bold]{task.description}[/]"), BarColumn(),
                       TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
@@ -100,9 +102,6 @@ def register(app: typer.Typer, load: Callable[..., Any], refuse_overwrite: Calla
             def tick(i: int, done: int, total: int) -> None:
                 bar.update(tasks[i], completed=done, total=total)
 
-            from .executors import resolve_scheduler
-
-            where = resolve_scheduler(scheduler, chunk, R)
             if where is None:
                 runs = run_scenarios(list(zip(names, scenarios)), R, s, checks=checks, progress=tick)
             else:

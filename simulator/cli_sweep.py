@@ -134,13 +134,17 @@ def register(app: typer.Typer, load: Callable[..., Any], SetOpt: Any, output_fol
         check_design(spec.method, len(spec.params), spec.samples)
         outdir = output or (Path(opts["output"]) if opts.get("output") else
                             Path("reports") / f"sweep-{sc.name}-{spec.method}")
-        output_folder(outdir, force, refuse_full=False)  # a full folder: --resume or --force (run_sweep)
         sched = scheduler or opts.get("scheduler") or "local"
         from .executors import make_executor
 
         # a sweep file's workers size the local pool; they do not stop it from going to a cluster
         executor = make_executor(sched, workers if workers is not None else
-                                 (opts.get("workers") if sched == "local" else None))
+                                 (opts.get("workers") if sched == "local" else None))  # before the folder
+        try:
+            output_folder(outdir, force, refuse_full=False)  # a full folder: --resume or --force (run_sweep)
+        except BaseException:
+            executor.close()
+            raise
         command = _command(file, param, method, samples, n, seed, metric, scheduler, workers, set_, output,
                            max_points, checks)
         _run(spec, factory, outdir, executor, resume, force, max_points, command, t0)

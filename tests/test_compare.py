@@ -373,4 +373,6 @@ def test_unknown_backend_in_the_environment_is_a_usage_error(tmp_path: Path) -> 
 def test_cli_unknown_scheduler_lists_none_where_it_is_allowed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for cmd in (["run", str(TUTORIAL)], ["compare", str(TUTORIAL), str(ALLIED)]):
         assert run_cli([*cmd, "-n", "2", "--scheduler", "bogus", "-o", str(tmp_path / "x")]) == 2
-        assert "allowed: local, none (this process), tcp://HOST:PORT" in capsys.readouterr().err
+        assert capsys.readouterr().err == ("reesim: --scheduler 'bogus': allowed: local, none (this process), "
+                                           "tcp://HOST:PORT (a running Dask scheduler)\n")  # no blank line first
+        assert not (tmp_path / "x").exists()  # said before the folder is made

@@ -330,6 +330,23 @@ def test_cli_sweep_checks_each_param_before_counting_them(tmp_path: Path, capsys
     assert not out.exists()
 
 
+def test_cli_sweep_that_fails_leaves_no_folder_it_made(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["sweep", str(TUTORIAL), "--set", SHORT[0], "-p", PARAMS[1], "--method", "lhs", "--samples", "2", "-n", "2"]
+    out = tmp_path / "a" / "b"
+    assert run_cli([*args, "--scheduler", "spark", "-o", str(out)]) == 2
+    assert capsys.readouterr().err == "reesim: --scheduler 'spark': allowed: local, tcp://HOST:PORT (a running Dask scheduler)\n"
+    assert not (tmp_path / "a").exists()
+    assert run_cli([*args, "--metric", "ev_xx.unmet_t", "-o", str(out)]) == 2  # found once the folder is made
+    assert capsys.readouterr().err.endswith("reesim: --metric 'ev_xx.unmet_t': the scenario has no market or group "
+                                            "'ev_xx' (did you mean 'ev_us'?)\n")
+    assert not (tmp_path / "a").exists()  # both folders it made are gone again
+    out.mkdir(parents=True)  # a folder that was there stays, empty or not
+    assert run_cli([*args, "--metric", "ev_xx.unmet_t", "-o", str(out)]) == 2
+    assert out.is_dir() and not any(out.iterdir())
+    assert run_cli([*args, "--metric", "ev_xx.unmet_t", "-o", str(out / "c")]) == 2
+    assert out.is_dir() and not (out / "c").exists()
+
+
 def test_points_parquet_matches_points_csv(reference: Path, tmp_path: Path) -> None:
     pd = pytest.importorskip("pandas")
     pytest.importorskip("pyarrow")
