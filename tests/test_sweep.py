@@ -347,6 +347,23 @@ def test_cli_sweep_that_fails_leaves_no_folder_it_made(tmp_path: Path, capsys: p
     assert out.is_dir() and not (out / "c").exists()
 
 
+def test_cli_sweep_says_interrupted_once(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import simulator.sweep
+
+    def ctrl_c(*a: object, progress: object = None, **k: object) -> None:
+        progress(3, 35)  # type: ignore[operator]
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(simulator.sweep, "run_sweep", ctrl_c)
+    out = tmp_path / "o"
+    assert run_cli(["sweep", str(TUTORIAL), "-p", PARAMS[0], "-p", PARAMS[1], "-n", "2", "-o", str(out)]) == 130
+    err = capsys.readouterr().err
+    assert err.endswith(f"reesim: interrupted; 3 of 35 points are saved in {out}/points.csv; continue with:\n"
+                        f"  reesim sweep {out} --resume\n")
+    assert err.count("interrupted") == 1
+
+
 def test_points_parquet_matches_points_csv(reference: Path, tmp_path: Path) -> None:
     pd = pytest.importorskip("pandas")
     pytest.importorskip("pyarrow")
