@@ -82,7 +82,9 @@ def register(app: typer.Typer, load: Callable[..., Any], refuse_overwrite: Calla
         check_comparable([(str(f), sc) for f, sc in zip(files, scenarios)])
         shared, left_out = shared_markets(scenarios)
         if not shared:
-            raise UsageError(f"cannot compare {' and '.join(map(str, files))}: no market is in every one of them")
+            listed = [str(f) for f in files]
+            raise UsageError(f"cannot compare {', '.join(listed[:-1])} and {listed[-1]}: "
+                             "no market is in every one of them")
         names = _distinct([sc.name for sc in scenarios])
         outdir = output if output is not None else Path("reports") / ("compare-" + "-vs-".join(names))
         R = n if n is not None else scenarios[0].replications

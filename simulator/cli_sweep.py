@@ -191,7 +191,7 @@ def _run(spec: Any, factory: Any, outdir: Path, executor: Any, resume: bool, for
         executor.abort()
         typer.echo(f"reesim: interrupted; {state['done']} of {spec.n_points} points are saved in "
                    f"{outdir}/points.csv; continue with:\n  {_resume_cmd(outdir)}", err=True)
-        # not typer.Exit(130): the CLI says 'reesim: interrupted' for the 130 typer hands back, and that is said
+        # SystemExit, not typer.Exit(130): typer hands that 130 back and the CLI would say 'interrupted' again
         raise SystemExit(130) from None
     finally:
         signal.signal(signal.SIGTERM, old_term)
