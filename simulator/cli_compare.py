@@ -219,7 +219,10 @@ def _fmt_diff(d: dict[str, Any], scale: float = 1.0, digits: int = 0) -> str:
             return "no ref."
         return "all cens." if d.get("excluded", 0) >= 1.0 else "—"
     lo, hi = d["ci95"]
-    out = f"{d['mean'] * scale:+,.{digits}f} ±{(hi - lo) / 2 * scale:,.{digits}f}".replace("-", "\u2212")
+    mean = f"{d['mean'] * scale:+,.{digits}f}"
+    if float(mean.replace(",", "")) == 0.0:  # no "−0" or "+0": a change that rounds to nothing
+        mean = mean[1:]
+    out = f"{mean} ±{(hi - lo) / 2 * scale:,.{digits}f}".replace("-", "\u2212")
     if d.get("excluded"):
         out += f" ({100 * d['excluded']:.0f} % excl.)"
     return out
@@ -235,22 +238,32 @@ def _print_differences(console: Any, summary: dict[str, Any], first: str, name: 
     ga = summary["scenarios"][first].get("groups", {})
     gb = summary["scenarios"][name].get("groups", {})
     markets = sorted((k for k in diffs if ":" not in k), key=lambda k: -abs(diffs[k]["unmet_t"]["mean"] or 0.0))
+    subst = any(abs((v.get("substituted_t") or {}).get("mean") or 0.0) >= 0.5 for v in diffs.values())
     groups = [k for k in diffs if ":" in k]
     table = Table(title=f"{name} − {first}: paired differences per replicate, mean ±95 % CI "
                         f"({summary['replications']} replicates, seed {summary['seed']})",
                   caption="unmet: first → other (mean); better in: share of replicates with less unmet demand; "
-                          "TTS/TTR over replicates uncensored in both")
-    for col in ("market / group", "unmet t", "Δ unmet t", "Δ fill pp", "Δ TTS d", "Δ TTR d", "better in"):
+                          "TTS/TTR over replicates uncensored in both"
+                          + ("; Δ subst. t: demand given up to substitution, which is not counted as unmet"
+                             if subst else ""))
+    cols = ["market / group", "unmet t", "Δ unmet t", "Δ fill pp", "Δ TTS d", "Δ TTR d", "better in"]
+    if subst:  # less unmet demand can be demand given up: say how much, beside it
+        cols.insert(3, "Δ subst. t")
+    for col in cols:
         table.add_column(col, justify="left" if col == "market / group" else "right",
                          no_wrap=col in ("market / group", "unmet t"))
 
     def row(key: str, a: dict[str, Any], b: dict[str, Any], end: bool = False) -> None:
         d = diffs[key]
         pb = d["unmet_t"].get("p_better")
-        table.add_row(key, f"{a['unmet_t']['mean']:,.0f} → {b['unmet_t']['mean']:,.0f}",
-                      _fmt_diff(d["unmet_t"]), _fmt_diff(d["fill_rate"], 100.0, 1),
-                      _fmt_diff(d["tts_days"]), _fmt_diff(d["ttr_days"]),
-                      "—" if pb is None else f"{pb:.0%}", end_section=end)
+        cells = [key, f"{a['unmet_t']['mean']:,.0f} → {b['unmet_t']['mean']:,.0f}",
+                 _fmt_diff(d["unmet_t"]), _fmt_diff(d["fill_rate"], 100.0, 1),
+                 _fmt_diff(d["tts_days"]), _fmt_diff(d["ttr_days"]),
+                 "—" if pb is None else "no change" if d["unmet_t"].get("sd") == 0 and not d["unmet_t"]["mean"]
+                 else f"{pb:.0%}"]
+        if subst:
+            cells.insert(3, _fmt_diff(d["substituted_t"]))
+        table.add_row(*cells, end_section=end)
 
     shown = markets[:top]
     for i, k in enumerate(shown):

@@ -41,7 +41,7 @@ from .scenario.models import Scenario
 F64 = npt.NDArray[np.float64]
 B = npt.NDArray[np.bool_]
 
-METRICS = ("fill_rate", "unmet_t", "lost_days", "max_shortfall", "tts_days", "ttr_days", "cost_usd")
+METRICS = ("fill_rate", "unmet_t", "lost_days", "max_shortfall", "tts_days", "ttr_days", "cost_usd", "substituted_t")
 #: True where a larger value is better for the market (used by ``p_better``).
 HIGHER_IS_BETTER = {"fill_rate": True, "tts_days": True}
 CENSORED = ("tts_days", "ttr_days")
@@ -75,6 +75,8 @@ class Outcome:
     ttr_c: B
     cost: F64
     days: float  #: horizon length [d]
+    #: demand given up to substitution [t] (not in ``demand``, so not unmet either); None: none
+    substituted: F64 | None = None
 
     @property
     def values(self) -> dict[str, F64]:
@@ -86,7 +88,8 @@ class Outcome:
             lost = np.where(mean > 0, unmet / np.where(mean > 0, mean, 1), 0.0)
         return {"fill_rate": fill, "unmet_t": unmet, "lost_days": lost,
                 "max_shortfall": self.max_shortfall, "tts_days": self.tts, "ttr_days": self.ttr,
-                "cost_usd": self.cost}
+                "cost_usd": self.cost,
+                "substituted_t": np.zeros_like(self.demand) if self.substituted is None else self.substituted}
 
     def censored(self, metric: str) -> B | None:
         """Censoring flags [R] of ``tts_days`` / ``ttr_days``; None for other metrics."""
@@ -160,7 +163,7 @@ def outcomes(result: Result, net: Network, markets: Sequence[str] | None = None)
         m = midx[mid]
         out[mid] = Outcome(result.served_t[:, m], result.demand_t[:, m], result.max_shortfall[:, m],
                            result.tts_days[:, m], result.tts_censored[:, m], result.ttr_days[:, m],
-                           result.ttr_censored[:, m], cost[:, m], days)
+                           result.ttr_censored[:, m], cost[:, m], days, result.substituted_t[:, m])
     groups: dict[str, list[int]] = {}
     for mid in ids:
         m = midx[mid]
@@ -179,7 +182,7 @@ def _group(result: Result, cost: F64, ms: list[int], days: float) -> Outcome:
     ttr, ttr_c = _worst(result.ttr_days[:, ms], result.ttr_censored[:, ms], earliest=False)
     return Outcome(result.served_t[:, ms].sum(axis=1), result.demand_t[:, ms].sum(axis=1),
                    result.max_shortfall[:, ms].max(axis=1), tts, tts_c, ttr, ttr_c,
-                   cost[:, ms].sum(axis=1), days)
+                   cost[:, ms].sum(axis=1), days, result.substituted_t[:, ms].sum(axis=1))
 
 
 def _worst(x: F64, c: B, earliest: bool) -> tuple[F64, B]:

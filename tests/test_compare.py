@@ -376,3 +376,34 @@ def test_cli_unknown_scheduler_lists_none_where_it_is_allowed(tmp_path: Path, ca
         assert capsys.readouterr().err == ("reesim: --scheduler 'bogus': allowed: local, none (this process), "
                                            "tcp://HOST:PORT (a running Dask scheduler)\n")  # no blank line first
         assert not (tmp_path / "x").exists()  # said before the folder is made
+
+
+def test_substituted_demand_is_a_paired_difference_and_a_column_beside_unmet(capsys: pytest.CaptureFixture[str]) -> None:
+    """Less unmet demand can be demand given up: the differences carry the substituted tonnes (per replicate,
+    paired), and the terminal table shows them beside Δ unmet only when some scenario substitutes."""
+    from rich.console import Console
+
+    from simulator.cli_compare import _print_differences
+
+    n = 50
+    base = {"ev_jp": _outcome(np.full(n, 900.0), np.full(n, 100.0))}
+    sub = np.linspace(100.0, 300.0, n)  # 200 t on average, given up by the variant only
+    other = {"ev_jp": Outcome(**{**vars(_outcome(np.full(n, 600.0), np.full(n, 100.0))), "substituted": sub})}
+    d = differences(base, other)["ev_jp"]
+    assert d["substituted_t"]["mean"] == pytest.approx(200.0) and d["unmet_t"]["mean"] == pytest.approx(-300.0)
+    assert d["substituted_t"]["sd"] == pytest.approx(float(np.std(sub, ddof=1)))
+
+    def table(diffs: dict[str, Any]) -> str:
+        runs = {"a": {"markets": {"ev_jp": {"unmet_t": {"mean": 900.0}}}},
+                "b": {"markets": {"ev_jp": {"unmet_t": {"mean": 600.0}}}}}
+        summary = {"differences": {"b": diffs}, "scenarios": runs, "replications": n, "seed": 1}
+        console = Console(width=400, record=True)
+        _print_differences(console, summary, "a", "b")
+        return " ".join(console.export_text().split())  # the caption wraps at the table's width
+
+    shown = table({"ev_jp": d})
+    assert "Δ subst. t" in shown and "+200 ±" in shown and "not counted as unmet" in shown
+    plain = differences(base, {"ev_jp": _outcome(np.full(n, 600.0), np.full(n, 100.0))})
+    assert "Δ subst. t" not in table(plain)
+    same = differences(base, base)
+    assert "no change" in table(same) and "−0" not in table(same) and "+0 " not in table(same)
