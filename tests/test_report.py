@@ -411,3 +411,71 @@ def test_substitution_is_named_where_it_takes_demand_out() -> None:
                     "demand (most added in ev_eu (7,809 t), ev_kr (40 t)).")
     none = {"ev_eu": {"substituted_t": {"mean": 0.2}}}
     assert substitution_note("a", none, "b", none) is None
+
+
+# --------------------------------------------------------------------------- the tables' numbers
+
+
+def _diff(mean: float, lo: float, hi: float, sd: float = 1.0, p_better: float = 0.5, **extra: float) -> dict[str, Any]:
+    return {"mean": mean, "sd": sd, "ci95": [lo, hi], "n": 200, "p_better": p_better, "excluded": 0.0,
+            "no_reference": 0.0, **extra}
+
+
+def _compare_data(tmp_path: Path, rows: dict[str, dict[str, Any]]) -> D.ReportData:
+    """A two-scenario ReportData with the given paired differences (each metric's STAT by row)."""
+    names = ("base", "plan")
+    views = []
+    for i, n in enumerate(names):
+        markets = {k: {"fill_rate": _stat(0.9), "unmet_t": _stat(100.0 * (1 - i)), "lost_days": _stat(1.0),
+                       "max_shortfall": _stat(0.1), "tts_days": _ttx(60.0, 0.0, None),
+                       "ttr_days": _ttx(90.0, 0.0, None)} for k in rows if ":" not in k}
+        groups = {k: {"unmet_t": _stat(0.0)} for k in rows if ":" in k}
+        views.append(D.View(n, {"markets": markets, "groups": groups}, {}, D.scenario_colour(i, 2)))
+    return D.ReportData(tmp_path, "compare", {}, views, {"plan": rows}, [])
+
+
+def test_no_signed_zeros_and_no_interval_whose_bounds_print_the_same() -> None:
+    # the review read '−0', '−0 to −0', '+0 +0 to +0' and '+1.0 to +1.0' in the differences table
+    assert [D.fmt_signed(x) for x in (-0.3, 0.3, -0.0, -2122.4, 0.6)] == ["0", "0", "0", "−2,122", "+1"]
+    assert D.fmt_signed(-0.0004, 1, 100.0) == "0.0" and D.fmt_signed(-0.0006, 1, 100.0) == "−0.1"
+    assert (D.fmt_t(-0.3), D.fmt_days(-0.04), D.fmt_pct(-1e-9), D.fmt_usd(-1.0)) == ("0", "0.0", "0.0 %", "0.0 M")
+    assert D.fmt_ci(0.8, 0.84) == ("+0.80 to +0.84", 2)  # not '+1 to +1'
+    assert D.fmt_ci(0.01061, 0.01088, 1, 100.0) == ("+1.06 to +1.09", 2)  # not '+1.1 to +1.1'
+    assert D.fmt_ci(-0.3, 0.2) == ("−0.3 to +0.2", 1)  # not '−0 to +0'
+    assert D.fmt_ci(-1234.0, -1229.0) == ("−1,234 to −1,229", 0)
+    assert D.fmt_ci(0.0, 0.0) == (D.SAME_IN_EVERY, 0) and D.fmt_ci(5.0, 5.0, 1) == (D.SAME_IN_EVERY, 1)
+    assert D.fmt_ci(-1e-12, 1e-12) == ("within ±0.005", 2)
+    assert D.fmt_ci(0.893, 0.8935, 1, 100.0, signed=False, sep="–", unit=" %") == ("89.30–89.35 %", 2)
+
+
+def test_difference_cells_give_the_mean_the_decimals_of_its_ci_and_ties_no_share(tmp_path: Path) -> None:
+    # 'better in 0 %' was shown where both scenarios are the same in every replicate
+    from simulator.report.tables import NO_CHANGE, difference_tables
+
+    zero = _diff(0.0, 0.0, 0.0, sd=0.0, p_better=0.0)
+    tie = {m: zero for m in ("fill_rate", "unmet_t", "lost_days", "max_shortfall", "tts_days", "ttr_days",
+                             "cost_usd")}
+    moved = {"fill_rate": _diff(0.0107, 0.01061, 0.01088), "unmet_t": _diff(-2450.0, -2453.0, -2447.0, p_better=1.0),
+             "lost_days": _diff(-0.02, -0.3, 0.2), "max_shortfall": _diff(0.0, 0.0, 0.0),
+             "tts_days": _diff(0.82, 0.80, 0.84), "ttr_days": _diff(-1e-9, -0.2, 0.1),
+             "cost_usd": _diff(-2.579e8, -2.581e8, -2.578e8)}
+    worse = {**moved, "unmet_t": _diff(3.0, 3.0, 3.0, sd=0.0, p_better=0.0)}
+    data = _compare_data(tmp_path, {"family:catalysts": tie, "ev_jp": moved, "ev_us": worse})
+    (t,) = difference_tables(data)
+    rows = {r[0].text: r for r in t.rows}
+    cols = {c: i for i, c in enumerate(t.columns)}
+    cat = rows["family:catalysts"]
+    assert cat[cols["better in"]].text == NO_CHANGE and cat[cols["better in"]].value is None
+    assert [(cat[cols[c]].text, cat[cols[c]].sub) for c in ("Δ unmet t", "Δ fill rate pp", "Δ cost M USD")] == \
+        [("0", D.SAME_IN_EVERY), ("0.0", D.SAME_IN_EVERY), ("0.0", D.SAME_IN_EVERY)]
+    jp = rows["ev_jp"]
+    assert jp[cols["better in"]].text == "100 %"
+    assert (jp[cols["Δ unmet t"]].text, jp[cols["Δ unmet t"]].sub) == ("−2,450", "−2,453 to −2,447")
+    assert (jp[cols["Δ fill rate pp"]].text, jp[cols["Δ fill rate pp"]].sub) == ("+1.07", "+1.06 to +1.09")
+    assert (jp[cols["Δ TTS d"]].text, jp[cols["Δ TTS d"]].sub) == ("+0.82", "+0.80 to +0.84")
+    assert (jp[cols["Δ lost days"]].text, jp[cols["Δ lost days"]].sub) == ("0.0", "−0.3 to +0.2")
+    assert (jp[cols["Δ TTR d"]].text, jp[cols["Δ TTR d"]].sub) == ("0.0", "−0.2 to +0.1")  # was '−0', '−0 to +0'
+    assert (jp[cols["Δ cost M USD"]].text, jp[cols["Δ cost M USD"]].sub) == ("−257.9", "−258.1 to −257.8")
+    # the same non-zero change in every replicate is a loss in every one, not a tie
+    assert rows["ev_us"][cols["better in"]].text == "0 %"
+    assert rows["ev_us"][cols["Δ unmet t"]].sub == D.SAME_IN_EVERY

@@ -232,34 +232,70 @@ def num(x: Any) -> float:
     return float("nan") if x is None else float(x)
 
 
+def _no_signed_zero(text: str) -> str:
+    """Drop the sign of a number that rounds to zero: ``−0`` and ``+0.0 %`` read as ``0`` and ``0.0 %``."""
+    body = text.lstrip("+-" + MINUS)
+    return body if body != text and not any(ch in "123456789" for ch in body) else text
+
+
 def fmt_t(x: Any) -> str:
     """Tonnes: ``2,122``."""
     v = num(x)
-    return "—" if not math.isfinite(v) else f"{v:,.0f}".replace("-", MINUS)
+    return "—" if not math.isfinite(v) else _no_signed_zero(f"{v:,.0f}").replace("-", MINUS)
 
 
 def fmt_days(x: Any) -> str:
     """Days with one decimal: ``143.4``."""
     v = num(x)
-    return "—" if not math.isfinite(v) else f"{v:,.1f}".replace("-", MINUS)
+    return "—" if not math.isfinite(v) else _no_signed_zero(f"{v:,.1f}").replace("-", MINUS)
 
 
 def fmt_pct(x: Any, digits: int = 1) -> str:
     """A share as percent: ``80.4 %``."""
     v = num(x)
-    return "—" if not math.isfinite(v) else f"{100 * v:.{digits}f} %".replace("-", MINUS)
+    return "—" if not math.isfinite(v) else _no_signed_zero(f"{100 * v:.{digits}f} %").replace("-", MINUS)
 
 
 def fmt_usd(x: Any) -> str:
     """US dollars in millions: ``277.3 M``."""
     v = num(x)
-    return "—" if not math.isfinite(v) else f"{v / 1e6:,.1f} M".replace("-", MINUS)
+    return "—" if not math.isfinite(v) else _no_signed_zero(f"{v / 1e6:,.1f} M").replace("-", MINUS)
 
 
 def fmt_signed(x: Any, digits: int = 0, scale: float = 1.0) -> str:
-    """A signed difference: ``−2,122`` or ``+0``."""
+    """A signed difference: ``−2,122``, ``+3.5``, and ``0`` (no sign) for one that rounds to zero."""
     v = num(x)
-    return "—" if not math.isfinite(v) else f"{v * scale:+,.{digits}f}".replace("-", MINUS)
+    return "—" if not math.isfinite(v) else _no_signed_zero(f"{v * scale:+,.{digits}f}").replace("-", MINUS)
+
+
+#: The text of a 95 % CI of zero width: the paired difference is the same in every replicate.
+SAME_IN_EVERY = "same in every replicate"
+
+
+def fmt_ci(lo: Any, hi: Any, digits: int = 0, scale: float = 1.0, signed: bool = True, sep: str = " to ",
+           unit: str = "") -> tuple[str, int]:
+    """A 95 % CI as text, and the decimals it took: ``−1,233 to −1,229``, ``80.1–80.6 %``.
+
+    Bounds that print the same at ``digits`` decimals get up to two more (``+0.80 to +0.84``, not
+    ``+1 to +1``): paired differences under common random numbers often have a CI far narrower than
+    the table's rounding. Still the same then: ``within ±0.005`` (at ``digits`` = 0). Bounds that are
+    equal (a zero-width CI): :data:`SAME_IN_EVERY`. The caller shows the mean with the decimals returned.
+    """
+    a, b = num(lo) * scale, num(hi) * scale
+    if not (math.isfinite(a) and math.isfinite(b)):
+        return "—", digits
+    if a == b:
+        return SAME_IN_EVERY, digits
+
+    def f(x: float, k: int) -> str:
+        return fmt_signed(x, k) if signed else _no_signed_zero(f"{x:,.{k}f}").replace("-", MINUS)
+
+    for k in range(digits, digits + 3):
+        ta, tb = f(a, k), f(b, k)
+        if ta != tb:
+            return f"{ta}{sep}{tb}{unit}", k
+    k = digits + 2
+    return f"within ±{0.5 * 10.0 ** -k:.{k + 1}f}{unit}", k
 
 
 def share_pct(c: float) -> str:

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .data import ReportData, fmt_days, fmt_pct, fmt_signed, fmt_t, fmt_ttx, fmt_usd, num
+from .data import SAME_IN_EVERY, ReportData, fmt_ci, fmt_days, fmt_pct, fmt_signed, fmt_t, fmt_ttx, fmt_usd, num
 
 TOP_DIFF_ROWS = 15  #: market rows of a differences table shown before the rest are folded away
+NO_CHANGE = "no change"  #: 'better in' of a tie: the paired difference is 0 in every replicate
 
 
 @dataclass(frozen=True)
@@ -67,8 +68,19 @@ def _ci(s: dict[str, Any], pct: bool = False) -> str:
     lo, hi = s.get("ci95") or [None, None]
     if lo is None:
         return "—"
-    f = (lambda x: f"{100 * x:.1f}") if pct else (lambda x: f"{x:,.0f}")
-    return f"{f(lo)}–{f(hi)}" + (" %" if pct else "")
+    if pct:
+        return fmt_ci(lo, hi, 1, 100.0, signed=False, sep="–", unit=" %")[0]
+    return fmt_ci(lo, hi, signed=False, sep="–")[0]
+
+
+def _no_change(d: dict[str, Any] | None) -> bool:
+    """True when a paired difference is 0 in every replicate (mean 0, no spread): a tie, not a loss."""
+    if not d or d.get("mean") is None or num(d["mean"]) != 0.0:
+        return False
+    if d.get("sd") is not None:
+        return num(d["sd"]) == 0.0
+    lo, hi = d.get("ci95") or [None, None]
+    return lo is not None and num(lo) == 0.0 and num(hi) == 0.0
 
 
 # --------------------------------------------------------------------------- run
@@ -207,10 +219,18 @@ def _diff_cell(d: dict[str, Any] | None, key: str, digits: int = 0, scale: float
             return _c("— (no reference event)")
         return _c("— (censored)" if d and d.get("excluded", 0) >= 1.0 else "—")
     lo, hi = d["ci95"]
-    sub = f"{fmt_signed(lo, digits, scale)} to {fmt_signed(hi, digits, scale)}"
+    sub, k = fmt_ci(lo, hi, digits, scale)  # the mean with as many decimals as its CI needs
     if d.get("excluded"):
         sub += f"; {100 * d['excluded']:.0f} % excl."
-    return _c(fmt_signed(d["mean"], digits, scale), d["mean"], key, sub)
+    return _c(fmt_signed(d["mean"], k, scale), d["mean"], key, sub)
+
+
+def _better_in(d: dict[str, Any], key: str) -> Cell:
+    """The share of replicates with less unmet demand; 'no change' when the two are the same in every one."""
+    if _no_change(d):
+        return _c(NO_CHANGE)
+    pb = d.get("p_better")
+    return _c("—" if pb is None else f"{100 * pb:.0f} %", pb, key)
 
 
 def difference_tables(data: ReportData) -> list[Table]:
@@ -229,7 +249,6 @@ def difference_tables(data: ReportData) -> list[Table]:
             a = _unmet_of(first, k)
             b = _unmet_of(v, k)
             base = f"differences/{v.name}/{k}"
-            pb = d["unmet_t"].get("p_better")
             t.rows.append([_c(k), _c(fmt_t(a), a), _c(fmt_t(b), b),
                            _diff_cell(d["unmet_t"], f"{base}/unmet_t/mean"),
                            _diff_cell(d["fill_rate"], f"{base}/fill_rate/mean", 1, 100.0),
@@ -237,12 +256,14 @@ def difference_tables(data: ReportData) -> list[Table]:
                            _diff_cell(d["tts_days"], f"{base}/tts_days/mean"),
                            _diff_cell(d["ttr_days"], f"{base}/ttr_days/mean"),
                            _diff_cell(d.get("cost_usd"), f"{base}/cost_usd/mean", 1, 1e-6),
-                           _c("—" if pb is None else f"{100 * pb:.0f} %", pb, f"{base}/unmet_t/p_better")])
+                           _better_in(d["unmet_t"], f"{base}/unmet_t/p_better")])
         t.fold_after = len(groups) + TOP_DIFF_ROWS
         t.caption = (f"Per replicate, {v.name} minus {first.name} with the same random draws (common random "
-                     "numbers): the mean of the paired differences, and below it their 95 % CI. TTS/TTR "
+                     "numbers): the mean of the paired differences, and below it their 95 % CI "
+                     f"('{SAME_IN_EVERY}': the difference does not vary, no interval). TTS/TTR "
                      "differences use only the replicates uncensored in both ('excl.': the share left out). "
-                     f"'better in': share of replicates in which {v.name} has less unmet demand. family: and "
+                     f"'better in': share of replicates in which {v.name} has less unmet demand ('{NO_CHANGE}': "
+                     "the same unmet demand in every replicate). family: and "
                      "bloc: rows sum their markets (max shortfall, TTS and TTR: their worst market); markets "
                      "follow, largest change first.")
         out.append(t)
@@ -294,7 +315,9 @@ def _group_findings(data: ReportData) -> list[str]:
                 continue
             lo, hi = u["ci95"]
             word = "less" if num(u["mean"]) < 0 else "more"
+            ci = fmt_ci(lo, hi, unit=" t")[0]
             out.append(f"Across the {k.split(':', 1)[1]} markets, {v.name} leaves {fmt_t(abs(num(u['mean'])))} t "
-                       f"{word} demand unmet than {data.baseline.name} (95 % CI {fmt_signed(lo)} to "
-                       f"{fmt_signed(hi)} t), and does better in {100 * num(u.get('p_better')):.0f} % of replicates.")
+                       f"{word} demand unmet than {data.baseline.name} "
+                       + (f"({SAME_IN_EVERY})" if ci == SAME_IN_EVERY else f"(95 % CI {ci})")
+                       + f", and does better in {100 * num(u.get('p_better')):.0f} % of replicates.")
     return out
