@@ -479,3 +479,52 @@ def test_difference_cells_give_the_mean_the_decimals_of_its_ci_and_ties_no_share
     # the same non-zero change in every replicate is a loss in every one, not a tie
     assert rows["ev_us"][cols["better in"]].text == "0 %"
     assert rows["ev_us"][cols["Δ unmet t"]].sub == D.SAME_IN_EVERY
+
+
+def _csv(path: Path) -> list[dict[str, str]]:
+    import csv
+
+    with path.open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_csv_numbers_are_in_the_unit_their_header_names(tmp_path: Path) -> None:
+    # differences_*.csv held fractions under 'Δ fill rate pp' (0.0518 for +5.2 pp) and USD under
+    # 'Δ cost M USD'; stockpile_releases.csv USD under 'holding cost [M USD]'
+    from simulator.report.tables import difference_tables
+
+    moved = {"fill_rate": _diff(0.0518, 0.0515, 0.0521), "unmet_t": _diff(-2450.0, -2453.0, -2447.0, p_better=1.0),
+             "lost_days": _diff(-110.2, -110.4, -110.0), "max_shortfall": _diff(-0.2, -0.21, -0.19),
+             "tts_days": _diff(133.0, 132.0, 134.0, excluded=0.25), "ttr_days": _diff(-0.2, -0.3, -0.1),
+             "cost_usd": _diff(-257939177.68, -258.1e6, -257.8e6)}
+    data = _compare_data(tmp_path, {"ev_jp": moved})
+    (t,) = difference_tables(data)
+    (row,) = _csv(t.write_csv(tmp_path / "tables"))
+    assert float(row["Δ fill rate pp"]) == pytest.approx(5.18)
+    assert (float(row["Δ fill rate pp: 95 % CI low"]), float(row["Δ fill rate pp: 95 % CI high"])) == \
+        pytest.approx((5.15, 5.21))
+    assert float(row["Δ cost M USD"]) == pytest.approx(-257.93917768)
+    assert (float(row["Δ cost M USD: 95 % CI low"]), float(row["Δ cost M USD: 95 % CI high"])) == \
+        pytest.approx((-258.1, -257.8))
+    assert float(row["Δ unmet t"]) == -2450.0 and float(row["Δ unmet t: 95 % CI low"]) == -2453.0
+    assert float(row["better in %"]) == 100.0
+    assert float(row["Δ TTS d: % of replicates left out"]) == 25.0
+
+    folder = tmp_path / "syn"
+    summary = synthetic_results(folder, 8, full=True)
+    write_report(folder)
+    (pile,) = _csv(folder / "tables" / "stockpile_releases.csv")
+    assert float(pile["holding cost [M USD]"]) == pytest.approx(0.2)  # 2e5 USD
+    head = {r["market"]: r for r in _csv(folder / "tables" / "headline.csv")}
+    m, mk = next(iter(summary["markets"].items()))
+    assert float(head[m]["fill rate %"]) == pytest.approx(100.0 * mk["fill_rate"]["mean"])
+    assert float(head[m]["fill rate %: 95 % CI high"]) == pytest.approx(100.0 * mk["fill_rate"]["ci95"][1])
+    assert float(head[m]["max shortfall %"]) == pytest.approx(100.0 * mk["max_shortfall"]["mean"])
+    assert "95 % CI" not in head[m]  # the HTML's text column: its bounds are numbers above
+    fan = _csv(folder / "tables" / "fill_fan.csv")
+    assert max(float(r["p50_pct"]) for r in fan) == pytest.approx(100.0)  # drawn in %, written in %
+    top = [float(r["top3_pct"]) for r in _csv(folder / "tables" / "hhi.csv")]
+    assert top == pytest.approx([95.0] * len(top))
+    dep = _csv(folder / "tables" / "dependency.csv")[0]
+    shares = [float(v) for k, v in dep.items() if k.endswith("_pct")]
+    assert sum(shares) == pytest.approx(100.0)

@@ -44,8 +44,12 @@ def _scenario_handles(data: ReportData, band: bool = True) -> list[Any]:
 
 
 def _small_multiples(data: ReportData, prefix: str, ids: list[str], ylabel: str, percent: bool,
-                     name: str, title: str, caption: str) -> FigureOut:
-    """Small multiples of one series per id, a fan per scenario, event windows shaded."""
+                     name: str, title: str, caption: str, unit: str) -> FigureOut:
+    """Small multiples of one series per id, a fan per scenario, event windows shaded.
+
+    The rows for the CSV are ``p5_<unit>``, ``p50_<unit>``, ``p95_<unit>``: in percent (``pct``) for a
+    share (``percent``), as drawn; else in the series' own unit (``days``, ``t``).
+    """
     from matplotlib.ticker import PercentFormatter
 
     panels = [i for i in ids if any(f"{prefix}:{i}" in v.series for v in data.views)]
@@ -68,7 +72,8 @@ def _small_multiples(data: ReportData, prefix: str, ids: list[str], ylabel: str,
             if s is None:
                 continue
             _fan(ax, s, v.colour, scale)
-            rows += [{"scenario": v.name, "id": ident, "time": str(t), "p5": a, "p50": b, "p95": c}
+            rows += [{"scenario": v.name, "id": ident, "time": str(t), f"p5_{unit}": a * scale,
+                      f"p50_{unit}": b * scale, f"p95_{unit}": c * scale}
                      for t, a, b, c in zip(s.times, s.p5, s.p50, s.p95)]
         fam = data.family_of(ident) if prefix != "stockpile_t" else None
         ax.set_title(ident + (f"  ·  {fam}" if fam else ""), fontsize=8.5)
@@ -96,7 +101,7 @@ def fill_fan(data: ReportData) -> FigureOut:
            "across replicates, with the band from the 5th to the 95th percentile; one colour per scenario. "
            "Shaded: event windows." + _rest_note(len(ids), len(ranked), "all series are in timeseries.csv."))
     return _small_multiples(data, "fill", ids, "fill rate", True, "fill_fan",
-                            f"Fill rate over time ({word})", cap)
+                            f"Fill rate over time ({word})", cap, "pct")
 
 
 def cover(data: ReportData) -> FigureOut:
@@ -108,7 +113,7 @@ def cover(data: ReportData) -> FigureOut:
            "replicates. Zero cover means the market lives from what arrives each day."
            + _rest_note(len(ids), len(ranked), "all series are in timeseries.csv."))
     return _small_multiples(data, "market_cover_days", ids, "cover [d]", False, "market_cover",
-                            "Market stock cover over time", cap)
+                            "Market stock cover over time", cap, "days")
 
 
 def stockpiles(data: ReportData) -> FigureOut:
@@ -122,7 +127,7 @@ def stockpiles(data: ReportData) -> FigureOut:
                     "or its results predate them.")
     cap = "Stock held by each stockpile [t]: median and p5–p95 across replicates. Shaded: event windows."
     out = _small_multiples(data, "stockpile_t", list(ids)[:TOP_SERIES], "stock [t]", False, "stockpiles",
-                           "Stockpile levels over time", cap)
+                           "Stockpile levels over time", cap, "t")
     table = _stockpile_rows(data)
     if table:
         out.caption += " Releases and holding costs are in the table below."
@@ -184,8 +189,8 @@ def unmet_by_market(data: ReportData) -> FigureOut:
             ld = mk["lost_days"] if mk else None
             u_row.append((num(u["mean"]) if u else math.nan, half_width(u)))
             l_row.append((num(ld["mean"]) if ld else math.nan, half_width(ld)))
-            rows.append({"scenario": v.name, "market": m, "unmet_t": u_row[-1][0], "unmet_ci_half": u_row[-1][1],
-                         "lost_days": l_row[-1][0], "lost_ci_half": l_row[-1][1]})
+            rows.append({"scenario": v.name, "market": m, "unmet_t": u_row[-1][0], "unmet_ci_half_t": u_row[-1][1],
+                         "lost_days": l_row[-1][0], "lost_ci_half_days": l_row[-1][1]})
         unmet.append(u_row)
         lost.append(l_row)
     if rest:
@@ -251,7 +256,7 @@ def unmet_by_family(data: ReportData) -> FigureOut:
     fams = sorted({f for p in per for f in p[0]})
     unmet = [[(num(p[0].get(f, {}).get("unmet_t", {}).get("mean")), half_width(p[0].get(f, {}).get("unmet_t")))
               for p in per] for f in fams]
-    rows = [{"scenario": v.name, "family": f, "unmet_t": unmet[i][j][0], "unmet_ci_half": unmet[i][j][1]}
+    rows = [{"scenario": v.name, "family": f, "unmet_t": unmet[i][j][0], "unmet_ci_half_t": unmet[i][j][1]}
             for i, f in enumerate(fams) for j, v in enumerate(data.views)]
     cols, names = [v.colour for v in data.views], [v.name for v in data.views]
     fig = new_figure(10.0, 1.2 + 0.32 * len(fams) * max(1, len(data.views)) ** 0.6)
@@ -306,9 +311,11 @@ def tts_ttr(data: ReportData) -> FigureOut:
                 s = v.markets.get(m, {}).get(metric)
                 if not s:
                     continue
-                rows.append({"scenario": v.name, "market": m, "metric": metric, "p5": s.get("p5"),
-                             "p50": s.get("p50"), "p95": s.get("p95"), "censored": s.get("censored"),
-                             "censored_at_least": s.get("censored_at_least"), "shown": fmt_ttx(s)})
+                cen = s.get("censored")
+                rows.append({"scenario": v.name, "market": m, "metric": metric, "p5_days": s.get("p5"),
+                             "p50_days": s.get("p50"), "p95_days": s.get("p95"),
+                             "censored_pct": None if cen is None else 100.0 * num(cen),
+                             "censored_at_least_days": s.get("censored_at_least"), "shown": fmt_ttx(s)})
                 xmax = max([xmax, *(num(s.get(k)) for k in ("p95", "censored_at_least") if s.get(k) is not None)])
                 _ttx_marker(ax, yy, s, v.colour)
         ax.set_title(f"{word} [d]")  # the reference event goes under both panels: two titles with it overlapped
@@ -330,7 +337,7 @@ def tts_ttr(data: ReportData) -> FigureOut:
     from matplotlib.lines import Line2D
 
     handles = [Line2D([], [], color="#555555", marker="o", ls="-", lw=1, label="median, p5–p95 line")]
-    if any(num(r.get("censored") or 0.0) > 0 for r in rows):
+    if any(num(r.get("censored_pct") or 0.0) > 0 for r in rows):
         handles.append(Line2D([], [], color="#555555", marker="o", mfc="white", ls="none",
                               label="censored: cut off by the horizon (> N d)"))
     if n_v > 1:

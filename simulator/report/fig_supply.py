@@ -127,7 +127,7 @@ def surplus(data: ReportData) -> FigureOut:
     ax = fig.subplots()
     _grouped_vbars(ax, cats, data.views, vals, cols, ",.0f")
     ax.set_ylabel("surplus over the horizon [t]")
-    rows = [{"scenario": v.name, "product": p, "surplus_t": vals[i][j][0], "ci_half": vals[i][j][1]}
+    rows = [{"scenario": v.name, "product": p, "surplus_t": vals[i][j][0], "ci_half_t": vals[i][j][1]}
             for i, p in enumerate(cats) for j, v in enumerate(data.views)]
     cap = ("Co-products made beyond what the chain uses (separation yields oxides at fixed ratios, so a plant "
            "running for NdPr also makes cerium and lanthanum): they leave the modelled chain, sold outside "
@@ -206,8 +206,8 @@ def dependency(data: ReportData) -> FigureOut:
         ax.barh(y, rest, left=left, height=0.72, color="#eeeeee", edgecolor="white", lw=0.4,
                 label="untraced / none")
         for (lab, d), r in zip(order, rest):
-            table.append({"row": lab, "stage": st, **{b: d.get(st, {}).get(b, 0.0) for b in blocs},
-                          "untraced": float(r)})
+            table.append({"row": lab, "stage": st, **{f"{b}_pct": 100.0 * d.get(st, {}).get(b, 0.0) for b in blocs},
+                          "untraced_pct": 100.0 * float(r)})
         ax.set_xlim(0, 1)
         ax.set_title(f"{st} stage")
         ax.xaxis.set_major_formatter(_pct_formatter())
@@ -268,14 +268,14 @@ def hhi(data: ReportData) -> FigureOut:
         for j, v in enumerate(data.views):
             t3 = per[j].get(st, {}).get("top3_share", {})
             rows.append({"scenario": v.name, "stage": st, "hhi": vals[i][j][0], "hhi_ci_half": vals[i][j][1],
-                         "top3_share": num(t3.get("mean"))})
-    t3 = [r for r in rows if math.isfinite(r["top3_share"])]
-    if t3 and all(r["top3_share"] >= 0.995 for r in t3):
+                         "top3_pct": 100.0 * num(t3.get("mean"))})
+    t3 = [r for r in rows if math.isfinite(r["top3_pct"])]
+    if t3 and all(r["top3_pct"] >= 99.5 for r in t3):
         t3txt = " The top three regions make all of every stage's output."
     elif t3:
         per_stage: dict[str, list[str]] = {}
         for r in t3:
-            per_stage.setdefault(r["stage"], []).append(f"{100 * r['top3_share']:.0f}")
+            per_stage.setdefault(r["stage"], []).append(f"{r['top3_pct']:.0f}")
         who = f" ({' / '.join(v.name for v in data.views)})" if len(data.views) > 1 else ""
         t3txt = (f" Top-3 regions' share of output{who}: "
                  + "; ".join(f"{st} {' / '.join(v)} %" for st, v in per_stage.items()) + ".")

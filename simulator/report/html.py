@@ -8,7 +8,11 @@ canvas, and writes:
   the figures embedded as base64 PNG data URIs, and the provenance; inline CSS,
   no scripts, nothing fetched from the network;
 - ``figures/<name>.png`` and ``.svg`` for every figure drawn;
-- ``tables/<name>.csv`` for every table and for the numbers behind each figure.
+- ``tables/<name>.csv`` for every table and for the numbers behind each figure,
+  unrounded, in the unit the header names and the page shows: a table's
+  ``fill rate %``, ``Δ fill rate pp`` and ``Δ cost M USD`` hold percent,
+  percentage points and millions of USD; a figure's column names end in the
+  unit (``_t``, ``_days``, ``_pct``, ``_musd``).
 
 A figure whose data the summary lacks is replaced by a note saying what is
 missing. Running it again on the same folder re-renders all three from the

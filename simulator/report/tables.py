@@ -3,7 +3,10 @@
 A :class:`Table` is a list of rows of :class:`Cell`. Each cell carries the text
 shown and, for numbers, the value it shows (from ``summary.json``) and where it
 comes from (``key``), so the HTML can state ``data-key``/``data-value`` and
-the CSV under ``tables/`` holds the unrounded numbers.
+the CSV under ``tables/`` holds the unrounded numbers, in the unit its header
+names and the HTML shows (a share in %, a difference of shares in pp, USD in
+M USD): ``value × scale``. Its 95 % CI bounds and the like are columns of
+their own (``extra``), as numbers in that unit.
 """
 
 from __future__ import annotations
@@ -28,6 +31,12 @@ class Cell:
     value: Any = None
     key: str | None = None
     sub: str = ""  #: a second, smaller line (e.g. the 95 % CI)
+    scale: float = 1.0  #: the CSV holds value × scale: the unit of its column's CSV header (100: a share in %)
+    extra: tuple[tuple[str, Any], ...] = ()  #: CSV-only columns '<header>: <name>', values in that unit
+
+
+#: The CSV columns of a 95 % CI (numbers, in the unit of the column they belong to).
+CI_LOW, CI_HIGH = "95 % CI low", "95 % CI high"
 
 
 @dataclass
@@ -40,28 +49,51 @@ class Table:
     rows: list[list[Cell]] = field(default_factory=list)
     caption: str = ""
     fold_after: int = 20  #: rows after this many are folded away in the HTML
+    #: a column's CSV header where the HTML's does not name the unit its numbers are in
+    #: (``fill rate`` -> ``fill rate %``); None leaves a column the HTML alone shows out of the CSV
+    csv_columns: dict[str, str | None] = field(default_factory=dict)
 
     def write_csv(self, folder: Path) -> Path:
-        """Write ``<name>.csv`` (values where numeric, else text) and return its path."""
+        """Write ``<name>.csv`` (numbers in the unit of their header where numeric, else the text shown) and
+        return its path."""
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{self.name}.csv"
         rows = self.rows
-        subs = [any(r[i].sub for r in rows) for i in range(len(self.columns))]
+        cols = [(i, self.csv_columns.get(c, c)) for i, c in enumerate(self.columns)]
+        cols = [(i, h) for i, h in cols if h is not None]
+        extras = {i: list(dict.fromkeys(k for r in rows for k, _ in r[i].extra)) for i, _ in cols}
         with path.open("w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh)
-            w.writerow([x for c, s in zip(self.columns, subs) for x in ([c, f"{c}: 95 % CI"] if s else [c])])
+            w.writerow([x for i, h in cols for x in [h, *(f"{h}: {k}" for k in extras[i])]])
             for row in rows:
                 out: list[Any] = []
-                for c, s in zip(row, subs):
-                    out.append(c.value if isinstance(c.value, (int, float)) else c.text)
-                    if s:
-                        out.append(c.sub)
+                for i, _ in cols:
+                    c = row[i]
+                    out.append(c.value * c.scale if isinstance(c.value, (int, float)) else c.text)
+                    more = dict(c.extra)
+                    out += [more.get(k, "") for k in extras[i]]
                 w.writerow(out)
         return path
 
 
-def _c(text: str, value: Any = None, key: str | None = None, sub: str = "") -> Cell:
-    return Cell(text, value, key, sub)
+def _c(text: str, value: Any = None, key: str | None = None, sub: str = "", scale: float = 1.0,
+       extra: tuple[tuple[str, Any], ...] = ()) -> Cell:
+    return Cell(text, value, key, sub, scale, extra)
+
+
+def _ci_extra(s: dict[str, Any] | None, scale: float = 1.0) -> tuple[tuple[str, Any], ...]:
+    """A STAT's 95 % CI bounds as CSV columns, in the unit of value × scale (none without a CI)."""
+    lo, hi = (s or {}).get("ci95") or [None, None]
+    return () if lo is None or hi is None else ((CI_LOW, num(lo) * scale), (CI_HIGH, num(hi) * scale))
+
+
+def _ttx_extra(s: dict[str, Any] | None) -> tuple[tuple[str, Any], ...]:
+    """A censored TTS/TTR STAT's censored share [%] and its bound [d] as CSV columns."""
+    if not s:
+        return ()
+    bound = s.get("censored_at_least")
+    return (("% of replicates censored", 100.0 * num(s.get("censored", 0.0))),
+            ("censored ones: at least d", "" if bound is None else num(bound)))
 
 
 def _ci(s: dict[str, Any], pct: bool = False) -> str:
@@ -99,14 +131,20 @@ def headline_table(data: ReportData) -> Table:
         k = f"markets/{m}"
         t.rows.append([
             _c(m), _c(data.family_of(m) or "—"),
-            _c(fmt_pct(mk["fill_rate"]["mean"]), mk["fill_rate"]["mean"], f"{k}/fill_rate/mean"),
+            _c(fmt_pct(mk["fill_rate"]["mean"]), mk["fill_rate"]["mean"], f"{k}/fill_rate/mean", scale=100.0,
+               extra=_ci_extra(mk["fill_rate"], 100.0)),
             _c(_ci(mk["fill_rate"], pct=True)),
             _c(fmt_t(mk["unmet_t"]["mean"]), mk["unmet_t"]["mean"], f"{k}/unmet_t/mean"),
             _c(fmt_days(mk["lost_days"]["mean"]), mk["lost_days"]["mean"], f"{k}/lost_days/mean"),
-            _c(fmt_pct(mk["max_shortfall"]["mean"], 0), mk["max_shortfall"]["mean"], f"{k}/max_shortfall/mean"),
-            _c(fmt_ttx(mk["tts_days"]), mk["tts_days"].get("p50"), f"{k}/tts_days/p50"),
-            _c(fmt_ttx(mk["ttr_days"]), mk["ttr_days"].get("p50"), f"{k}/ttr_days/p50"),
+            _c(fmt_pct(mk["max_shortfall"]["mean"], 0), mk["max_shortfall"]["mean"], f"{k}/max_shortfall/mean",
+               scale=100.0),
+            _c(fmt_ttx(mk["tts_days"]), mk["tts_days"].get("p50"), f"{k}/tts_days/p50",
+               extra=_ttx_extra(mk["tts_days"])),
+            _c(fmt_ttx(mk["ttr_days"]), mk["ttr_days"].get("p50"), f"{k}/ttr_days/p50",
+               extra=_ttx_extra(mk["ttr_days"])),
         ])
+    t.csv_columns = {"fill rate": "fill rate %", "95 % CI": None, "max shortfall": "max shortfall %",
+                     "TTS (median)": "TTS d (median)", "TTR (median)": "TTR d (median)"}
     ref = data.reference()[1]
     t.caption = ("Fill rate: demand met on the day it arose ÷ demand. Lost days: unmet ÷ mean daily demand. "
                  "Max shortfall: worst day's 1 − fill. TTS/TTR: median days after "
@@ -125,7 +163,8 @@ def stockpile_table(data: ReportData) -> Table | None:
             r, h = s.get("released_t", {}), s.get("holding_cost_usd", {})
             t.rows.append([_c(v.name), _c(sid),
                            _c(fmt_t(r.get("mean")), r.get("mean"), f"{pre}stockpiles/{sid}/released_t/mean"),
-                           _c(fmt_usd(h.get("mean")), h.get("mean"), f"{pre}stockpiles/{sid}/holding_cost_usd/mean")])
+                           _c(fmt_usd(h.get("mean")), h.get("mean"), f"{pre}stockpiles/{sid}/holding_cost_usd/mean",
+                              scale=1e-6)])
     return t if t.rows else None
 
 
@@ -206,23 +245,28 @@ def _compare_headline(data: ReportData) -> Table:
                 row += [_c("—"), _c("—")]
                 continue
             k = f"scenarios/{v.name}/markets/{m}"
-            row += [_c(fmt_pct(mk["fill_rate"]["mean"]), mk["fill_rate"]["mean"], f"{k}/fill_rate/mean"),
+            row += [_c(fmt_pct(mk["fill_rate"]["mean"]), mk["fill_rate"]["mean"], f"{k}/fill_rate/mean", scale=100.0),
                     _c(fmt_t(mk["unmet_t"]["mean"]), mk["unmet_t"]["mean"], f"{k}/unmet_t/mean")]
         t.rows.append(row)
+    t.csv_columns = {f"fill rate · {v.name}": f"fill rate % · {v.name}" for v in data.views}
     t.caption = "Markets with the most unmet demand first. The differences per scenario follow."
     return t
 
 
-def _diff_cell(d: dict[str, Any] | None, key: str, digits: int = 0, scale: float = 1.0) -> Cell:
+def _diff_cell(d: dict[str, Any] | None, key: str, digits: int = 0, scale: float = 1.0,
+               censored: bool = False) -> Cell:
     if not d or d.get("mean") is None:
         if d and d.get("no_reference", 0.0) >= 1.0:
             return _c("— (no reference event)")
         return _c("— (censored)" if d and d.get("excluded", 0) >= 1.0 else "—")
     lo, hi = d["ci95"]
     sub, k = fmt_ci(lo, hi, digits, scale)  # the mean with as many decimals as its CI needs
+    extra = _ci_extra(d, scale)
+    if censored:
+        extra += (("% of replicates left out", 100.0 * num(d.get("excluded", 0.0))),)
     if d.get("excluded"):
         sub += f"; {100 * d['excluded']:.0f} % excl."
-    return _c(fmt_signed(d["mean"], k, scale), d["mean"], key, sub)
+    return _c(fmt_signed(d["mean"], k, scale), d["mean"], key, sub, scale, extra)
 
 
 def _better_in(d: dict[str, Any], key: str) -> Cell:
@@ -230,7 +274,7 @@ def _better_in(d: dict[str, Any], key: str) -> Cell:
     if _no_change(d):
         return _c(NO_CHANGE)
     pb = d.get("p_better")
-    return _c("—" if pb is None else f"{100 * pb:.0f} %", pb, key)
+    return _c("—" if pb is None else f"{100 * pb:.0f} %", pb, key, scale=100.0)
 
 
 def difference_tables(data: ReportData) -> list[Table]:
@@ -253,11 +297,12 @@ def difference_tables(data: ReportData) -> list[Table]:
                            _diff_cell(d["unmet_t"], f"{base}/unmet_t/mean"),
                            _diff_cell(d["fill_rate"], f"{base}/fill_rate/mean", 1, 100.0),
                            _diff_cell(d["lost_days"], f"{base}/lost_days/mean", 1),
-                           _diff_cell(d["tts_days"], f"{base}/tts_days/mean"),
-                           _diff_cell(d["ttr_days"], f"{base}/ttr_days/mean"),
+                           _diff_cell(d["tts_days"], f"{base}/tts_days/mean", censored=True),
+                           _diff_cell(d["ttr_days"], f"{base}/ttr_days/mean", censored=True),
                            _diff_cell(d.get("cost_usd"), f"{base}/cost_usd/mean", 1, 1e-6),
                            _better_in(d["unmet_t"], f"{base}/unmet_t/p_better")])
         t.fold_after = len(groups) + TOP_DIFF_ROWS
+        t.csv_columns = {"better in": "better in %"}
         t.caption = (f"Per replicate, {v.name} minus {first.name} with the same random draws (common random "
                      "numbers): the mean of the paired differences, and below it their 95 % CI "
                      f"('{SAME_IN_EVERY}': the difference does not vary, no interval). TTS/TTR "
