@@ -34,6 +34,11 @@ BASELINE_COLOUR = "#4d4d4d"
 STAGE_ORDER = ("recycler", "mine", "separation", "metal", "stockpile", "component", "market")
 MINUS = "\u2212"
 
+#: What the report's costs leave out, said where costs are shown (after what they are).
+COST_LEFT_OUT = ("investment in mines and refineries, subsidies and substituted demand (never bought) are not "
+                 "counted, so a plan that substitutes demand looks cheaper than it is.")
+COST_SCOPE = "Costs are procurement spend (price × tonnes shipped) and stockpile holding costs only: " + COST_LEFT_OUT
+
 
 @dataclass(frozen=True)
 class Series:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .canvas import FigureOut, new_figure, skip, top_legend
-from .data import STAGE_ORDER, ReportData, View, half_width, num
+from .data import COST_SCOPE, STAGE_ORDER, ReportData, View, half_width, num
 from .graph import _BLOC_RANK, _tint, bloc_colours
 
 TOP_DEP = 20  #: markets drawn one by one in the dependency chart; more are grouped by family
@@ -88,7 +88,8 @@ def cost_by_bloc(data: ReportData) -> FigureOut:
     rows = [{"scenario": v.name, "bloc": b, "spend_musd": vals[i][j][0], "ci_half_musd": vals[i][j][1]}
             for i, b in enumerate(blocs) for j, v in enumerate(data.views)]
     cap = ("What buyers pay suppliers in each bloc (shipped tonnes × link price) over the horizon, mean "
-           "with 95 % CI." + (" Total including stockpile holding costs — " + "; ".join(totals) + "." if totals else ""))
+           "with 95 % CI." + (" Total including stockpile holding costs — " + "; ".join(totals) + "." if totals else "")
+           + " " + COST_SCOPE)
     return FigureOut(name, title, cap, fig, rows=rows)
 
 

@@ -17,7 +17,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .data import SAME_IN_EVERY, ReportData, fmt_ci, fmt_days, fmt_pct, fmt_signed, fmt_t, fmt_ttx, fmt_usd, num
+from .data import (
+    COST_LEFT_OUT,
+    SAME_IN_EVERY,
+    ReportData,
+    fmt_ci,
+    fmt_days,
+    fmt_pct,
+    fmt_signed,
+    fmt_t,
+    fmt_ttx,
+    fmt_usd,
+    num,
+)
 
 TOP_DIFF_ROWS = 15  #: market rows of a differences table shown before the rest are folded away
 NO_CHANGE = "no change"  #: 'better in' of a tie: the paired difference is 0 in every replicate
@@ -310,7 +322,8 @@ def difference_tables(data: ReportData) -> list[Table]:
                      f"'better in': share of replicates in which {v.name} has less unmet demand ('{NO_CHANGE}': "
                      "the same unmet demand in every replicate). family: and "
                      "bloc: rows sum their markets (max shortfall, TTS and TTR: their worst market); markets "
-                     "follow, largest change first.")
+                     "follow, largest change first. Δ cost: what the market pays for what is shipped to it "
+                     "(price × tonnes); " + COST_LEFT_OUT)
         out.append(t)
     return out
 
