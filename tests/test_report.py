@@ -535,3 +535,18 @@ def test_csv_numbers_are_in_the_unit_their_header_names(tmp_path: Path) -> None:
     dep = _csv(folder / "tables" / "dependency.csv")[0]
     shares = [float(v) for k, v in dep.items() if k.endswith("_pct")]
     assert sum(shares) == pytest.approx(100.0)
+
+
+def test_tts_ttr_legend_gives_the_censoring_bound_not_a_literal_n(tmp_path: Path) -> None:
+    # the legend read 'censored: cut off by the horizon (> N d)', an N nobody filled in
+    import matplotlib.pyplot as plt
+
+    from simulator.report import fig_markets as FM
+
+    synthetic_results(tmp_path / "syn", 8, full=False)  # censored replicates at 600 d
+    out = FM.tts_ttr(D.load_results(tmp_path / "syn"))
+    labels = [t.get_text() for lg in out.fig.legends for t in lg.get_texts()]
+    plt.close(out.fig)
+    assert "not reached when the horizon ends: > 600 d" in labels
+    assert not any("N d" in x for x in labels)
+    assert FM.censored_label([1096.0, 1461.0]) == "not reached when the horizon ends: > 1,096–1,461 d"

@@ -337,19 +337,29 @@ def tts_ttr(data: ReportData) -> FigureOut:
     from matplotlib.lines import Line2D
 
     handles = [Line2D([], [], color="#555555", marker="o", ls="-", lw=1, label="median, p5–p95 line")]
-    if any(num(r.get("censored_pct") or 0.0) > 0 for r in rows):
+    bounds = sorted({num(r["censored_at_least_days"]) for r in rows
+                     if num(r.get("censored_pct") or 0.0) > 0 and r.get("censored_at_least_days") is not None})
+    if bounds:
         handles.append(Line2D([], [], color="#555555", marker="o", mfc="white", ls="none",
-                              label="censored: cut off by the horizon (> N d)"))
+                              label=censored_label(bounds)))
     if n_v > 1:
         handles = [Line2D([], [], color=v.colour, marker="o", ls="none", label=v.name) for v in data.views] + handles
     top_legend(fig, handles)
     cap = ("TTS: days from the reference event's start to the first day with fill below 99 %. TTR: days to "
            "the first day, after the first shortage, on which the 30-day rolling fill is back at 99 % (0 when "
            "there was no shortage). Filled marker: median over the replicates that reached it, with p5–p95; "
-           "hollow marker '> N d': replicates cut off by the end of the horizon, whose value is at least N; "
+           "hollow marker '> N d': replicates in which the market had not yet run short (TTS) or not yet "
+           "recovered (TTR) when the horizon ended, N days after the start, so their time is more than N; "
            "'n/a': no reference event in that scenario."
            + _rest_note(len(shown), len(ranked), "every market's values are in summary.json."))
     return FigureOut(name, title, cap, fig, rows=rows)
+
+
+def censored_label(bounds: list[float]) -> str:
+    """The legend entry of the hollow markers: replicates that had not reached the time when the horizon
+    ended, with the bound N filled in (``> 1,461 d``; ``> 1,096–1,461 d`` when markets or scenarios differ)."""
+    n = f"{bounds[0]:,.0f}" if len(bounds) == 1 else f"{bounds[0]:,.0f}–{bounds[-1]:,.0f}"
+    return f"not reached when the horizon ends: > {n} d"
 
 
 def _ttx_marker(ax: Any, y: float, s: dict[str, Any], colour: str) -> None:
