@@ -428,9 +428,9 @@ def _diff(mean: float, lo: float, hi: float, sd: float = 1.0, p_better: float = 
             "no_reference": 0.0, **extra}
 
 
-def _compare_data(tmp_path: Path, rows: dict[str, dict[str, Any]]) -> D.ReportData:
+def _compare_data(tmp_path: Path, rows: dict[str, dict[str, Any]],
+                  names: tuple[str, str] = ("base", "plan")) -> D.ReportData:
     """A two-scenario ReportData with the given paired differences (each metric's STAT by row)."""
-    names = ("base", "plan")
     views = []
     for i, n in enumerate(names):
         markets = {k: {"fill_rate": _stat(0.9), "unmet_t": _stat(100.0 * (1 - i)), "lost_days": _stat(1.0),
@@ -438,7 +438,7 @@ def _compare_data(tmp_path: Path, rows: dict[str, dict[str, Any]]) -> D.ReportDa
                        "ttr_days": _ttx(90.0, 0.0, None)} for k in rows if ":" not in k}
         groups = {k: {"unmet_t": _stat(0.0)} for k in rows if ":" in k}
         views.append(D.View(n, {"markets": markets, "groups": groups}, {}, D.scenario_colour(i, 2)))
-    return D.ReportData(tmp_path, "compare", {}, views, {"plan": rows}, [])
+    return D.ReportData(tmp_path, "compare", {}, views, {names[1]: rows}, [])
 
 
 def test_no_signed_zeros_and_no_interval_whose_bounds_print_the_same() -> None:
@@ -550,3 +550,26 @@ def test_tts_ttr_legend_gives_the_censoring_bound_not_a_literal_n(tmp_path: Path
     assert "not reached when the horizon ends: > 600 d" in labels
     assert not any("N d" in x for x in labels)
     assert FM.censored_label([1096.0, 1461.0]) == "not reached when the horizon ends: > 1,096–1,461 d"
+
+
+def test_table_headers_break_between_words_not_inside_them(tmp_path: Path) -> None:
+    # the review read 'bette r in' and 'controls _2027': th had overflow-wrap:anywhere
+    import re
+
+    from simulator.report.html import CSS, _table_html
+    from simulator.report.tables import difference_tables
+
+    th = re.search(r"(?:^|\})th\{([^}]*)\}", CSS, re.MULTILINE).group(1)  # the rule of every th
+    assert "overflow-wrap:normal" in th and "word-break:normal" in th and "anywhere" not in th
+    assert "break-all" not in th and "hyphens:manual" in th
+    zero = _diff(0.0, 0.0, 0.0, sd=0.0, p_better=0.0)
+    metrics = ("fill_rate", "unmet_t", "lost_days", "max_shortfall", "tts_days", "ttr_days", "cost_usd")
+    data = _compare_data(tmp_path, {"ev_jp": dict.fromkeys(metrics, zero)}, ("controls_2027", "controls_2027_allied"))
+    (t,) = difference_tables(data)
+    page = _table_html(t)
+    heads = re.findall(r"<th[^>]*>(.*?)</th>", page)
+    assert "unmet t · controls_<wbr>2027_<wbr>allied" in heads  # a scenario name breaks at its underscores
+    assert "better in" in heads  # words stay whole
+    assert "<div class='scroll wide'><table class='wide'>" in page  # ten columns: room beyond the text column
+    assert re.search(r"\.scroll\.wide\{[^}]*max-width:min\(1320px,100vw - 64px\)", CSS)  # but not past the window
+    assert f"<span class='ci words'>{D.SAME_IN_EVERY}</span>" in page  # the phrase may wrap, the numbers not

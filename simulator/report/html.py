@@ -36,7 +36,7 @@ from typing import Any
 from . import fig_markets as FM
 from . import fig_supply as FS
 from .canvas import FigureOut, save, style
-from .data import ReportData, load_results, num
+from .data import SAME_IN_EVERY, ReportData, load_results, num
 from .tables import Table, difference_tables, findings, headline_table, stockpile_table
 
 #: (section, builder) in the order the report shows them.
@@ -68,14 +68,17 @@ nav{background:var(--soft);border-radius:6px;padding:10px 16px;margin:16px 0;fon
 nav a{color:var(--accent);text-decoration:none;margin-right:14px;white-space:nowrap}
 ul.findings{padding-left:20px}ul.findings li{margin:6px 0}
 .scroll{overflow-x:auto;margin:8px 0}
+.scroll.wide{width:max-content;min-width:100%;max-width:min(1320px,100vw - 64px);position:relative;left:50%;
+transform:translateX(-50%)}
 table{border-collapse:collapse;font-size:13.5px;width:100%}
 table.wide{font-size:12.5px}table.wide th,table.wide td{padding:4px 6px}
 th,td{padding:5px 9px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
-th{background:var(--soft);font-weight:600;position:sticky;top:0;overflow-wrap:anywhere}
+th{background:var(--soft);font-weight:600;position:sticky;top:0;overflow-wrap:normal;word-break:normal;
+hyphens:manual}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 td.num{white-space:nowrap}
 tr:hover td{background:#fafbfc}
-td .ci{color:var(--muted);font-size:11.5px}
+td .ci{color:var(--muted);font-size:11.5px}td .ci.words{white-space:normal}
 .caption,figcaption{color:var(--muted);font-size:13px;margin:6px 0 0}
 .fig{display:inline-block;vertical-align:top;max-width:100%;margin:0 20px 8px 0}
 .fig:last-child{margin-right:0}
@@ -347,7 +350,8 @@ def _table_html(t: Table) -> str:
     fold_after = t.fold_after
     num_cols = {i for i, _ in enumerate(t.columns)
                 if any(isinstance(r[i].value, (int, float)) for r in t.rows)}
-    head = "".join(f"<th class='{'num' if i in num_cols else ''}'>{_e(c)}</th>" for i, c in enumerate(t.columns))
+    head = "".join(f"<th class='{'num' if i in num_cols else ''}'>{_header_html(c)}</th>"
+                   for i, c in enumerate(t.columns))
 
     def body(rows: list[list[Any]]) -> str:
         out = []
@@ -357,14 +361,17 @@ def _table_html(t: Table) -> str:
                 attrs = " class='num'" if i in num_cols else ""
                 if c.key is not None:
                     attrs += f" data-key='{_e(c.key)}' data-value='{_e(repr(_plain(c.value)))}'"
-                sub = f"<br><span class='ci'>{_e(c.sub)}</span>" if c.sub else ""
+                words = " words" if c.sub == SAME_IN_EVERY else ""  # a phrase, not a number: it may wrap
+                sub = f"<br><span class='ci{words}'>{_e(c.sub)}</span>" if c.sub else ""
                 cells.append(f"<td{attrs}>{_e(c.text)}{sub}</td>")
             out.append("<tr>" + "".join(cells) + "</tr>")
         return "".join(out)
 
     def table(rows: list[list[Any]]) -> str:
-        cls = " class='wide'" if len(t.columns) > 7 else ""
-        return f"<div class='scroll'><table{cls}><thead><tr>{head}</tr></thead><tbody>{body(rows)}</tbody></table></div>"
+        wide = len(t.columns) > 7  # room beyond the text column, up to the window's width
+        div, cls = ("scroll wide", " class='wide'") if wide else ("scroll", "")
+        return (f"<div class='{div}'><table{cls}><thead><tr>{head}</tr></thead><tbody>{body(rows)}</tbody></table>"
+                "</div>")
 
     shown, rest = (t.rows, []) if len(t.rows) <= fold_after + 5 else (t.rows[:fold_after], t.rows[fold_after:])
     html_ = table(shown)
@@ -372,6 +379,12 @@ def _table_html(t: Table) -> str:
         html_ += f"<details><summary>{len(rest)} more rows</summary>{table(rest)}</details>"
     cap = f"<p class='caption'>{_e(t.caption)} <span class='files'>[tables/{_e(t.name)}.csv]</span></p>"
     return html_ + cap
+
+
+def _header_html(text: str) -> str:
+    """A column header, escaped, that may break after the underscores of a scenario name
+    (``controls_<wbr>2027_<wbr>allied``) as well as at its spaces, never inside a word."""
+    return "_<wbr>".join(_e(part) for part in text.split("_"))
 
 
 def _plain(x: Any) -> Any:
