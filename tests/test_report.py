@@ -573,3 +573,21 @@ def test_table_headers_break_between_words_not_inside_them(tmp_path: Path) -> No
     assert "<div class='scroll wide'><table class='wide'>" in page  # ten columns: room beyond the text column
     assert re.search(r"\.scroll\.wide\{[^}]*max-width:min\(1320px,100vw - 64px\)", CSS)  # but not past the window
     assert f"<span class='ci words'>{D.SAME_IN_EVERY}</span>" in page  # the phrase may wrap, the numbers not
+
+
+def test_differences_table_shows_substituted_demand_beside_unmet_when_there_is_some(tmp_path: Path) -> None:
+    # 'less unmet in 100 % of replicates' with fill barely moved: the plan gave demand up to substitution
+    from simulator.report.tables import difference_tables
+
+    base = {m: _diff(0.0, -1.0, 1.0) for m in ("fill_rate", "lost_days", "max_shortfall", "tts_days", "ttr_days",
+                                                "cost_usd")}
+    row = {**base, "unmet_t": _diff(-494.0, -500.0, -488.0, p_better=1.0),
+           "substituted_t": _diff(4822.0, 4544.0, 5100.0)}
+    (t,) = difference_tables(_compare_data(tmp_path, {"ev_kr": row}))
+    cols = {c: i for i, c in enumerate(t.columns)}
+    assert cols["Δ substituted t"] == cols["Δ unmet t"] + 1
+    cell = t.rows[0][cols["Δ substituted t"]]
+    assert (cell.text, cell.sub) == ("+4,822", "+4,544 to +5,100")
+    assert "not counted as unmet" in t.caption
+    (t,) = difference_tables(_compare_data(tmp_path, {"ev_kr": {**row, "substituted_t": _diff(0.0, 0.0, 0.0, sd=0.0)}}))
+    assert "Δ substituted t" not in t.columns and "substitution" not in t.caption

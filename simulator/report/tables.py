@@ -295,7 +295,10 @@ def difference_tables(data: ReportData) -> list[Table]:
     first = data.baseline
     for v in data.views[1:]:
         diffs = data.differences.get(v.name, {})
+        # demand given up to substitution is not unmet: shown beside Δ unmet when some scenario substitutes
+        subst = any(abs(num((d.get("substituted_t") or {}).get("mean") or 0.0)) >= 0.5 for d in diffs.values())
         cols = ["market / group", f"unmet t · {first.name}", f"unmet t · {v.name}", "Δ unmet t",
+                *(["Δ substituted t"] if subst else []),
                 "Δ fill rate pp", "Δ lost days", "Δ TTS d", "Δ TTR d", "Δ cost M USD", "better in"]
         t = Table(f"differences_{v.name}", f"{v.name} − {first.name}: paired differences (mean, 95 % CI)", cols)
         markets = sorted((k for k in diffs if ":" not in k), key=lambda k: (-abs(num(diffs[k]["unmet_t"]["mean"])), k))
@@ -307,6 +310,7 @@ def difference_tables(data: ReportData) -> list[Table]:
             base = f"differences/{v.name}/{k}"
             t.rows.append([_c(k), _c(fmt_t(a), a), _c(fmt_t(b), b),
                            _diff_cell(d["unmet_t"], f"{base}/unmet_t/mean"),
+                           *([_diff_cell(d.get("substituted_t"), f"{base}/substituted_t/mean")] if subst else []),
                            _diff_cell(d["fill_rate"], f"{base}/fill_rate/mean", 1, 100.0),
                            _diff_cell(d["lost_days"], f"{base}/lost_days/mean", 1),
                            _diff_cell(d["tts_days"], f"{base}/tts_days/mean", censored=True),
@@ -320,7 +324,9 @@ def difference_tables(data: ReportData) -> list[Table]:
                      f"('{SAME_IN_EVERY}': the difference does not vary, no interval). TTS/TTR "
                      "differences use only the replicates uncensored in both ('excl.': the share left out). "
                      f"'better in': share of replicates in which {v.name} has less unmet demand ('{NO_CHANGE}': "
-                     "the same unmet demand in every replicate). family: and "
+                     "the same unmet demand in every replicate)"
+                     + ("; Δ substituted t: demand given up to substitution, which is not counted as unmet, so "
+                        "less unmet demand is not all served demand" if subst else "") + ". family: and "
                      "bloc: rows sum their markets (max shortfall, TTS and TTR: their worst market); markets "
                      "follow, largest change first. Δ cost: what the market pays for what is shipped to it "
                      "(price × tonnes); " + COST_LEFT_OUT)
