@@ -111,13 +111,14 @@ def network_meta(net: Network) -> dict[str, Any]:
     -------
     dict
         ``{"regions": {id: {"name", "bloc"}}, "markets": {id: {"region", "sector",
-        "family"}}, "facilities": {id: {"region", "stage"}}}``.
+        "family", "unmet"}}, "facilities": {id: {"region", "stage"}}}`` (``unmet``: lost or backorder).
     """
     sc = net.scenario
     return {
         "regions": {r: {"name": g.name, "bloc": g.bloc} for r, g in sc.regions.items()},
         "markets": {mid: {"region": sc.markets[mid].region, "sector": sc.markets[mid].sector,
-                          "family": market_family(net, m)} for m, mid in enumerate(net.markets)},
+                          "family": market_family(net, m), "unmet": sc.markets[mid].unmet}
+                    for m, mid in enumerate(net.markets)},
         "facilities": {f: {"region": net.regions[int(net.producer_region[i])],
                            "stage": net.producer_stage[i]} for i, f in enumerate(net.producers)},
     }

@@ -102,7 +102,8 @@ def summary_dict(result: Result, net: Any, provenance: dict[str, Any]) -> dict[s
     meta = {
         "regions": {r: {"name": sc.regions[r].name, "bloc": sc.regions[r].bloc} for r in regions},
         "markets": {mid: {"region": mk.region, "sector": mk.sector,
-                          "family": market_family(net, net.markets.index(mid)), "name": mk.name}
+                          "family": market_family(net, net.markets.index(mid)), "name": mk.name,
+                          "unmet": mk.unmet}
                     for mid, mk in sc.markets.items()},
         "facilities": {fid: {"region": f.region, "stage": f.stage} for fid, f in sc.facilities.items()}
         | {rid: {"region": r.region, "stage": "recycler"} for rid, r in sc.recyclers.items()},

@@ -591,3 +591,17 @@ def test_differences_table_shows_substituted_demand_beside_unmet_when_there_is_s
     assert "not counted as unmet" in t.caption
     (t,) = difference_tables(_compare_data(tmp_path, {"ev_kr": {**row, "substituted_t": _diff(0.0, 0.0, 0.0, sd=0.0)}}))
     assert "Δ substituted t" not in t.columns and "substitution" not in t.caption
+
+
+def test_findings_say_a_backorder_market_goes_without_not_that_it_loses(tmp_path: Path) -> None:
+    # the tutorial's ev_us backorders (served later, as stock comes in), ev_jp loses what it cannot get;
+    # a finding said 'ev_us loses 2,122 t' for demand that was only late
+    import html as html_mod
+    import re
+
+    out = tmp_path / "tut"
+    assert run_cli(["run", str(TUTORIAL), "-n", "4", "-o", str(out)]) == 0
+    assert json.loads((out / "summary.json").read_text())["meta"]["markets"]["ev_us"]["unmet"] == "backorder"
+    text = html_mod.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", (out / "report.html").read_text())))
+    assert re.search(r"ev_us goes without [\d,]+ t on the days it needs them \(backordered: served later", text)
+    assert re.search(r"ev_jp loses [\d,]+ t \(", text) and "ev_us loses" not in text

@@ -191,8 +191,10 @@ def findings(data: ReportData, top: int = 5) -> list[str]:
     short = [m for m in ranked if num(v.markets[m]["unmet_t"]["mean"]) >= 0.5]
     for m in short[:top]:
         mk = v.markets[m]
-        text = (f"{m} loses {fmt_t(mk['unmet_t']['mean'])} t ({fmt_days(mk['lost_days']['mean'])} days of its "
-                f"demand; fill rate {fmt_pct(mk['fill_rate']['mean'])})")
+        late = (v.meta.get("markets") or {}).get(m, {}).get("unmet") == "backorder"  # served later, not lost
+        text = (f"{m} {'goes without' if late else 'loses'} {fmt_t(mk['unmet_t']['mean'])} t "
+                + ("on the days it needs them (backordered: served later, as stock comes in; " if late else "(")
+                + f"{fmt_days(mk['lost_days']['mean'])} days of its demand; fill rate {fmt_pct(mk['fill_rate']['mean'])})")
         tts, ttr = mk["tts_days"], mk["ttr_days"]
         if label and tts.get("n"):
             text += (f"; it runs short {num(tts['p50']):,.0f} days after {label} starts "
