@@ -243,9 +243,11 @@ def run(
 def _print_table(console, sc, summary, res) -> None:  # type: ignore[no-untyped-def]
     from rich.table import Table
 
-    def ci(s: dict) -> str:  # type: ignore[type-arg]
+    def ci(s: dict) -> str:  # type: ignore[type-arg]  # in percent, as compare and the report give fill
         lo, hi = s["ci95"]
-        return f"{s['mean']:.3f} ±{(hi - lo) / 2:.3f}"
+        half = 100 * (hi - lo) / 2
+        k = 1 if half >= 0.05 or half == 0 else 2
+        return f"{100 * s['mean']:.{k}f} % ±{half:.{k}f}"
 
     from .report.data import share_pct
 
@@ -266,7 +268,7 @@ def _print_table(console, sc, summary, res) -> None:  # type: ignore[no-untyped-
                   + (f"; TTS/TTR from {ref}" if ref else ""), expand=False)
     stages = summary.get("meta", {}).get("trace_stages", [])
     cols = ["market", "fill rate", "unmet t", "lost d", "TTS d", "TTR d"]
-    cols += [f"CN% {s[:4]}" for s in stages]
+    cols += [f"CN% {s}" for s in stages]
     table.caption = ("TTS/TTR: median days (p5–p95) from the reference event; "
                      "CN%: share of consumption that passed through china-bloc regions at each stage")
     for col in cols:
