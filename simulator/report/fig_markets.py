@@ -346,8 +346,9 @@ def tts_ttr(data: ReportData) -> FigureOut:
         handles = [Line2D([], [], color=v.colour, marker="o", ls="none", label=v.name) for v in data.views] + handles
     top_legend(fig, handles)
     cap = ("TTS: days from the reference event's start to the first day with fill below 99 %. TTR: days to "
-           "the first day, after the first shortage, on which the 30-day rolling fill is back at 99 % (0 when "
-           "there was no shortage). Filled marker: median over the replicates that reached it, with p5–p95; "
+           "the first day, after the first shortage, on which the 30-day rolling fill is back at 99 % after "
+           "falling below it (the next day if it never did; 0 when there was no shortage). Filled marker: "
+           "median over the replicates that reached it, with p5–p95; "
            "hollow marker '> N d': replicates in which the market had not yet run short (TTS) or not yet "
            "recovered (TTR) when the horizon ended, N days after the start, so their time is more than N; "
            "'n/a': no reference event in that scenario."
