@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .exceptions import UsageError
+from .exceptions import ReesimError, UsageError
 
 ParamOpt = Annotated[list[str] | None, typer.Option(
     "--param", "-p", help="A value to vary: PATH=LOW:HIGH with a --set path, e.g. "
@@ -224,11 +224,20 @@ def _from_folder(folder: Path) -> tuple[dict[str, Any], tuple[Any, ...], Path]:
     meta = folder / "sweep.json"
     if not meta.is_file():
         raise UsageError(f"{folder} has no sweep.json; give the scenario or sweep file and --param options")
-    data = json.loads(meta.read_text(encoding="utf-8"))
-    params = tuple(parse_param(f"{p['path']}={p['low']}:{p['high']}", p.get("label")) for p in data["params"])
-    opts = {k: data[k] for k in ("method", "samples", "replications", "seed", "checks", "sets", "metrics")
-            if k in data}
-    return opts, params, Path(data["file"])
+    rerun = "start the sweep again without --resume (with --force to reuse the folder)"
+    try:
+        data = json.loads(meta.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        where = f" (line {exc.lineno}, column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
+        raise ReesimError(f"{meta}: not valid JSON{where}; {rerun}") from None
+    try:
+        params = tuple(parse_param(f"{p['path']}={p['low']}:{p['high']}", p.get("label")) for p in data["params"])
+        opts = {k: data[k] for k in ("method", "samples", "replications", "seed", "checks", "sets", "metrics")
+                if k in data}
+        return opts, params, Path(data["file"])
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ReesimError(f"{meta}: not a sweep record written by reesim sweep ({type(exc).__name__}: {exc}); "
+                          f"{rerun}") from None
 
 
 def _command(file: Path, param: Any, method: Any, samples: Any, n: Any, seed: Any, metric: Any, scheduler: Any,

@@ -375,3 +375,16 @@ def test_points_parquet_matches_points_csv(reference: Path, tmp_path: Path) -> N
     assert list(df["point"]) == list(range(23))
     assert df["events.cn_magnet_licensing.blocked"].dtype == float
     assert df["events.cn_magnet_licensing.end"].iloc[12] == "2025-07-15"
+
+
+def test_resume_from_a_damaged_sweep_record_is_one_line_not_a_traceback(tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "sw"
+    folder.mkdir()
+    (folder / "sweep.json").write_text('{"bad')
+    assert run_cli(["sweep", str(folder), "--resume"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"reesim: {folder / 'sweep.json'}: not valid JSON (line 1, column ") and "Traceback" not in err
+    (folder / "sweep.json").write_text("{}")
+    assert run_cli(["sweep", str(folder), "--resume"]) == 1
+    assert "not a sweep record written by reesim sweep (KeyError: 'params')" in capsys.readouterr().err
