@@ -52,7 +52,7 @@ def _not_a_file(path: Path) -> str:
 
 def _set_problem(exc: ScenarioError) -> bool:
     """True when a --set made the scenario invalid: the command line is wrong (exit 2), not the file."""
-    return any(p.file.startswith("--set ") for p in exc.problems)
+    return any(p.file.startswith("--set ") or ": --set " in p.file for p in exc.problems)  # (compare: "FILE: --set")
 
 
 def _version(value: bool) -> None:

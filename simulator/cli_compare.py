@@ -12,6 +12,7 @@ Typer reads the option types from the annotations, and the shared ``SetOpt``
 and ``ScenarioArg`` types are local to :func:`register`.
 """
 
+import dataclasses
 import shlex
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .exceptions import ReesimError, UsageError
+from .exceptions import ReesimError, ScenarioError, UsageError
 
 
 def register(app: typer.Typer, load: Callable[..., Any], refuse_overwrite: Callable[[Path, bool], None],
@@ -199,6 +200,11 @@ def _load_named(load: Callable[..., Any], file: Path, sets: list[str] | None) ->
         if not file.is_file():  # 'no such file': it names the file already
             raise
         raise UsageError(f"{file}: {exc}") from None
+    except ScenarioError as exc:  # a --set value this file's schema refuses: '<file>: --set ...: ...'
+        if not any(p.file.startswith("--set ") for p in exc.problems):
+            raise
+        raise ScenarioError([dataclasses.replace(p, file=f"{file}: {p.file}") if p.file.startswith("--set ") else p
+                             for p in exc.problems]) from None
 
 
 def _distinct(names: list[str]) -> list[str]:

@@ -407,3 +407,13 @@ def test_substituted_demand_is_a_paired_difference_and_a_column_beside_unmet(cap
     assert "Δ subst. t" not in table(plain)
     same = differences(base, base)
     assert "no change" in table(same) and "−0" not in table(same) and "+0 " not in table(same)
+
+
+def test_compare_names_the_file_a_refused_set_value_was_applied_to(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["compare", str(TUTORIAL), str(ALLIED), "-n", "2", "-o", str(tmp_path / "o"),
+            "--set", "facilities.sep_my.capacity=-5"]
+    assert run_cli(args) == 2  # the command line is wrong, not the files
+    err = capsys.readouterr().err
+    assert err.startswith(f"{TUTORIAL}: --set facilities.sep_my.capacity=-5: facilities.sep_my.capacity: got -5")
+    assert not (tmp_path / "o").exists()
