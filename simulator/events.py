@@ -410,13 +410,15 @@ def reference_steps(net: Network, plans: list[EventPlan], R: int) -> tuple[np.nd
             first = min(det, key=lambda p: int(p.start.min()))
             ref = first.id
     if ref is not None:
+        # an event dated after the horizon never happens: no reference step (-1), as for stochastic ones below
         mine = [p for p in plans if p.id == ref]
         if mine:
-            return mine[0].start.min(axis=1).astype(np.int64), ref
+            s0 = mine[0].start.min(axis=1).astype(np.int64)
+            return np.where(s0 < net.n_steps, s0, -1), ref
         ev = next(e for e in sc.events if e.id == ref)
         if ev.start is not None:
             s = (ev.start - sc.horizon.start).days // net.step_days
-            return np.full(R, s, dtype=np.int64), ref
+            return np.full(R, s if s < net.n_steps else -1, dtype=np.int64), ref
     stoch = [p for p in plans if not p.deterministic and p.type in DISRUPTIONS]
     if not stoch:
         return np.full(R, -1, dtype=np.int64), None

@@ -9,7 +9,6 @@ import pytest
 
 from simulator import load_scenario
 from simulator.engine import simulate
-from simulator.exceptions import ScenarioError
 from simulator.network import compile_network
 
 pytestmark = pytest.mark.usefixtures("backend")  # every test once per kernel backend
@@ -193,8 +192,9 @@ events:
 def test_plant_online_after_the_horizon_never_runs_nor_gets_orders(tmp_path):
     # As the test below, with mag_new online only after the horizon (and a commission of it after the
     # horizon too): allowed, so that a horizon can be cut short (--set horizon.end=...); every order
-    # goes to mag_old for the whole run and nobody waits for the plant. A disruption that starts after
-    # the horizon is still an error.
+    # goes to mag_old for the whole run and nobody waits for the plant. A disruption dated after the
+    # horizon never happens either: the results are those without it, and as the reference event it
+    # gives no TTS/TTR (NaN), not a negative time.
     body = """
 facilities:
   mag_old: {region: AU, stage: component, capacity: 1000000, outputs: {magnet: 1.0}, finished_cover_days: 0}
@@ -214,8 +214,11 @@ events:
     assert (rec["served"] == rec["demand"]).all()
     new = net.producers.index("mag_new")
     assert res.output_t[0, new] == 0.0 and res.capacity_used[0, new] == 0.0
-    with pytest.raises(ScenarioError, match="events\\[1\\].start: date 2032-01-01 is outside the horizon"):
-        build(tmp_path, body + "  - {id: ban, type: outage, facilities: [mag_old], start: 2032-01-01}\n")
+    build(tmp_path, body + "  - {id: ban, type: outage, facilities: [mag_old], start: 2032-01-01}\n")  # m.yaml
+    late = compile_network(load_scenario(tmp_path / "m.yaml", ["report.reference_event=ban"]))
+    res2, rec2 = run(late)
+    assert np.array_equal(rec2["served"], rec["served"]) and np.array_equal(res2.output_t, res.output_t)
+    assert np.isnan(res2.tts_days).all() and np.isnan(res2.ttr_days).all() and not res2.tts_censored.any()
 
 
 def test_supplier_not_online_yet_gets_no_orders(tmp_path):

@@ -308,7 +308,7 @@ class _Checker:
                     self.refs((*base, "destinations", k), dest.get(k), self.regions, "region")
                 for j, st in enumerate(_l(e.get("schedule"))):
                     if isinstance(st, dict):
-                        self.in_horizon((*base, "schedule", j, "start"), st.get("start"))
+                        self.in_horizon((*base, "schedule", j, "start"), st.get("start"), allow_after=True)
             elif t == "outage":
                 self.refs((*base, "facilities"), e.get("facilities"), self.facilities | self.recyclers, "facility")
                 self.refs((*base, "regions"), e.get("regions"), self.regions, "region")
@@ -323,12 +323,12 @@ class _Checker:
                 self.refs((*base, "regions"), e.get("regions"), self.regions, "region")
             elif t == "commission":
                 self.ref((*base, "facility"), e.get("facility"), self.facilities | self.recyclers, "facility")
-            # capacity added after the horizon (a plant online later) is allowed, so that a horizon can be
-            # cut short; a disruption starting after it is a mistake
-            self.in_horizon((*base, "start"), e.get("start"), allow_after=t == "commission")
+            # an event dated after the horizon never happens (as a plant online after it never runs), so that a
+            # horizon can be cut short with --set horizon.end=...: --set cannot remove the events it cuts off
+            self.in_horizon((*base, "start"), e.get("start"), allow_after=True)
             self.in_horizon((*base, "end"), e.get("end"), allow_after=True)
             win = _d(_d(e.get("stochastic")).get("window"))
-            self.in_horizon((*base, "stochastic", "window", "start"), win.get("start"))
+            self.in_horizon((*base, "stochastic", "window", "start"), win.get("start"), allow_after=True)
 
     def check_report(self) -> None:
         ref = _d(self.doc.get("report")).get("reference_event")
