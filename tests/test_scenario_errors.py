@@ -629,5 +629,22 @@ def test_a_sweep_file_or_a_results_file_is_named_as_such_in_one_problem(tmp_path
     with pytest.raises(ScenarioError) as exc:
         load_scenario(results)
     (p,) = exc.value.problems
-    assert p.message == ("not a reesim scenario: no 'reesim: 1' line and none of a scenario's sections "
+    assert p.message == ("not a reesim scenario: results written by reesim run or reesim compare "
                          "(found: scenarios, seed, markets, version)")
+    other = tmp_path / "notes.yaml"
+    other.write_text("todo: [check Dy]\n")
+    with pytest.raises(ScenarioError) as exc:
+        load_scenario(other)
+    assert [p.message for p in exc.value.problems] == [
+        "not a reesim scenario: no 'reesim: 1' line and none of a scenario's sections (found: todo)"]
+
+
+def test_a_parent_that_is_a_fragment_still_merges(tmp_path):
+    # a parent with only an events: list (no reesim: line) is a fragment of a scenario, not another kind of file
+    (tmp_path / "extra.yaml").write_text(
+        "events:\n  - {id: late_ban, type: export_control, origin: CN, products: [magnet],\n"
+        "     destinations: {exclude: [CN]}, blocked: 0.3, start: 2025-09-01}\n")
+    child = tmp_path / "child.yaml"
+    child.write_text(f"reesim: 1\nname: child\nextends: [{ROOT / 'scenarios' / 'tutorial.yaml'}, extra.yaml]\n")
+    sc = load_scenario(child)
+    assert "late_ban" in {e.id for e in sc.events} and "cn_magnet_licensing" in {e.id for e in sc.events}

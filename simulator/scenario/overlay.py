@@ -107,8 +107,13 @@ def apply_remove(doc: PosDict, ids: list[Any]) -> list[str]:
     return sorted(wanted - found)
 
 
-#: a document with none of these (and no ``reesim:``) is some other file, named as such in one problem
-SCENARIO_KEYS = frozenset({"horizon", "regions", "products", "facilities", "links", "extends"})
+#: keys only a whole scenario has: a ``sweep:`` file without them is a sweep file
+CORE_KEYS = frozenset({"horizon", "regions", "products", "facilities", "links"})
+#: top-level keys of a scenario (a parent used as a fragment may hold any of them and no ``reesim:``)
+SCENARIO_KEYS = CORE_KEYS | {"extends", "remove", "events", "markets", "stockpiles", "recyclers", "policies",
+                             "blocs", "sources", "report", "seed", "replications", "name", "title", "description"}
+#: keys of a summary.json, which no scenario has: without ``reesim:`` it is a results file
+RESULT_KEYS = frozenset({"scenarios", "differences", "headline", "run_time_s", "timings", "mass_balance_error"})
 
 
 def load_document(path: Path, problems: list[Problem], _stack: tuple[Path, ...] = ()) -> Any:
@@ -132,15 +137,18 @@ def load_document(path: Path, problems: list[Problem], _stack: tuple[Path, ...] 
                 Problem(shown, 1, 1, "", "a scenario must be a mapping of keys (reesim: 1, name: ...)")
             )
         return None
-    if not SCENARIO_KEYS & set(doc) and ("sweep" in doc or "reesim" not in doc):  # another kind of file: say so
+    keys = set(doc)
+    if ("sweep" in keys and not keys & CORE_KEYS) or (
+            "reesim" not in keys and (keys & RESULT_KEYS or not keys & SCENARIO_KEYS)):  # another kind of file
         if "sweep" in doc:
             m = doc.key_marks.get("sweep", doc.mark)
             problems.append(Problem(shown, m.line, m.col, "sweep", "this is a sweep file, not a scenario: "
                                     f"run it with 'reesim sweep {shown}'"))
         else:
-            keys = ", ".join(str(k) for k in list(doc)[:5]) + (", ..." if len(doc) > 5 else "")
-            problems.append(Problem(shown, 1, 1, "", f"not a reesim scenario: no 'reesim: 1' line and none of a "
-                                    f"scenario's sections (found: {keys})"))
+            found = ", ".join(str(k) for k in list(doc)[:5]) + (", ..." if len(doc) > 5 else "")
+            what = ("results written by reesim run or reesim compare" if keys & RESULT_KEYS
+                    else "no 'reesim: 1' line and none of a scenario's sections")
+            problems.append(Problem(shown, 1, 1, "", f"not a reesim scenario: {what} (found: {found})"))
         return None
     parents = doc.get("extends")
     if parents is None:
