@@ -181,7 +181,7 @@ def fmt_metric(v: float | None, metric: str) -> str:
         return f"{100 * v:.1f} pp"
     if metric == "cost_usd":
         return f"USD {v / 1e6:,.1f} M" if abs(v) >= 1e5 else f"USD {v:,.0f}"
-    unit = "t" if metric == "unmet_t" else "d"
+    unit = "t" if metric.endswith("_t") else "d"  # unmet_t, substituted_t: tonnes; the rest days
     if abs(v) < 0.005:
         return f"0 {unit}"
     return f"{v:,.0f} {unit}" if abs(v) >= 10 else f"{v:.2f} {unit}"

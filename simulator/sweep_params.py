@@ -21,7 +21,8 @@ import numpy as np
 
 from .exceptions import UsageError
 
-METRIC_NAMES = ("fill_rate", "unmet_t", "lost_days", "max_shortfall", "tts_days", "ttr_days", "cost_usd")
+METRIC_NAMES = ("fill_rate", "unmet_t", "lost_days", "max_shortfall", "tts_days", "ttr_days", "cost_usd",
+                "substituted_t")  # compare.METRICS (a test checks that they agree)
 CENSORED = ("tts_days", "ttr_days")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _INT = re.compile(r"^[+-]?\d+$")
@@ -183,7 +184,8 @@ class Metric:
 
 METRIC_LABELS = {"fill_rate": "fill rate", "unmet_t": "unmet demand [t]", "lost_days": "lost days of supply [d]",
                  "max_shortfall": "max shortfall", "tts_days": "time to survive [d]",
-                 "ttr_days": "time to recover [d]", "cost_usd": "procurement cost [USD]"}
+                 "ttr_days": "time to recover [d]", "cost_usd": "procurement cost [USD]",
+                 "substituted_t": "demand given up to substitution [t]"}
 
 
 def parse_metric(text: str, allowed_keys: Sequence[str] | None = None) -> Metric:

@@ -388,3 +388,18 @@ def test_resume_from_a_damaged_sweep_record_is_one_line_not_a_traceback(tmp_path
     (folder / "sweep.json").write_text("{}")
     assert run_cli(["sweep", str(folder), "--resume"]) == 1
     assert "not a sweep record written by reesim sweep (KeyError: 'params')" in capsys.readouterr().err
+
+
+def test_sweep_metrics_are_the_comparison_metrics_each_with_a_label() -> None:
+    from simulator.compare import METRICS
+    from simulator.sweep_params import METRIC_LABELS, METRIC_NAMES, parse_metric
+
+    assert set(METRIC_NAMES) == set(METRICS) == set(METRIC_LABELS)
+    assert parse_metric("ev_jp.substituted_t").metric == "substituted_t"  # was refused: 'allowed: ...'
+
+
+def test_sweep_sentences_give_each_metric_its_unit() -> None:
+    from simulator.sensitivity import fmt_metric
+
+    assert [fmt_metric(9717.0, m) for m in ("unmet_t", "substituted_t", "ttr_days", "lost_days")] == [
+        "9,717 t", "9,717 t", "9,717 d", "9,717 d"]  # substituted_t read '9,717 d'

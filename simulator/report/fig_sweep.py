@@ -250,7 +250,7 @@ def _scale(metric: str, change: bool = False) -> tuple[float, str]:
     if metric in ("fill_rate", "max_shortfall"):
         return 100.0, " [pp]" if change else " [%]"
     return 1.0, {"unmet_t": " [t]", "lost_days": " [d]", "tts_days": " [d]", "ttr_days": " [d]",
-                 "cost_usd": " [USD]"}.get(metric, "")
+                 "cost_usd": " [USD]", "substituted_t": " [t]"}.get(metric, "")
 
 
 def _num(v: Any) -> float:
