@@ -393,7 +393,7 @@ def _relative_change(rel: float, lo: float, hi: float) -> str:
         a, b = _signed(lo, k), _signed(hi, k)
         if (hi - lo >= 2.0 * 10.0 ** -k or k == 2) and a != b:
             return f"{_signed(rel, k)} %, 95 % CI {a} to {b} %"
-    return f"{_signed(rel, 2)} %, 95 % CI within \u00b10.005 %"
+    return f"{_signed(rel, 2)} %, 95 % CI narrower than \u00b10.005 %"
 
 
 def _signed(x: float, digits: int = 0) -> str:

@@ -451,7 +451,7 @@ def test_no_signed_zeros_and_no_interval_whose_bounds_print_the_same() -> None:
     assert D.fmt_ci(-0.3, 0.2) == ("−0.3 to +0.2", 1)  # not '−0 to +0'
     assert D.fmt_ci(-1234.0, -1229.0) == ("−1,234 to −1,229", 0)
     assert D.fmt_ci(0.0, 0.0) == (D.SAME_IN_EVERY, 0) and D.fmt_ci(5.0, 5.0, 1) == (D.SAME_IN_EVERY, 1)
-    assert D.fmt_ci(-1e-12, 1e-12) == ("within ±0.005", 2)
+    assert D.fmt_ci(-1e-12, 1e-12) == ("narrower than ±0.005", 2)
     assert D.fmt_ci(0.893, 0.8935, 1, 100.0, signed=False, sep="–", unit=" %") == ("89.30–89.35 %", 2)
 
 

@@ -283,7 +283,7 @@ def fmt_ci(lo: Any, hi: Any, digits: int = 0, scale: float = 1.0, signed: bool =
 
     Bounds that print the same at ``digits`` decimals get up to two more (``+0.80 to +0.84``, not
     ``+1 to +1``): paired differences under common random numbers often have a CI far narrower than
-    the table's rounding. Still the same then: ``within ±0.005`` (at ``digits`` = 0). Bounds that are
+    the table's rounding. Still the same then: ``narrower than ±0.005`` (at ``digits`` = 0). Bounds that are
     equal (a zero-width CI): :data:`SAME_IN_EVERY`. The caller shows the mean with the decimals returned.
     """
     a, b = num(lo) * scale, num(hi) * scale
@@ -300,7 +300,7 @@ def fmt_ci(lo: Any, hi: Any, digits: int = 0, scale: float = 1.0, signed: bool =
         if ta != tb:
             return f"{ta}{sep}{tb}{unit}", k
     k = digits + 2
-    return f"within ±{0.5 * 10.0 ** -k:.{k + 1}f}{unit}", k
+    return f"narrower than ±{0.5 * 10.0 ** -k:.{k + 1}f}{unit}", k
 
 
 def share_pct(c: float) -> str:
