@@ -172,7 +172,7 @@ def simulate(
     last_offline = float(np.max(net.online_step)) if len(net.online_step) else 0.0
     static_shares = K.position_shares(plan.wnorm, net.lead_steps, plan)
     # capacity before events: changes only while some producer is not yet fully ramped up
-    fin = np.isfinite(net.online_step)
+    fin = np.isfinite(net.online_step) & (net.online_step < T)  # a plant online after the horizon never ramps
     ramp_end = float(np.max(net.online_step[fin] + net.ramp_steps[fin])) if fin.any() else 0.0
     base_cap = [net.cap_per_step * K.ramp_factor(math.ceil(ramp_end), net.online_step, net.ramp_steps)]
     step_pool: ThreadPoolExecutor | None = None
