@@ -189,8 +189,11 @@ def _run(spec: Any, factory: Any, outdir: Path, executor: Any, resume: bool, for
                             progress=tick, command=command, factory=factory)
     except KeyboardInterrupt:
         executor.abort()
-        typer.echo(f"reesim: interrupted; {state['done']} of {spec.n_points} points are saved in "
-                   f"{outdir}/points.csv; continue with:\n  {_resume_cmd(outdir)}", err=True)
+        if (outdir / "sweep.json").is_file():  # the sweep had started: its points so far can be resumed
+            typer.echo(f"reesim: interrupted; {state['done']} of {spec.n_points} points are saved in "
+                       f"{outdir}/points.csv; continue with:\n  {_resume_cmd(outdir)}", err=True)
+        else:  # stopped while checking the scenario: nothing to resume
+            typer.echo("reesim: interrupted before the first point; nothing was saved", err=True)
         # SystemExit, not typer.Exit(130): typer hands that 130 back and the CLI would say 'interrupted' again
         raise SystemExit(130) from None
     finally:

@@ -351,7 +351,8 @@ def test_cli_sweep_says_interrupted_once(tmp_path: Path, capsys: pytest.CaptureF
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     import simulator.sweep
 
-    def ctrl_c(*a: object, progress: object = None, **k: object) -> None:
+    def ctrl_c(spec: object, outdir: Path, *a: object, progress: object = None, **k: object) -> None:
+        (outdir / "sweep.json").write_text("{}")  # as io_.prepare writes it before the first point
         progress(3, 35)  # type: ignore[operator]
         raise KeyboardInterrupt
 
@@ -362,6 +363,16 @@ def test_cli_sweep_says_interrupted_once(tmp_path: Path, capsys: pytest.CaptureF
     assert err.endswith(f"reesim: interrupted; 3 of 35 points are saved in {out}/points.csv; continue with:\n"
                         f"  reesim sweep {out} --resume\n")
     assert err.count("interrupted") == 1
+
+    def early(*a: object, **k: object) -> None:  # Ctrl-C while the scenario is checked: no sweep.json yet
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(simulator.sweep, "run_sweep", early)
+    out2 = tmp_path / "o2"
+    assert run_cli(["sweep", str(TUTORIAL), "-p", PARAMS[0], "-p", PARAMS[1], "-n", "2", "-o", str(out2)]) == 130
+    err = capsys.readouterr().err
+    assert err.endswith("reesim: interrupted before the first point; nothing was saved\n") and "--resume" not in err
+    assert not out2.exists()  # the empty folder it made is gone
 
 
 def test_points_parquet_matches_points_csv(reference: Path, tmp_path: Path) -> None:
