@@ -7,7 +7,8 @@ per-point means Y [n]:
   σ (spread: interactions or non-linearity) and the 95 % bootstrap half-width of
   μ*. An elementary effect is the change of the metric for one step of a
   parameter, scaled to the parameter's whole range, so μ* reads in the metric's
-  unit as "typical change from the low to the high end of the range";
+  unit as a slope over the range (where the metric saturates, or is cut off by the
+  horizon, it can exceed the spread of the values seen);
 - ``sobol``: SALib's Saltelli/Jansen estimators: first-order S1 and total-order
   ST with 95 % bootstrap half-widths (shares of the metric's variance);
 - ``lhs``: SALib's RBD-FAST first-order S1 with its 95 % half-width;
@@ -199,7 +200,12 @@ def index_text(method: str, idx: dict[str, Any], metric: str) -> str:
     conf = idx.get(key + "_conf")
     if method == "morris":
         s = f"μ* {fmt_metric(v, metric)}"
-        return s + (f" ±{fmt_metric(conf, metric).split(' ')[0]}" if conf is not None else "")
+        if conf is None:
+            return s
+        if metric == "cost_usd" and v is not None:  # the half-width in the mean's scale: 'USD 435.5 M ±8.9'
+            big = abs(v) >= 1e5
+            return s + f" ±{conf / 1e6:,.1f}" if big else s + f" ±{conf:,.0f}"
+        return s + " ±" + fmt_metric(conf, metric).split(" ")[0]  # '2,340 t ±120', '4.1 pp ±1.0'
     name = "S_T" if key == "ST" else "S1"
     s = f"{name} {v:.2f}" if v is not None else f"{name} n/a"
     return s + (f" ±{conf:.2f}" if conf is not None else "")
@@ -256,8 +262,9 @@ def drivers_sentence(metric_label: str, metric: str, method: str, a: dict[str, A
     word = {1: "driver", 2: "two drivers", 3: "three drivers"}[len(parts)]
     body = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
     rest = len(ranked) - len(parts)
-    tail = f"; the other {rest} matter{'s' if rest == 1 else ''} less" if rest and len(parts) == TOP else (
-        f"; the other {rest} hardly matter{'s' if rest == 1 else ''}" if rest else "")
+    others = "the other parameter matters" if rest == 1 else f"the other {rest} parameters matter"
+    tail = f"; {others} less" if rest and len(parts) == TOP else (
+        f"; {others.replace('matter', 'hardly matter')}" if rest else "")
     if _overlap(a["indices"], keep, key):
         tail += " (their 95 % intervals overlap: more samples would settle the order)"
     cen = a.get("censored_share")

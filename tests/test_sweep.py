@@ -142,7 +142,7 @@ def test_morris_and_grid_indices_of_a_linear_metric() -> None:
     line = drivers_sentence("toy [t]", "unmet_t", "morris", a, {"a": "alpha", "b": "beta"})
     assert line.startswith("Top two drivers of toy [t]: alpha (μ* 3")
     assert "alpha (μ* 3.00 t ±0; higher values raise it)" in line
-    assert "beta (μ* 1.00 t ±0; higher values lower it)" in line and "the other 1 hardly matters" in line
+    assert "beta (μ* 1.00 t ±0; higher values lower it)" in line and "the other parameter hardly matters" in line
 
 
 def test_constant_and_undefined_metrics_are_reported_not_analysed() -> None:
@@ -414,3 +414,13 @@ def test_sweep_sentences_give_each_metric_its_unit() -> None:
 
     assert [fmt_metric(9717.0, m) for m in ("unmet_t", "substituted_t", "ttr_days", "lost_days")] == [
         "9,717 t", "9,717 t", "9,717 d", "9,717 d"]  # substituted_t read '9,717 d'
+
+
+def test_sweep_sentence_gives_a_cost_interval_in_the_scale_of_its_mean() -> None:
+    from simulator.sensitivity import index_text
+
+    # the sentence read 'μ* USD 435.5 M ±USD' (the first word of 'USD 8.9 M')
+    assert index_text("morris", {"mu_star": 435.5e6, "mu_star_conf": 8.9e6}, "cost_usd") == "μ* USD 435.5 M ±8.9"
+    assert index_text("morris", {"mu_star": 435.5e6, "mu_star_conf": 8.9e3}, "cost_usd") == "μ* USD 435.5 M ±0.0"
+    assert index_text("morris", {"mu_star": 4.2e4, "mu_star_conf": 900.0}, "cost_usd") == "μ* USD 42,000 ±900"
+    assert index_text("morris", {"mu_star": 2340.0, "mu_star_conf": 120.0}, "unmet_t") == "μ* 2,340 t ±120"

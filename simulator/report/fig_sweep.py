@@ -156,7 +156,7 @@ def index_bars(data: SweepData, col: str) -> FigureOut:
         scale, unit = _scale(a["metric"], change=True)
         series = [("μ* (mean |effect|)", "mu_star", "mu_star_conf", IDX_C), ("σ (spread of effects)", "sigma", None,
                                                                                 IDX2_C)]
-        xlabel = f"change in {a['label'].rsplit(' [', 1)[0]}{unit} over a parameter's range"
+        xlabel = f"change in {a['label'].rsplit(' [', 1)[0]}{unit} per parameter range (one step, scaled)"
     elif method == "sobol":
         scale, unit = 1.0, ""
         series = [("S1 first order", "S1", "S1_conf", IDX2_C), ("S_T total order", "ST", "ST_conf", IDX_C)]
@@ -188,8 +188,10 @@ def index_bars(data: SweepData, col: str) -> FigureOut:
     fig.legend(*ax.get_legend_handles_labels(), loc="outside upper center", ncol=len(series), frameon=False,
                fontsize=7.5)
     if method == "morris":
-        cap = ("Morris screening (SALib): μ* is the mean absolute elementary effect — how much the metric "
-               "typically changes when the parameter moves across its range — with its 95 % bootstrap CI; σ is "
+        cap = ("Morris screening (SALib): μ* is the mean absolute elementary effect — the metric's change over "
+               "one step of the parameter, scaled up to its whole range (a slope, so where the metric saturates "
+               "or is cut off by the horizon μ* can exceed the spread of the values seen) — with its 95 % "
+               "bootstrap CI; σ is "
                "the spread of those effects: σ comparable to μ* means the effect depends on the other "
                "parameters (interactions) or is not linear.")
     elif method == "sobol":
