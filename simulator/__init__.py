@@ -33,6 +33,13 @@ def run(
     progress : callable, optional
         Called with (steps done, total steps).
 
+    Raises
+    ------
+    UsageError
+        For replications below 1, a negative seed or checks other than the three above.
+    ResourceError, InvariantError
+        As :func:`simulator.engine.simulate`.
+
     Examples
     --------
     >>> import simulator
@@ -41,17 +48,20 @@ def run(
     >>> res.fill_rate.shape
     (10, 2)
     """
+    import numbers
+
     from .engine import simulate
+    from .exceptions import UsageError
     from .network import compile_network
 
+    R = replications if replications is not None else scenario.replications
+    s = seed if seed is not None else scenario.seed
+    if isinstance(R, bool) or not isinstance(R, numbers.Integral) or R < 1:
+        raise UsageError(f"replications={R!r}: give a whole number >= 1")
+    if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 0:
+        raise UsageError(f"seed={s!r}: give a whole number >= 0")
     net = compile_network(scenario)
-    return simulate(
-        net,
-        replications if replications is not None else scenario.replications,
-        seed if seed is not None else scenario.seed,
-        checks=checks,
-        progress=progress,
-    )
+    return simulate(net, R, s, checks=checks, progress=progress)
 
 
 __all__ += ["run"]

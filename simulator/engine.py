@@ -32,7 +32,7 @@ import simpy
 from . import diversify as V
 from . import kernels as K
 from .events import Board, compile_events, event_process, extra_lead_steps, reference_steps
-from .exceptions import InvariantError
+from .exceptions import InvariantError, UsageError
 from .fused_args import MAX_BATCH, fused_args
 from .memory import available_memory, check_memory, estimate_memory
 from .metrics import MarketTracker, SeriesQuantiles, check_invariants, market_cover
@@ -90,6 +90,8 @@ def simulate(
     """
     t_start = time.perf_counter()
     R = int(replications)
+    if checks not in ("error", "warn", "off"):  # anything else would skip the checks without a word
+        raise UsageError(f"checks={checks!r}: allowed: error, warn, off")
     limit = max_memory if max_memory is not None else int(available_memory() * 0.8)
     check_memory(estimate_memory(net, R), R, limit)  # before the events draw their occurrences for R replicates
     sc = net.scenario

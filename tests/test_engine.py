@@ -349,3 +349,23 @@ def test_market_cover_ignores_a_product_the_market_does_not_use_now(tmp_path):
     p.write_text(TWO_PRODUCTS.replace("motor: {rate: 36500}", "motor: {rate: 0}"))
     res = simulate(compile_network(load_scenario(p)), 2, seed=1)
     assert res.series["market_cover_days"][0, 0, 1] == pytest.approx(23.0, abs=1e-6)
+
+
+def test_python_api_refuses_arguments_it_would_misread() -> None:
+    # a second review: checks='bogus' ran with no checks at all, replications=0 returned an empty
+    # Result, seed=-1 ended in numpy's 'expected non-negative integer', and sets='PATH=VALUE' was read
+    # one character at a time
+    import simulator
+    from simulator.exceptions import UsageError
+
+    sc = simulator.load_scenario(TUTORIAL)
+    for kw, msg in (({"checks": "bogus"}, "checks='bogus': allowed: error, warn, off"),
+                    ({"replications": 0}, "replications=0: give a whole number >= 1"),
+                    ({"seed": -1}, "seed=-1: give a whole number >= 0"),
+                    ({"replications": 2.5}, "replications=2.5: give a whole number >= 1")):
+        with pytest.raises(UsageError) as exc:
+            simulator.run(sc, **({"replications": 2} | kw))
+        assert str(exc.value) == msg
+    assert simulator.run(sc, replications=np.int64(2), seed=np.int64(3)).fill_rate.shape == (2, 2)
+    with pytest.raises(UsageError, match=r"give a list of 'PATH=VALUE' strings, e\.g\. sets=\['seed=3'\]"):
+        simulator.load_scenario(TUTORIAL, "seed=3")

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..exceptions import Problem, ScenarioError
+from ..exceptions import Problem, ScenarioError, UsageError
 from .checks import check
 from .errors import problems_from
 from .models import EVENT_TYPES, Scenario
@@ -53,6 +53,8 @@ def load_scenario(path: str | Path, sets: Sequence[str] = ()) -> Scenario:
         If an override's path leads nowhere.
     """
     path = Path(path)
+    if isinstance(sets, str):  # one override given as a string would be read letter by letter
+        raise UsageError(f"sets={sets!r}: give a list of 'PATH=VALUE' strings, e.g. sets=[{sets!r}]")
     problems: list[Problem] = []
     if not path.is_file():
         raise ScenarioError([Problem(str(path), None, None, "", "no such file")])
