@@ -32,6 +32,10 @@ from .data import (
 )
 
 TOP_DIFF_ROWS = 15  #: market rows of a differences table shown before the rest are folded away
+#: the last finding: what the confidence intervals do and do not cover
+HOW_SURE = ("The 95 % confidence intervals cover the random draws of these scenarios (demand noise, outages "
+            "and other drawn events), not the uncertainty of their inputs (capacities, blocked shares, dates, "
+            "stocks): 'reesim sweep' shows which inputs move the results most.")
 NO_CHANGE = "no change"  #: 'better in' of a tie: the paired difference is 0 in every replicate
 
 
@@ -183,7 +187,7 @@ def stockpile_table(data: ReportData) -> Table | None:
 def findings(data: ReportData, top: int = 5) -> list[str]:
     """Plain-language findings: the comparison's headline lines, or a run's worst markets."""
     if data.is_compare:
-        return list(data.headline) + _group_findings(data)
+        return list(data.headline) + _group_findings(data) + [HOW_SURE]
     v = data.baseline
     _, label, _ = data.reference()
     out: list[str] = []
@@ -216,7 +220,7 @@ def findings(data: ReportData, top: int = 5) -> list[str]:
         out.append(f"{names} {'meets' if len(fine) == 1 else 'meet'} all {'its' if len(fine) == 1 else 'their'} "
                    "demand (less than 0.5 t unmet on average).")
     out += _supply_findings(data)
-    return out
+    return out + [HOW_SURE]
 
 
 def _supply_findings(data: ReportData) -> list[str]:
@@ -247,23 +251,49 @@ def _supply_findings(data: ReportData) -> list[str]:
 
 
 def _compare_headline(data: ReportData) -> Table:
+    """Per market and scenario: fill over the horizon and during the reference event, unmet demand, and when
+    the market runs short and is back (TTS, TTR): the six-year fill alone hides the crisis and its length."""
+    ref = data.reference()[0]
+    in_window = bool(ref) and any(ref in (mk.get("event_fill_rate") or {}) for v in data.views
+                                  for mk in v.markets.values())
     cols = ["market"]
     for v in data.views:
-        cols += [f"fill rate · {v.name}", f"unmet t · {v.name}"]
-    t = Table("headline", "Headline: fill rate and unmet demand per market and scenario (mean)", cols)
+        cols += [f"fill rate · {v.name}", *([f"fill in {ref} · {v.name}"] if in_window else []),
+                 f"unmet t · {v.name}", f"TTS · {v.name}", f"TTR · {v.name}"]
+    t = Table("headline", "Headline: fill rate, unmet demand and time short per market and scenario", cols)
     for m in data.ranked_markets():
         row = [_c(m)]
         for v in data.views:
             mk = v.markets.get(m)
             if mk is None:
-                row += [_c("—"), _c("—")]
+                row += [_c("—")] * (5 if in_window else 4)
                 continue
             k = f"scenarios/{v.name}/markets/{m}"
-            row += [_c(fmt_pct(mk["fill_rate"]["mean"]), mk["fill_rate"]["mean"], f"{k}/fill_rate/mean", scale=100.0),
-                    _c(fmt_t(mk["unmet_t"]["mean"]), mk["unmet_t"]["mean"], f"{k}/unmet_t/mean")]
+            row.append(_c(fmt_pct(mk["fill_rate"]["mean"]), mk["fill_rate"]["mean"], f"{k}/fill_rate/mean",
+                          scale=100.0))
+            if in_window:
+                w = (mk.get("event_fill_rate") or {}).get(ref) or {}
+                row.append(_c(fmt_pct(w["mean"]), w["mean"], f"{k}/event_fill_rate/{ref}/mean", scale=100.0)
+                           if w.get("mean") is not None else _c("—"))
+            row += [_c(fmt_t(mk["unmet_t"]["mean"]), mk["unmet_t"]["mean"], f"{k}/unmet_t/mean"),
+                    _c(fmt_ttx(mk["tts_days"]), mk["tts_days"].get("p50"), f"{k}/tts_days/p50",
+                       extra=_ttx_extra(mk["tts_days"])),
+                    _c(fmt_ttx(mk["ttr_days"]), mk["ttr_days"].get("p50"), f"{k}/ttr_days/p50",
+                       extra=_ttx_extra(mk["ttr_days"]))]
         t.rows.append(row)
-    t.csv_columns = {f"fill rate · {v.name}": f"fill rate % · {v.name}" for v in data.views}
-    t.caption = "Markets with the most unmet demand first. The differences per scenario follow."
+    t.csv_columns = {}
+    for v in data.views:
+        t.csv_columns |= {f"fill rate · {v.name}": f"fill rate % · {v.name}",
+                          f"TTS · {v.name}": f"TTS d (median) · {v.name}", f"TTR · {v.name}": f"TTR d (median) · {v.name}"}
+        if in_window:
+            t.csv_columns[f"fill in {ref} · {v.name}"] = f"fill in {ref} % · {v.name}"
+    label = data.reference()[1] or ref or "the reference event"
+    t.caption = ("Markets with the most unmet demand first. Fill rate: over the whole horizon"
+                 + (f"; fill in {ref}: during that event's window ({label}), where the crisis shows" if in_window
+                    else "")
+                 + f". TTS/TTR: median days after {label} starts until the market first runs short (fill below "
+                 "99 %) and until its 30-day fill is back at 99 % ('> N d': cut off by the horizon); the time "
+                 "between them is how long the shortage lasts. The differences per scenario follow.")
     return t
 
 
