@@ -7,7 +7,7 @@ I recipe-input entries, O recipe-output entries.
 
 A *holding* is where stock sits: a producer's input (kind ``in``) or finished
 goods (``out``), a recycler's scrap (``scrap``), a market's stock (``mkt``) or
-a stockpile's stock (``pile``). Links run from an ``out`` or ``pile`` holding
+a stockpile's stock (``pile``). Links run from an ``out`` holding
 to an ``in``, ``mkt`` or ``pile`` holding.
 """
 

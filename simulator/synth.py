@@ -69,8 +69,8 @@ def make_network_yaml(
     seed : int
         Seed of the choices (regions, suppliers, weights, lead times, demand).
     with_stockpile : bool
-        Add a Japanese stockpile of NdPr metal with a release rule and a link
-        to one magnet plant (a link with zero nominal flow).
+        Add a Japanese stockpile of NdPr metal with a release rule to one magnet
+        plant.
     with_recycler : bool
         Add a magnet recycler collecting from the magnet markets and selling
         NdPr oxide to a metal plant (a right-to-left link).
@@ -220,8 +220,6 @@ def make_network_yaml(
             "region": "JP", "holds": {"ndpr_metal": {"initial": 200.0}},
             "release": {"to": [target], "when_cover_below_days": 10, "max_per_day": 2.0},
         }}
-        doc["links"].append({"from": "stock_jp", "to": target, "product": "ndpr_metal",
-                             "lead_days": 2})
     if with_recycler:
         mag_mkts = [m for (m, _, _), p in zip(markets, mkt_prod) if p == "magnet"]
         doc["recyclers"] = {"recycle_jp": {

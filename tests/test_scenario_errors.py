@@ -648,3 +648,19 @@ def test_a_parent_that_is_a_fragment_still_merges(tmp_path):
     child.write_text(f"reesim: 1\nname: child\nextends: [{ROOT / 'scenarios' / 'tutorial.yaml'}, extra.yaml]\n")
     sc = load_scenario(child)
     assert "late_ban" in {e.id for e in sc.events} and "cn_magnet_licensing" in {e.id for e in sc.events}
+
+
+def test_a_link_from_a_stockpile_is_refused(tmp_path):
+    """A link out of a stockpile validated but carried nothing, and its price was never paid (a second
+    review bought a stockpile's magnets 'for free'): a stockpile gives through its release block."""
+    text = (ROOT / "scenarios" / "tutorial.yaml").read_text()
+    assert "links:" in text
+    text = text.replace("links:", "links:\n  - {from: jogmec, to: magnet_jp, product: ndpr_oxide, lead_days: 1, price: 80000}", 1)
+    p = tmp_path / "s.yaml"
+    p.write_text(text)
+    with pytest.raises(ScenarioError) as exc:
+        load_scenario(p)
+    (prob,) = exc.value.problems
+    assert (prob.line, prob.path) == (line_of(text, "{from: jogmec"), "links[0].from")
+    assert prob.message.startswith("a link cannot start at stockpile 'jogmec': a stockpile gives through its "
+                                   "release block")

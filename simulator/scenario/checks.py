@@ -264,12 +264,17 @@ class _Checker:
         return set()
 
     def check_links(self) -> None:
-        suppliers = self.facilities | self.stockpiles | self.recyclers
+        suppliers = self.facilities | self.recyclers
         buyers = self.facilities | self.markets | self.stockpiles
         for i, x in enumerate(_l(self.doc.get("links"))):
             if not isinstance(x, dict):
                 continue
             base = ("links", i)
+            if x.get("from") in self.stockpiles:  # it would carry nothing, and its price would never be paid
+                self.add((*base, "from"), f"a link cannot start at stockpile {x['from']!r}: a stockpile gives "
+                         "through its release block (release: {to: [...]}), at once, not over links (allowed: "
+                         "a facility or a recycler)")
+                continue
             ok_from = self.ref((*base, "from"), x.get("from"), suppliers, "supplier")
             ok_to = self.ref((*base, "to"), x.get("to"), buyers, "buyer")
             p = x.get("product")

@@ -267,7 +267,7 @@ class Link(Strict):
     """A trade link carrying one product from a supplier to a buyer."""
 
     id: Id | None = Field(default=None, description="optional id (default 'from>to:product')")
-    from_: Id = Field(alias="from", description="supplier: facility, stockpile or recycler")
+    from_: Id = Field(alias="from", description="supplier: facility or recycler (a stockpile releases through its release block)")
     to: Id = Field(description="buyer: facility, market or stockpile")
     product: Id = Field(description="product carried")
     lead_days: NonNeg = Field(description="lead time from shipment to arrival [d] (at least one step)")
