@@ -197,10 +197,12 @@ def test_compare_report_shows_the_differences(tmp_path: Path) -> None:
     # what cost is, where costs are shown: a plan that substitutes demand must not just look cheaper
     diffs = text[text.index("<section id='differences'>"):].split("</section>")[0]
     assert "Δ cost: what the market pays for what is shipped to it (price × tonnes); investment in mines and " \
-           "refineries, subsidies and substituted demand (never bought) are not counted" in diffs
+           "refineries, subsidies, the initial stock of stockpiles and substituted demand (both never bought) " \
+           "are not counted" in diffs
     costs = text[text.index("<section id='costs-and-surplus'>"):].split("</section>")[0]
     assert "Costs are procurement spend (price × tonnes shipped) and stockpile holding costs only: investment " \
-           "in mines and refineries, subsidies and substituted demand (never bought) are not counted" in costs
+           "in mines and refineries, subsidies, the initial stock of stockpiles and substituted demand " \
+           "(both never bought) are not counted" in costs
 
 
 # --------------------------------------------------------------------------- synthetic summaries

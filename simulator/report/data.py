@@ -35,8 +35,9 @@ STAGE_ORDER = ("recycler", "mine", "separation", "metal", "stockpile", "componen
 MINUS = "\u2212"
 
 #: What the report's costs leave out, said where costs are shown (after what they are).
-COST_LEFT_OUT = ("investment in mines and refineries, subsidies and substituted demand (never bought) are not "
-                 "counted, so a plan that substitutes demand looks cheaper than it is.")
+COST_LEFT_OUT = ("investment in mines and refineries, subsidies, the initial stock of stockpiles and substituted "
+                 "demand (both never bought) are not counted, so a plan that builds, stockpiles or substitutes "
+                 "looks cheaper than it is.")
 COST_SCOPE = "Costs are procurement spend (price × tonnes shipped) and stockpile holding costs only: " + COST_LEFT_OUT
 
 
