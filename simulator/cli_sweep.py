@@ -28,7 +28,7 @@ ParamOpt = Annotated[list[str] | None, typer.Option(
 MetricOpt = Annotated[list[str] | None, typer.Option(
     "--metric", help="MARKET.METRIC to analyse, e.g. ev_jp.unmet_t, family:magnets.fill_rate, "
     "bloc:allied.lost_days; metrics: fill_rate, unmet_t, lost_days, max_shortfall, tts_days, ttr_days, "
-    "cost_usd. Repeatable; the first is the headline (default: unmet_t of every market family).")]
+    "cost_usd, substituted_t. Repeatable; the first is the headline (default: unmet_t of every market family).")]
 
 
 def register(app: typer.Typer, load: Callable[..., Any], SetOpt: Any, output_folder: Callable[..., None]) -> None:

@@ -10,11 +10,26 @@ import numpy.typing as npt
 F64 = npt.NDArray[np.float64]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Result:
     """Outcome of a run: per-replicate totals and quantile time series (immutable).
 
-    Per-replicate arrays have the replicate as leading axis R.
+    Per-replicate arrays have the replicate as leading axis R; their second axis follows
+    ``markets`` (M), ``producers`` (F), ``products`` (P), ``links`` (E) or the scenario's
+    stockpiles (S), as each field's comment says. Units are in brackets.
+
+    Reading TTS and TTR: where ``tts_censored`` (``ttr_censored``) is True the market had not
+    yet run short (not yet recovered) when the horizon ended, and ``tts_days`` (``ttr_days``)
+    holds that lower bound, the days from the reference event to the horizon's end, not a
+    time; a plain mean or median over replicates then understates it. NaN: the replicate has
+    no reference event. ``window_fill[event_id]`` is the fill rate inside that event's window,
+    where a crisis shows that the fill over the whole horizon hides.
+
+    >>> import numpy as np, simulator
+    >>> res = simulator.run(simulator.load_scenario("scenarios/tutorial.yaml"), replications=8)
+    >>> m = res.markets.index("ev_us")
+    >>> fill, short = res.fill_rate[:, m].mean(), ~res.tts_censored[:, m]
+    >>> tts = np.median(res.tts_days[short, m]) if short.any() else None  # days until ev_us runs short
     """
 
     scenario: str
@@ -58,6 +73,11 @@ class Result:
     #: per-replicate values behind ``series``, name -> [n_intervals, R, K] (only when asked for:
     #: chunks of a run keep them to merge the quantiles exactly)
     series_values: dict[str, F64] | None = None
+
+    def __repr__(self) -> str:  # the arrays would fill a notebook cell (~55,000 characters for the flagship)
+        return (f"Result(scenario={self.scenario!r}, replications={self.replications}, seed={self.seed}, "
+                f"days={self.n_steps * self.step_days}, markets={len(self.markets)}, "
+                f"producers={len(self.producers)}, links={len(self.links)})")
 
     @property
     def traced_replicates(self) -> int:

@@ -369,3 +369,5 @@ def test_python_api_refuses_arguments_it_would_misread() -> None:
     assert simulator.run(sc, replications=np.int64(2), seed=np.int64(3)).fill_rate.shape == (2, 2)
     with pytest.raises(UsageError, match=r"give a list of 'PATH=VALUE' strings, e\.g\. sets=\['seed=3'\]"):
         simulator.load_scenario(TUTORIAL, "seed=3")
+    res = simulator.run(sc, replications=3, seed=1)
+    assert repr(res) == "Result(scenario='tutorial', replications=3, seed=1, days=730, markets=2, producers=6, links=8)"
