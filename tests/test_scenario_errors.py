@@ -664,3 +664,17 @@ def test_a_link_from_a_stockpile_is_refused(tmp_path):
     assert (prob.line, prob.path) == (line_of(text, "{from: jogmec"), "links[0].from")
     assert prob.message.startswith("a link cannot start at stockpile 'jogmec': a stockpile gives through its "
                                    "release block")
+
+
+def test_an_overlay_that_misspells_an_id_is_told_which_it_meant(tmp_path):
+    """A child that meant to change ev_jp but typed ev_jpp made a new, incomplete market: the review read
+    'missing required key region' with no hint, and '(allowed: )' with nothing listed."""
+    child = tmp_path / "typo.yaml"
+    child.write_text(f"reesim: 1\nextends: {ROOT / 'scenarios' / 'tutorial.yaml'}\nname: typo\n"
+                     "markets:\n  ev_jpp: {stock: {magnet: {cover_days: 90}}}\n")
+    with pytest.raises(ScenarioError) as exc:
+        load_scenario(child)
+    msgs = [p.message for p in exc.value.problems]
+    assert msgs[0] == "missing required key 'region' (market 'ev_jpp' is new here: did you mean 'ev_jp'?)"
+    assert msgs[1] == "missing required key 'sector'"  # the hint once per entry
+    assert msgs[-1].endswith("(allowed: none; the market has no demand)")

@@ -208,7 +208,7 @@ class _Checker:
                     self.add(
                         (*base, "stock", p),
                         f"stock policy for {p!r}, which this market does not demand "
-                        f"(allowed: {_listing(sorted(demand))})",
+                        f"(allowed: {_listing(sorted(demand)) or 'none; the market has no demand'})",
                     )
             for i, s in enumerate(_l(m.get("substitution"))):
                 if isinstance(s, dict):

@@ -246,8 +246,28 @@ def problems_from(exc: ValidationError, doc: Any, root: type[BaseModel]) -> list
         if (path, msg) in seen:
             continue
         seen.add((path, msg))
+        if err["type"] == "missing":
+            msg += _new_entry_hint(doc, loc, seen)
         out.append(Problem(mark.file, mark.line, mark.col, path, msg))
     return out
+
+
+_ENTRY = {"markets": "market", "facilities": "facility", "stockpiles": "stockpile", "recyclers": "recycler",
+          "regions": "region", "products": "product", "blocs": "bloc"}
+
+
+def _new_entry_hint(doc: Any, loc: tuple[Any, ...], seen: set[tuple[str, str]]) -> str:
+    """' (market 'ev_jpp' is new here: did you mean 'ev_jp'?)' once per entry lacking a required key whose id
+    is close to another's: an overlay that meant to change ev_jp made a new, incomplete market instead."""
+    if len(loc) != 3 or loc[0] not in _ENTRY or not isinstance(doc, dict):
+        return ""
+    section, entry = loc[0], loc[1]
+    others = [k for k in (doc.get(section) or {}) if k != entry] if isinstance(doc.get(section), dict) else []
+    close = difflib.get_close_matches(str(entry), [str(k) for k in others], n=1)
+    if not close or (section, str(entry)) in seen:
+        return ""
+    seen.add((section, str(entry)))
+    return f" ({_ENTRY[section]} {entry!r} is new here: did you mean {close[0]!r}?)"
 
 
 __all__ = ["PosDict", "PosList", "locate", "problems_from"]
