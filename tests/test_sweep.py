@@ -424,3 +424,13 @@ def test_sweep_sentence_gives_a_cost_interval_in_the_scale_of_its_mean() -> None
     assert index_text("morris", {"mu_star": 435.5e6, "mu_star_conf": 8.9e3}, "cost_usd") == "μ* USD 435.5 M ±0.0"
     assert index_text("morris", {"mu_star": 4.2e4, "mu_star_conf": 900.0}, "cost_usd") == "μ* USD 42,000 ±900"
     assert index_text("morris", {"mu_star": 2340.0, "mu_star_conf": 120.0}, "unmet_t") == "μ* 2,340 t ±120"
+
+
+def test_tornado_of_a_time_says_a_bar_at_the_horizon_is_a_bound(reference: Path) -> None:
+    # a second review read a 1,461 d bar as a time: it is TTS/TTR cut off by the horizon
+    from simulator.report.fig_sweep import load_sweep, tornado
+
+    data = load_sweep(reference)
+    ttr, unmet = tornado(data, "family:magnets.ttr_days"), tornado(data, "ev_jp.unmet_t")
+    assert "counts at that bound, the days left in the horizon" in ttr.caption
+    assert "bound" not in unmet.caption

@@ -132,6 +132,10 @@ def tornado(data: SweepData, col: str) -> FigureOut:
            "(orange), the others kept mid-range; numbers at the bar ends are the parameter's values. Widest bar "
            "on top. These 2k + 1 one-at-a-time runs show local effects around the middle; the index chart "
            "measures effects across the whole design.")
+    if a["metric"] in ("tts_days", "ttr_days"):  # a censored time is a bound, not a time
+        cap += (" A replicate whose market had not yet run short (TTS) or recovered (TTR) when the horizon ended "
+                "counts at that bound, the days left in the horizon: a bar that reaches it means 'not within "
+                "the horizon', not that time.")
     return FigureOut(name, title, cap, fig, rows=rows)
 
 
