@@ -332,3 +332,15 @@ def test_set_nested_value_errors_name_the_assignment(write_scenario, mini_yaml):
         (f"--set {assignment}", None, "facilities.magnet_jp.stock.ore.cover_days",
          "negative value -1 (allowed: >= 0)")
     ]
+
+
+def test_provenance_lists_parent_files_by_normalised_paths(tmp_path, monkeypatch):
+    # the report's provenance read 'extends: my/../scenarios/controls_2027.yaml'
+    from simulator.scenario import scenario_files
+
+    (tmp_path / "scenarios").mkdir()
+    (tmp_path / "my").mkdir()
+    (tmp_path / "scenarios" / "base.yaml").write_text("reesim: 1\nname: base\n")
+    (tmp_path / "my" / "plan.yaml").write_text("reesim: 1\nextends: ../scenarios/base.yaml\nname: plan\n")
+    monkeypatch.chdir(tmp_path)
+    assert [p for p, _ in scenario_files("my/plan.yaml")] == ["my/plan.yaml", "scenarios/base.yaml"]

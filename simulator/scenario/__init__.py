@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -81,7 +82,7 @@ def scenario_files(path: str | Path) -> list[tuple[str, str]]:
             return
         seen.add(rp)
         data = p.read_bytes()
-        out.append((str(p), hashlib.sha256(data).hexdigest()))
+        out.append((os.path.normpath(p), hashlib.sha256(data).hexdigest()))  # 'my/../scenarios/x.yaml' -> 'scenarios/x.yaml'
         import yaml
 
         try:
