@@ -244,7 +244,8 @@ def _print_differences(console: Any, summary: dict[str, Any], first: str, name: 
     ga = summary["scenarios"][first].get("groups", {})
     gb = summary["scenarios"][name].get("groups", {})
     markets = sorted((k for k in diffs if ":" not in k), key=lambda k: -abs(diffs[k]["unmet_t"]["mean"] or 0.0))
-    subst = any(abs((v.get("substituted_t") or {}).get("mean") or 0.0) >= 0.5 for v in diffs.values())
+    subst = any(abs((v.get("substituted_t") or {}).get("mean") or 0.0) >= 0.5 for v in diffs.values()) or any(
+        ((mk.get("substituted_t") or {}).get("mean") or 0.0) >= 0.5 for mks in (sa, sb) for mk in mks.values())
     groups = [k for k in diffs if ":" in k]
     table = Table(title=f"{name} − {first}: paired differences per replicate, mean ±95 % CI "
                         f"({summary['replications']} replicates, seed {summary['seed']})",

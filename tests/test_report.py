@@ -629,3 +629,10 @@ def test_compare_headline_gives_fill_during_the_reference_event_and_time_short(t
     # and 'how sure': the CIs cover the draws, not the inputs; the report says so and where to look
     text = (out / "report.html").read_text()
     assert "not the uncertainty of their inputs" in text and "reesim sweep" in text
+    # both scenarios substitute the same: the column stays, showing 0, since unmet leaves that demand out in both
+    zero = {**row, "substituted_t": _diff(0.0, 0.0, 0.0, sd=0.0)}
+    data = _compare_data(tmp_path, {"ev_kr": zero})
+    for v in data.views:
+        v.markets["ev_kr"]["substituted_t"] = _stat(300.0)
+    (t,) = difference_tables(data)
+    assert "Δ substituted t" in t.columns

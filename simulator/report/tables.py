@@ -328,7 +328,8 @@ def difference_tables(data: ReportData) -> list[Table]:
     for v in data.views[1:]:
         diffs = data.differences.get(v.name, {})
         # demand given up to substitution is not unmet: shown beside Δ unmet when some scenario substitutes
-        subst = any(abs(num((d.get("substituted_t") or {}).get("mean") or 0.0)) >= 0.5 for d in diffs.values())
+        subst = any(abs(num((d.get("substituted_t") or {}).get("mean") or 0.0)) >= 0.5 for d in diffs.values()) or any(
+            num((mk.get("substituted_t") or {}).get("mean") or 0.0) >= 0.5 for w in (first, v) for mk in w.markets.values())
         cols = ["market / group", f"unmet t · {first.name}", f"unmet t · {v.name}", "Δ unmet t",
                 *(["Δ substituted t"] if subst else []),
                 "Δ fill rate pp", "Δ lost days", "Δ TTS d", "Δ TTR d", "Δ cost M USD", "better in"]
