@@ -593,6 +593,13 @@ def test_differences_table_shows_substituted_demand_beside_unmet_when_there_is_s
     assert "not counted as unmet" in t.caption
     (t,) = difference_tables(_compare_data(tmp_path, {"ev_kr": {**row, "substituted_t": _diff(0.0, 0.0, 0.0, sd=0.0)}}))
     assert "Δ substituted t" not in t.columns and "substitution" not in t.caption
+    # both scenarios substitute the same: the column stays, showing 0, since unmet leaves that demand out in both
+    zero = {**row, "substituted_t": _diff(0.0, 0.0, 0.0, sd=0.0)}
+    data = _compare_data(tmp_path, {"ev_kr": zero})
+    for v in data.views:
+        v.markets["ev_kr"]["substituted_t"] = _stat(300.0)
+    (t,) = difference_tables(data)
+    assert "Δ substituted t" in t.columns
 
 
 def test_findings_say_a_backorder_market_goes_without_not_that_it_loses(tmp_path: Path) -> None:
@@ -629,10 +636,3 @@ def test_compare_headline_gives_fill_during_the_reference_event_and_time_short(t
     # and 'how sure': the CIs cover the draws, not the inputs; the report says so and where to look
     text = (out / "report.html").read_text()
     assert "not the uncertainty of their inputs" in text and "reesim sweep" in text
-    # both scenarios substitute the same: the column stays, showing 0, since unmet leaves that demand out in both
-    zero = {**row, "substituted_t": _diff(0.0, 0.0, 0.0, sd=0.0)}
-    data = _compare_data(tmp_path, {"ev_kr": zero})
-    for v in data.views:
-        v.markets["ev_kr"]["substituted_t"] = _stat(300.0)
-    (t,) = difference_tables(data)
-    assert "Δ substituted t" in t.columns
