@@ -678,3 +678,21 @@ def test_an_overlay_that_misspells_an_id_is_told_which_it_meant(tmp_path):
     assert msgs[0] == "missing required key 'region' (market 'ev_jpp' is new here: did you mean 'ev_jp'?)"
     assert msgs[1] == "missing required key 'sector'"  # the hint once per entry
     assert msgs[-1].endswith("(allowed: none; the market has no demand)")
+
+
+def test_a_stockpile_refill_target_without_a_link_into_it_is_refused(tmp_path):
+    """A first review: 'a stockpile with a target but no supply link validates without comment' (it never
+    refills). The tutorial's own inert target is gone (its results are bit-identical without it)."""
+    text = (ROOT / "scenarios" / "tutorial.yaml").read_text()
+    text = text.replace("holds: {ndpr_oxide: {initial: 300}}", "holds: {ndpr_oxide: {initial: 300, target: 500}}", 1)
+    p = tmp_path / "s.yaml"
+    p.write_text(text)
+    with pytest.raises(ScenarioError) as exc:
+        load_scenario(p)
+    (prob,) = exc.value.problems
+    assert (prob.line, prob.path) == (line_of(text, "target: 500"), "stockpiles.jogmec.holds.ndpr_oxide.target")
+    assert prob.message == ("a refill target, but no link brings 'ndpr_oxide' to 'jogmec', so it never refills "
+                            "(allowed: a link into the stockpile, or no target)")
+    linked = text.replace("links:", "links:\n  - {from: sep_my, to: jogmec, product: ndpr_oxide, lead_days: 5}", 1)
+    p.write_text(linked)
+    assert load_scenario(p).stockpiles["jogmec"].holds["ndpr_oxide"].target == 500

@@ -220,8 +220,14 @@ class _Checker:
                 continue
             base = ("stockpiles", sid)
             self.ref((*base, "region"), s.get("region"), self.regions, "region")
-            for p in _d(s.get("holds")):
+            inbound = {x.get("product") for x in _l(self.doc.get("links"))
+                       if isinstance(x, dict) and x.get("to") == sid}
+            for p, h in _d(s.get("holds")).items():
                 self.ref((*base, "holds", p), p, self.products, "product")
+                if isinstance(h, dict) and h.get("target") is not None and p not in inbound:
+                    self.add((*base, "holds", p, "target"),
+                             f"a refill target, but no link brings {p!r} to {sid!r}, so it never refills "
+                             "(allowed: a link into the stockpile, or no target)")
             rel = _d(s.get("release"))
             self.refs((*base, "release", "to"), rel.get("to"), self.facilities | self.markets, "facility or market")
 
