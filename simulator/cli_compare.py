@@ -224,11 +224,10 @@ def _fmt_diff(d: dict[str, Any], scale: float = 1.0, digits: int = 0) -> str:
         if d.get("no_reference", 0.0) >= 1.0:
             return "no ref."
         return "all cens." if d.get("excluded", 0) >= 1.0 else "—"
+    from .report.data import fmt_signed
+
     lo, hi = d["ci95"]
-    mean = f"{d['mean'] * scale:+,.{digits}f}"
-    if float(mean.replace(",", "")) == 0.0:  # no "−0" or "+0": a change that rounds to nothing
-        mean = mean[1:]
-    out = f"{mean} ±{(hi - lo) / 2 * scale:,.{digits}f}".replace("-", "\u2212")
+    out = f"{fmt_signed(d['mean'], digits, scale)} ±{(hi - lo) / 2 * scale:,.{digits}f}"  # no '−0' or '+0'
     if d.get("excluded"):
         out += f" ({100 * d['excluded']:.0f} % excl.)"
     return out
@@ -238,14 +237,15 @@ def _print_differences(console: Any, summary: dict[str, Any], first: str, name: 
     """A rich table of the paired differences of ``name`` minus ``first`` per market and group."""
     from rich.table import Table
 
+    from .report.data import no_change, shows_substitution
+
     diffs = summary["differences"][name]
     sa = summary["scenarios"][first]["markets"]
     sb = summary["scenarios"][name]["markets"]
     ga = summary["scenarios"][first].get("groups", {})
     gb = summary["scenarios"][name].get("groups", {})
     markets = sorted((k for k in diffs if ":" not in k), key=lambda k: -abs(diffs[k]["unmet_t"]["mean"] or 0.0))
-    subst = any(abs((v.get("substituted_t") or {}).get("mean") or 0.0) >= 0.5 for v in diffs.values()) or any(
-        ((mk.get("substituted_t") or {}).get("mean") or 0.0) >= 0.5 for mks in (sa, sb) for mk in mks.values())
+    subst = shows_substitution(diffs, sa, sb)
     groups = [k for k in diffs if ":" in k]
     table = Table(title=f"{name} − {first}: paired differences per replicate, mean ±95 % CI "
                         f"({summary['replications']} replicates, seed {summary['seed']})",
@@ -266,8 +266,7 @@ def _print_differences(console: Any, summary: dict[str, Any], first: str, name: 
         cells = [key, f"{a['unmet_t']['mean']:,.0f} → {b['unmet_t']['mean']:,.0f}",
                  _fmt_diff(d["unmet_t"]), _fmt_diff(d["fill_rate"], 100.0, 1),
                  _fmt_diff(d["tts_days"]), _fmt_diff(d["ttr_days"]),
-                 "—" if pb is None else "no change" if d["unmet_t"].get("sd") == 0 and not d["unmet_t"]["mean"]
-                 else f"{pb:.0%}"]
+                 "—" if pb is None else "no change" if no_change(d["unmet_t"]) else f"{pb:.0%}"]
         if subst:
             cells.insert(3, _fmt_diff(d["substituted_t"]))
         table.add_row(*cells, end_section=end)

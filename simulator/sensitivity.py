@@ -174,6 +174,13 @@ def _f(v: Any) -> float | None:
 # --------------------------------------------------------------------------- plain language
 
 
+def _usd(v: float, like: float | None = None) -> str:
+    """USD in millions (``435.5 M``) from 100,000 on, else whole (``42,000``); ``like``: in that value's scale."""
+    if abs(v if like is None else like) >= 1e5:
+        return f"{v / 1e6:,.1f} M"
+    return f"{v:,.0f}"
+
+
 def fmt_metric(v: float | None, metric: str) -> str:
     """A value in the metric's unit: ``2,340 t``, ``4.1 pp``, ``12 d``, ``USD 1.2 M``."""
     if v is None or not math.isfinite(v):
@@ -181,7 +188,7 @@ def fmt_metric(v: float | None, metric: str) -> str:
     if metric in ("fill_rate", "max_shortfall"):
         return f"{100 * v:.1f} pp"
     if metric == "cost_usd":
-        return f"USD {v / 1e6:,.1f} M" if abs(v) >= 1e5 else f"USD {v:,.0f}"
+        return f"USD {_usd(v)}"
     unit = "t" if metric.endswith("_t") else "d"  # unmet_t, substituted_t: tonnes; the rest days
     if abs(v) < 0.005:
         return f"0 {unit}"
@@ -203,8 +210,7 @@ def index_text(method: str, idx: dict[str, Any], metric: str) -> str:
         if conf is None:
             return s
         if metric == "cost_usd" and v is not None:  # the half-width in the mean's scale: 'USD 435.5 M ±8.9'
-            big = abs(v) >= 1e5
-            return s + f" ±{conf / 1e6:,.1f}" if big else s + f" ±{conf:,.0f}"
+            return s + " ±" + _usd(conf, like=v).removesuffix(" M")
         return s + " ±" + fmt_metric(conf, metric).split(" ")[0]  # '2,340 t ±120', '4.1 pp ±1.0'
     name = "S_T" if key == "ST" else "S1"
     s = f"{name} {v:.2f}" if v is not None else f"{name} n/a"

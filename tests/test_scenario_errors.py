@@ -650,17 +650,24 @@ def test_a_parent_that_is_a_fragment_still_merges(tmp_path):
     assert "late_ban" in {e.id for e in sc.events} and "cn_magnet_licensing" in {e.id for e in sc.events}
 
 
-def test_a_link_from_a_stockpile_is_refused(tmp_path):
-    """A link out of a stockpile validated but carried nothing, and its price was never paid (a second
-    review bought a stockpile's magnets 'for free'): a stockpile gives through its release block."""
+def _tutorial_with(tmp_path, old, new):
+    """The tutorial with ``old`` replaced by ``new`` once, written to tmp_path: (text, path, its one problem)."""
     text = (ROOT / "scenarios" / "tutorial.yaml").read_text()
-    assert "links:" in text
-    text = text.replace("links:", "links:\n  - {from: jogmec, to: magnet_jp, product: ndpr_oxide, lead_days: 1, price: 80000}", 1)
+    assert old in text
+    text = text.replace(old, new, 1)
     p = tmp_path / "s.yaml"
     p.write_text(text)
     with pytest.raises(ScenarioError) as exc:
         load_scenario(p)
     (prob,) = exc.value.problems
+    return text, p, prob
+
+
+def test_a_link_from_a_stockpile_is_refused(tmp_path):
+    """A link out of a stockpile validated but carried nothing, and its price was never paid (a second
+    review bought a stockpile's magnets 'for free'): a stockpile gives through its release block."""
+    text, _, prob = _tutorial_with(
+        tmp_path, "links:", "links:\n  - {from: jogmec, to: magnet_jp, product: ndpr_oxide, lead_days: 1, price: 80000}")
     assert (prob.line, prob.path) == (line_of(text, "{from: jogmec"), "links[0].from")
     assert prob.message.startswith("a link cannot start at stockpile 'jogmec': a stockpile gives through its "
                                    "release block")
@@ -683,13 +690,8 @@ def test_an_overlay_that_misspells_an_id_is_told_which_it_meant(tmp_path):
 def test_a_stockpile_refill_target_without_a_link_into_it_is_refused(tmp_path):
     """A first review: 'a stockpile with a target but no supply link validates without comment' (it never
     refills). The tutorial's own inert target is gone (its results are bit-identical without it)."""
-    text = (ROOT / "scenarios" / "tutorial.yaml").read_text()
-    text = text.replace("holds: {ndpr_oxide: {initial: 300}}", "holds: {ndpr_oxide: {initial: 300, target: 500}}", 1)
-    p = tmp_path / "s.yaml"
-    p.write_text(text)
-    with pytest.raises(ScenarioError) as exc:
-        load_scenario(p)
-    (prob,) = exc.value.problems
+    text, p, prob = _tutorial_with(
+        tmp_path, "holds: {ndpr_oxide: {initial: 300}}", "holds: {ndpr_oxide: {initial: 300, target: 500}}")
     assert (prob.line, prob.path) == (line_of(text, "target: 500"), "stockpiles.jogmec.holds.ndpr_oxide.target")
     assert prob.message == ("a refill target, but no link brings 'ndpr_oxide' to 'jogmec', so it never refills "
                             "(allowed: a link into the stockpile, or no target)")

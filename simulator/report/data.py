@@ -304,6 +304,23 @@ def fmt_ci(lo: Any, hi: Any, digits: int = 0, scale: float = 1.0, signed: bool =
     return f"narrower than ±{0.5 * 10.0 ** -k:.{k + 1}f}{unit}", k
 
 
+def no_change(d: dict[str, Any] | None) -> bool:
+    """True when a paired difference is 0 in every replicate (mean 0, no spread): a tie, not a loss."""
+    if not d or d.get("mean") is None or num(d["mean"]) != 0.0:
+        return False
+    if d.get("sd") is not None:
+        return num(d["sd"]) == 0.0
+    lo, hi = d.get("ci95") or [None, None]
+    return lo is not None and num(lo) == 0.0 and num(hi) == 0.0
+
+
+def shows_substitution(diffs: dict[str, Any], *markets: dict[str, Any]) -> bool:
+    """True when a comparison has substituted demand to show beside unmet demand: some paired difference of
+    ``substituted_t``, or some market of the scenarios (``markets``: their summaries' markets), of 0.5 t or more."""
+    return any(abs(num((d.get("substituted_t") or {}).get("mean") or 0.0)) >= 0.5 for d in diffs.values()) or any(
+        num((mk.get("substituted_t") or {}).get("mean") or 0.0) >= 0.5 for mks in markets for mk in mks.values())
+
+
 def share_pct(c: float) -> str:
     """A share as a whole percentage, with a decimal where rounding would say 0 or 100 of a share that is
     neither (``99.5``, ``0.4``; ``> 99.9``, ``< 0.1`` beyond that)."""

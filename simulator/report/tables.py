@@ -28,7 +28,9 @@ from .data import (
     fmt_t,
     fmt_ttx,
     fmt_usd,
+    no_change,
     num,
+    shows_substitution,
 )
 
 TOP_DIFF_ROWS = 15  #: market rows of a differences table shown before the rest are folded away
@@ -112,6 +114,12 @@ def _ttx_extra(s: dict[str, Any] | None) -> tuple[tuple[str, Any], ...]:
             ("censored ones: at least d", "" if bound is None else num(bound)))
 
 
+def _ttx_cell(mk: dict[str, Any], metric: str, key: str) -> Cell:
+    """A market's median TTS or TTR (``metric``), censoring shown, its censored share and bound in the CSV."""
+    s = mk[metric]
+    return _c(fmt_ttx(s), s.get("p50"), f"{key}/{metric}/p50", extra=_ttx_extra(s))
+
+
 def _ci(s: dict[str, Any], pct: bool = False) -> str:
     lo, hi = s.get("ci95") or [None, None]
     if lo is None:
@@ -119,16 +127,6 @@ def _ci(s: dict[str, Any], pct: bool = False) -> str:
     if pct:
         return fmt_ci(lo, hi, 1, 100.0, signed=False, sep="–", unit=" %")[0]
     return fmt_ci(lo, hi, signed=False, sep="–")[0]
-
-
-def _no_change(d: dict[str, Any] | None) -> bool:
-    """True when a paired difference is 0 in every replicate (mean 0, no spread): a tie, not a loss."""
-    if not d or d.get("mean") is None or num(d["mean"]) != 0.0:
-        return False
-    if d.get("sd") is not None:
-        return num(d["sd"]) == 0.0
-    lo, hi = d.get("ci95") or [None, None]
-    return lo is not None and num(lo) == 0.0 and num(hi) == 0.0
 
 
 # --------------------------------------------------------------------------- run
@@ -154,10 +152,8 @@ def headline_table(data: ReportData) -> Table:
             _c(fmt_days(mk["lost_days"]["mean"]), mk["lost_days"]["mean"], f"{k}/lost_days/mean"),
             _c(fmt_pct(mk["max_shortfall"]["mean"], 0), mk["max_shortfall"]["mean"], f"{k}/max_shortfall/mean",
                scale=100.0),
-            _c(fmt_ttx(mk["tts_days"]), mk["tts_days"].get("p50"), f"{k}/tts_days/p50",
-               extra=_ttx_extra(mk["tts_days"])),
-            _c(fmt_ttx(mk["ttr_days"]), mk["ttr_days"].get("p50"), f"{k}/ttr_days/p50",
-               extra=_ttx_extra(mk["ttr_days"])),
+            _ttx_cell(mk, "tts_days", k),
+            _ttx_cell(mk, "ttr_days", k),
         ])
     t.csv_columns = {"fill rate": "fill rate %", "95 % CI": None, "max shortfall": "max shortfall %",
                      "TTS (median)": "TTS d (median)", "TTR (median)": "TTR d (median)"}
@@ -276,10 +272,7 @@ def _compare_headline(data: ReportData) -> Table:
                 row.append(_c(fmt_pct(w["mean"]), w["mean"], f"{k}/event_fill_rate/{ref}/mean", scale=100.0)
                            if w.get("mean") is not None else _c("—"))
             row += [_c(fmt_t(mk["unmet_t"]["mean"]), mk["unmet_t"]["mean"], f"{k}/unmet_t/mean"),
-                    _c(fmt_ttx(mk["tts_days"]), mk["tts_days"].get("p50"), f"{k}/tts_days/p50",
-                       extra=_ttx_extra(mk["tts_days"])),
-                    _c(fmt_ttx(mk["ttr_days"]), mk["ttr_days"].get("p50"), f"{k}/ttr_days/p50",
-                       extra=_ttx_extra(mk["ttr_days"]))]
+                    _ttx_cell(mk, "tts_days", k), _ttx_cell(mk, "ttr_days", k)]
         t.rows.append(row)
     t.csv_columns = {}
     for v in data.views:
@@ -315,7 +308,7 @@ def _diff_cell(d: dict[str, Any] | None, key: str, digits: int = 0, scale: float
 
 def _better_in(d: dict[str, Any], key: str) -> Cell:
     """The share of replicates with less unmet demand; 'no change' when the two are the same in every one."""
-    if _no_change(d):
+    if no_change(d):
         return _c(NO_CHANGE)
     pb = d.get("p_better")
     return _c("—" if pb is None else f"{100 * pb:.0f} %", pb, key, scale=100.0)
@@ -328,8 +321,7 @@ def difference_tables(data: ReportData) -> list[Table]:
     for v in data.views[1:]:
         diffs = data.differences.get(v.name, {})
         # demand given up to substitution is not unmet: shown beside Δ unmet when some scenario substitutes
-        subst = any(abs(num((d.get("substituted_t") or {}).get("mean") or 0.0)) >= 0.5 for d in diffs.values()) or any(
-            num((mk.get("substituted_t") or {}).get("mean") or 0.0) >= 0.5 for w in (first, v) for mk in w.markets.values())
+        subst = shows_substitution(diffs, first.markets, v.markets)
         cols = ["market / group", f"unmet t · {first.name}", f"unmet t · {v.name}", "Δ unmet t",
                 *(["Δ substituted t"] if subst else []),
                 "Δ fill rate pp", "Δ lost days", "Δ TTS d", "Δ TTR d", "Δ cost M USD", "better in"]

@@ -110,8 +110,7 @@ def apply_remove(doc: PosDict, ids: list[Any]) -> list[str]:
 #: keys only a whole scenario has: a ``sweep:`` file without them is a sweep file
 CORE_KEYS = frozenset({"horizon", "regions", "products", "facilities", "links"})
 #: top-level keys of a scenario (a parent used as a fragment may hold any of them and no ``reesim:``)
-SCENARIO_KEYS = CORE_KEYS | {"extends", "remove", "events", "markets", "stockpiles", "recyclers", "policies",
-                             "blocs", "sources", "report", "seed", "replications", "name", "title", "description"}
+SCENARIO_KEYS = frozenset(f.alias or n for n, f in Scenario.model_fields.items()) - {"reesim"}
 #: keys of a summary.json, which no scenario has: without ``reesim:`` it is a results file
 RESULT_KEYS = frozenset({"scenarios", "differences", "headline", "run_time_s", "timings", "mass_balance_error"})
 
