@@ -124,6 +124,14 @@ def simulate(
     use_t = np.ascontiguousarray(net.nominal_use.T)
     link_t = np.ascontiguousarray(net.nominal_link.T)
 
+    # stockpiles set up during the run: empty, with no refill target, until their step (pile_now: the targets
+    # of the stockpiles set up so far); at it they receive their initial stock (set_up_piles)
+    pile_on = net.pile_online_step
+    pile_now = np.where(pile_on > 0, 0.0, net.pile_target)
+    pile_steps = {int(s): np.flatnonzero(pile_on == s) for s in np.unique(pile_on[(pile_on > 0) & (pile_on < T)])}
+    pile_p = np.zeros((len(net.holdings), P))
+    pile_p[np.arange(len(net.holdings)), np.asarray(net.hold_product)] = 1.0
+
     def refresh(t: int) -> None:
         growth = net.growth_factor(t * step)
         mult = growth[None, :] * board.arrays["demand_factor"] * (1.0 - V.substituted_share(t, st.adopt_at, mech))
@@ -132,16 +140,31 @@ def simulate(
         # shocks or substitution (a licence does not shrink because the importer substitutes)
         st.ref_flow[...] = (growth @ link_t) * step
         st.fg_target[...] = net.fg_days * st.exp_use
-        st.order_up_to[...] = net.cover_days * st.exp_use + net.pile_target
+        st.order_up_to[...] = net.cover_days * st.exp_use + pile_now
 
     refresh(0)
     kind = net.hold_kind
     for k in (0, 3):
         st.on_hand[:, kind == k] = (net.initial_days * st.exp_use)[:, kind == k]
     st.on_hand[:, kind == 1] = st.fg_target[:, kind == 1]
-    st.on_hand[:, kind == 4] = net.pile_initial[kind == 4]
+    st.on_hand[:, kind == 4] = np.where(pile_on > 0, 0.0, net.pile_initial)[kind == 4]
     stock0 = st.on_hand @ plan.hold_prod
     flows = np.zeros((R, P))
+    no_stock = np.zeros(P)
+    stocked_at = [no_stock]  # tonnes by product that stockpiles set up at the current step received
+
+    def set_up_piles(t: int) -> None:
+        """Stockpiles set up at step t receive their initial stock (mass entering the chain, bought outside it)
+        and their refill targets, before the step's arrivals."""
+        hs = pile_steps.get(t)
+        stocked_at[0] = no_stock
+        if hs is None:
+            return
+        st.on_hand[:, hs] += net.pile_initial[hs]
+        stocked_at[0] = net.pile_initial[hs] @ pile_p[hs]
+        flows[...] += stocked_at[0]
+        pile_now[hs] = net.pile_target[hs]
+        st.order_up_to[:, hs] = net.cover_days[hs] * st.exp_use[:, hs] + pile_now[hs]
 
     ref_step, ref_id = reference_steps(net, plans, R)
     tracker = MarketTracker(R, M, step, ref_step, max(1, math.ceil(30 / step)))
@@ -232,6 +255,7 @@ def simulate(
         return block
 
     def step_fn(t: int) -> None:
+        set_up_piles(t)
         begin_step(t)
         pol = board.policy
         # 2. arrive (and scrap)
@@ -323,7 +347,8 @@ def simulate(
                          "shipped": shipped, "surplus": extra @ plan.out_prod, "produced": made @ plan.out_prod,
                          "used": used @ plan.in_prod, "consumed": consumed_p, "released": released,
                          "collected": collected, "weights": weights, "triggered": st.triggered,
-                         "substituted": raw * sub, "tags": None if tracer is None else tracer.full_tags()})
+                         "substituted": raw * sub, "stocked": np.broadcast_to(stocked_at[0], (R, P)),
+                         "tags": None if tracer is None else tracer.full_tags()})
         if progress is not None:
             progress(t + 1, T)
 
@@ -346,7 +371,7 @@ def simulate(
     # change) and event windows open or close
     stops = np.unique(np.concatenate([np.ceil(net.online_step[np.isfinite(net.online_step)]),
                                       [math.ceil(last_offline)] if np.isfinite(last_offline) else [],
-                                      [w[2] for w in windows], [w[3] for w in windows],
+                                      [w[2] for w in windows], [w[3] for w in windows], list(pile_steps),
                                       *[list(p.change_steps(T)) for p in plans if p.array not in IN_BATCH]])
                       ).astype(np.int64)
 
@@ -448,7 +473,8 @@ def simulate(
                          "consumed": o["consumed"] @ plan.dem_prod, "released": o["released"],
                          "collected": coll[0] if scrap is not None else np.zeros((R, P)),
                          "weights": o["weights_out"], "triggered": st.triggered,
-                         "substituted": o["raw"] * o["sub"], "tags": None if tracer is None else tracer.full_tags()})
+                         "substituted": o["raw"] * o["sub"], "stocked": np.broadcast_to(stocked_at[0], (R, P)),
+                         "tags": None if tracer is None else tracer.full_tags()})
         if progress is not None:
             progress(t + k, T)
 
@@ -491,6 +517,7 @@ def simulate(
         t = 0
         while t < T:  # batches of steps (see batch_stop), the calendar advanced step by step within them
             end = batch_stop(t)
+            set_up_piles(t)
             start_batch(t)
             ac = board.arrays["added_capacity"].copy()
             cap_rows, ac_rows, per_step = [cap_now[0]], [ac], t <= ramp_end

@@ -91,6 +91,7 @@ class Network:
     fg_days: F64  #: finished-goods target [d] for out holdings [H]
     pile_initial: F64  #: initial stock of pile holdings [t] [H]
     pile_target: F64  #: refill target of pile holdings [t] [H]
+    pile_online_step: F64  #: step from which a pile holding's stockpile exists (0: from the start) [H]
     orders: B  #: holding places orders (has at least one ordering link) [H]
     # --- markets
     dem_market: I64  #: market of each demand entry [D], sorted by market
@@ -240,6 +241,7 @@ def compile_network(sc: Scenario) -> Network:
     fg = np.zeros(H)
     p_init = np.zeros(H)
     p_target = np.zeros(H)
+    p_online = np.zeros(H)
     for h, (n, p, k) in enumerate(holdings):
         if k == "in":
             pol = sc.facilities[n].stock.get(p)
@@ -259,6 +261,9 @@ def compile_network(sc: Scenario) -> Network:
             hd = sc.stockpiles[n].holds[p]
             p_init[h] = hd.initial
             p_target[h] = hd.initial if hd.target is None else hd.target
+            set_up = sc.stockpiles[n].online
+            if set_up is not None:  # before the start: there from the start (step 0)
+                p_online[h] = max(0.0, float((set_up - sc.horizon.start).days // step))
 
     orders = np.zeros(H, dtype=bool)
     orders[link_dst[weight > 0]] = True
@@ -335,6 +340,7 @@ def compile_network(sc: Scenario) -> Network:
         fg_days=_ro(fg),
         pile_initial=_ro(p_init),
         pile_target=_ro(p_target),
+        pile_online_step=_ro(p_online),
         orders=_ro(orders),
         dem_market=_ro(dem_market),
         dem_hold=_ro(np.array([d[1] for d in dem_arr], dtype=np.int64)),

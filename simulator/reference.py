@@ -91,6 +91,9 @@ class ReferenceTrace:
     weights : ndarray, shape (T, E)
         Effective normalised ordering weight used at phase 6 (0 for rerouted
         links, links from stockpiles, links into holdings that do not order) [-].
+    stocked : ndarray, shape (T, P)
+        Initial stock that stockpiles set up at the step (``online``) received, by product [t]
+        (mass entering the chain, like collected scrap).
     tags : ndarray, shape (T, H, K, G + 1)
         Origin composition of each holding after the step, per traced stage
         (``report.trace_stages`` order) over ``net.regions`` and a last column none [-].
@@ -125,6 +128,7 @@ class ReferenceTrace:
     collected: np.ndarray
     substituted: np.ndarray
     weights: np.ndarray
+    stocked: np.ndarray
     tags: np.ndarray
     dependency: np.ndarray
     holding_cost: np.ndarray

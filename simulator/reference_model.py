@@ -23,7 +23,7 @@ FIELDS = {
     "on_hand": "H", "backlog": "E", "in_transit": "E", "backorder": "D", "demand": "D",
     "served": "D", "activity": "F", "shipped": "E", "surplus": "P", "produced": "P", "used": "P",
     "consumed": "P", "fill": "M", "exp_use": "H", "capacity": "F", "released": "S",
-    "triggered": "Q", "collected": "P", "substituted": "D", "weights": "E",
+    "triggered": "Q", "collected": "P", "substituted": "D", "weights": "E", "stocked": "P",
 }
 
 
@@ -49,6 +49,7 @@ class Model:
         self.fg_days = [0.0] * self.H
         self.pile_init = [0.0] * self.H
         self.pile_target = [0.0] * self.H
+        self.pile_online = [0] * self.H  # step the stockpile is set up (0: there from the start)
         for h, (n, p, k) in enumerate(net.holdings):
             if k in ("in", "mkt"):
                 node = sc.facilities[n] if k == "in" else sc.markets[n]
@@ -64,6 +65,8 @@ class Model:
                 hd = sc.stockpiles[n].holds[p]
                 self.pile_init[h] = hd.initial
                 self.pile_target[h] = hd.initial if hd.target is None else hd.target
+                set_up = sc.stockpiles[n].online
+                self.pile_online[h] = 0 if set_up is None else max(0, (set_up - start).days // self.step)
 
         # producers: capacity [units/step], online step, ramp [steps], recipe
         self.prod: list[dict[str, Any]] = []
@@ -260,7 +263,7 @@ class Model:
                 on[h] = self.init_days[h] * exp[h]
             elif k == "out":
                 on[h] = self.fg_days[h] * exp[h]
-            elif k == "pile":
+            elif k == "pile" and self.pile_online[h] == 0:  # a stockpile set up later starts empty
                 on[h] = self.pile_init[h]
         on0 = list(on)
         backlog, backorder = [0.0] * E, [0.0] * D
@@ -276,6 +279,12 @@ class Model:
         closed_below = self.sc.policies.closed_below
 
         for t in range(n_steps):
+            # 0. stockpiles set up at this step receive their initial stock (bought outside the chain)
+            stocked = [0.0] * P
+            for h in range(H):
+                if self.kind[h] == "pile" and self.pile_online[h] == t and t > 0:
+                    on[h] += self.pile_init[h]
+                    stocked[self.hprod[h]] += self.pile_init[h]
             # 1. events, policies, closed links, substitution share; exp_use refresh
             fx = self.cal.factors(t)
             for e in range(E):
@@ -462,7 +471,8 @@ class Model:
                         w_row[e] = self.w[e] / wsum
                 if any(trig[q] for q in self.pile_channels.get(h, [])):
                     continue
-                gap = self.cover[h] * exp[h] + self.pile_target[h] - on[h]
+                target = self.pile_target[h] if t >= self.pile_online[h] else 0.0  # none before it is set up
+                gap = self.cover[h] * exp[h] + target - on[h]
                 if h in self.bo_of:
                     gap += backorder[self.bo_of[h]]
                 # each link holds its share of the position: weight x (lead + 1), normalised,
@@ -483,7 +493,7 @@ class Model:
                              ("produced", produced), ("used", used), ("consumed", consumed),
                              ("fill", fill_row), ("exp_use", exp), ("capacity", cap_row),
                              ("released", rel_row), ("triggered", trig), ("collected", collected),
-                             ("substituted", sub_row), ("weights", w_row)):
+                             ("substituted", sub_row), ("weights", w_row), ("stocked", stocked)):
                 rec[key].append(list(row))
             trig = next_trig
 

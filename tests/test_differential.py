@@ -22,7 +22,7 @@ pytestmark = pytest.mark.usefixtures("backend")  # every test once per kernel ba
 ROOT = Path(__file__).resolve().parents[1]
 FIELDS = ("on_hand", "backlog", "in_transit", "backorder", "demand", "served", "activity", "shipped",
           "surplus", "produced", "used", "consumed", "released", "collected", "weights", "substituted",
-          "triggered", "tags")
+          "triggered", "stocked", "tags")
 
 
 def assert_agree(sc, R: int = 3) -> None:
@@ -163,6 +163,12 @@ def networks(draw):
         late = draw(st.sampled_from(sorted(doc["facilities"])))
         doc["facilities"][late]["online"] = draw(st.sampled_from(["2025-01-15", "2025-02-20"]))
         doc["facilities"][late]["ramp_days"] = draw(st.sampled_from([0, 10]))
+    if "stockpiles" in doc and draw(st.booleans()):  # set up during the run, refilled from a metal plant
+        pile = doc["stockpiles"]["stock_jp"]
+        pile["online"] = draw(st.sampled_from(["2025-01-01", "2025-02-03", "2025-03-20"]))
+        metal = next(f for f, x in doc["facilities"].items() if "ndpr_metal" in x.get("outputs", {}))
+        doc["links"].append({"from": metal, "to": "stock_jp", "product": "ndpr_metal", "lead_days": 4})
+        pile["holds"]["ndpr_metal"]["target"] = draw(st.sampled_from([150.0, 400.0]))
     facs = sorted(doc["facilities"])
     markets = sorted(doc["markets"])
     events = []

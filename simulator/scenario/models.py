@@ -235,6 +235,12 @@ class Stockpile(Strict):
     holds: dict[Id, Holding] = Field(min_length=1, description="product -> holding")
     release: Release | None = Field(default=None, description="release rule (none: never releases)")
     holding_cost: NonNeg = Field(default=0.0, description="cost of holding stock [USD/t/yr]")
+    online: Date | None = Field(
+        default=None,
+        description="date the stockpile is set up: it holds its initial stock from then on (bought outside "
+        "the modelled chain), and releases and refills only from then (default: from the start; after the "
+        "horizon: never)",
+    )
     source: str | None = _SOURCE
     note: str | None = _NOTE
 
