@@ -326,7 +326,7 @@ def replay_2010(R: int) -> dict[str, Any]:
                        if net.regions[net.link_src_region[e]] == "CN" and int(net.link_dst[e]) in jp_buyers]
             rows[-1]["imports"] = float(res.shipped_t[:, from_cn].sum(axis=1).mean() / 2)
     ax.axvspan(dt.date(2010, 9, 21), dt.date(2010, 11, 21), color="#f28e8e", alpha=0.3, linewidth=0, label="embargo (GTA)")
-    ax.axvspan(dt.date(2010, 7, 1), dt.date(2011, 1, 1), color="#f2c14e", alpha=0.15, linewidth=0, label="quota cap -40 % (QUO10)")
+    ax.axvspan(dt.date(2010, 7, 1), dt.date(2011, 1, 1), color="#f2c14e", alpha=0.15, linewidth=0, label="quota cap: blocked 0.4 from July (QUO10: -40 % a year)")
     ax.set_ylabel("lowest Japanese market cover,\ndays of use (median)")
     ax.set_title("embargo_japan_2010: how close Japan's users came to running out")
     ax.legend(fontsize=7, frameon=False, loc="lower left")
