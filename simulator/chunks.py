@@ -52,9 +52,9 @@ from .tracing import traced_replicates
 #: Per-replicate array fields of :class:`Result` (leading axis R).
 PER_REPLICATE = ("demand_t", "served_t", "max_shortfall", "tts_days", "tts_censored", "ttr_days",
                  "ttr_censored", "output_t", "capacity_used", "surplus_t", "spend_usd", "shipped_t",
-                 "released_t", "holding_cost_usd", "substituted_t", "collected_t", "dependency")
+                 "released_t", "released_by_holding_t", "holding_cost_usd", "substituted_t", "collected_t", "dependency")
 #: Fields every chunk of one run shares.
-SHARED = ("scenario", "seed", "n_steps", "step_days", "markets", "producers", "products", "links",
+SHARED = ("scenario", "seed", "n_steps", "step_days", "markets", "producers", "products", "links", "pile_holdings",
           "trace_stages", "regions", "series_times", "event_windows", "reference_event")
 DEFAULT_CHUNK = 256  #: replicates per chunk when none is given
 CHUNK_ALIGN = 16  #: chunk sizes are multiples of this (BLAS row blocks; see :func:`split`)

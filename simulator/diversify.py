@@ -32,6 +32,7 @@ class Mechanics:
     ch_pile: I64  #: stockpile holding
     ch_recv: I64  #: receiver holding
     ch_stockpile: I64  #: stockpile index
+    ch_holding: I64  #: index of its stockpile holding in ``pile_holdings`` (releases are counted per holding)
     ch_cover_days: F64  #: trigger threshold [d]
     ch_max_step: F64  #: largest release per step [t]
     pile_cost_step: F64  #: holding cost per t per step [USD/t] [H]
@@ -142,6 +143,7 @@ def compile_mechanics(net: Network) -> Mechanics:
         ch_pile=ch_pile,
         ch_recv=np.array(chr_, dtype=np.int64),
         ch_stockpile=np.array(chs, dtype=np.int64),
+        ch_holding=np.searchsorted(pile_h, ch_pile).astype(np.int64),
         ch_cover_days=np.array(chc, dtype=float),
         ch_max_step=np.array(chm, dtype=float),
         pile_cost_step=cost,

@@ -182,11 +182,11 @@ def simulate(
     series_times: list[int] = []
     acc = {name: np.zeros(shape) for name, shape in (
         ("output_t", (R, Fn)), ("cap_avail", (R, Fn)), ("act_sum", (R, Fn)), ("surplus_t", (R, P)),
-        ("shipped_t", (R, E)), ("released_t", (R, S)), ("holding_cost", (R, S)),
+        ("shipped_t", (R, E)), ("released_h", (R, len(mech.pile_holdings))), ("holding_cost", (R, S)),
         ("substituted_t", (R, M)), ("collected_t", (R, P)))}
     out_per_act = np.zeros(Fn)
     np.add.at(out_per_act, net.out_fac, net.out_coef)
-    pile_of_q = mech.ch_stockpile
+    pile_of_q = mech.ch_holding  # releases are counted per stockpile holding, then summed per stockpile
     scrap_prod = np.zeros((len(mech.rec_producer), P))
     scrap_prod[np.arange(len(mech.rec_producer)), np.asarray(net.hold_product)[mech.rec_scrap_hold]] = 1.0
     worst = 0.0
@@ -335,7 +335,7 @@ def simulate(
         acc["collected_t"] += collected
         acc["substituted_t"] += np.add.reduceat(raw * sub, net.mkt_starts, axis=1)
         if S:
-            np.add.at(acc["released_t"], (slice(None), pile_of_q), released)
+            np.add.at(acc["released_h"], (slice(None), pile_of_q), released)
             pile_h = mech.pile_holdings
             np.add.at(acc["holding_cost"], (slice(None), mech.pile_of_holding),
                       st.on_hand[:, pile_h] * mech.pile_cost_step[pile_h])
@@ -569,6 +569,8 @@ def simulate(
         wfill = {w: np.where(a[:, :, 1] > 0, a[:, :, 0] / np.where(a[:, :, 1] > 0, a[:, :, 1], 1), 1.0)
                  for w, a in win_acc.items()}
     dep = tracer.dependency() if tracer is not None else np.zeros((Rt, M, 0, len(net.regions) + 1))
+    released_s = np.zeros((R, S))  # per stockpile: the sum over its holdings
+    np.add.at(released_s, (slice(None), mech.pile_of_holding), acc["released_h"])
     labels = {"fill": net.markets, "market_cover_days": net.markets, "stockpile_t": net.stockpiles}
     labels.update({f"china_share_{k}": net.markets for k in stages})
     return Result(
@@ -577,7 +579,10 @@ def simulate(
         demand_t=tracker.demand, served_t=tracker.served, max_shortfall=tracker.max_shortfall,
         tts_days=res["tts"], tts_censored=res["tts_censored"], ttr_days=res["ttr"], ttr_censored=res["ttr_censored"],
         window_fill=wfill, output_t=acc["output_t"], capacity_used=util, surplus_t=acc["surplus_t"],
-        spend_usd=acc["shipped_t"] * net.price, shipped_t=acc["shipped_t"], released_t=acc["released_t"],
+        spend_usd=acc["shipped_t"] * net.price, shipped_t=acc["shipped_t"], released_t=released_s,
+        released_by_holding_t=acc["released_h"],
+        pile_holdings=tuple((net.stockpiles[s], net.products[net.hold_product[h]])
+                            for h, s in zip(mech.pile_holdings, mech.pile_of_holding)),
         holding_cost_usd=acc["holding_cost"], substituted_t=acc["substituted_t"], collected_t=acc["collected_t"],
         dependency=dep, trace_stages=stages, regions=net.regions,
         series_times=tuple(series_times), series={k: v.array() for k, v in series.items()}, series_labels=labels,

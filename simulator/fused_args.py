@@ -72,7 +72,7 @@ def fused_args(net: Network, R: int, observed: bool, st: State, plan: K.Plan, me
          f64(mech.sub_threshold), np.array(mech.has_sub, dtype=np.bool_),
          u64(mech.ch_pile), u64(mech.ch_recv), f64(mech.ch_cover_days), f64(mech.ch_max_step),
          *seg(chp, Q),
-         u64(mech.ch_stockpile), u64(mech.pile_holdings), u64(mech.pile_of_holding), f64(mech.pile_cost_step),
+         u64(mech.ch_holding), u64(mech.pile_holdings), u64(mech.pile_of_holding), f64(mech.pile_cost_step),
          c_keep, c_onehot, c_none, single_input, u64(mech.rec_scrap_hold), float(net.step_days),
          float(net.scenario.policies.closed_below), i64(ref_step))
     widths = {"arrived": E, "activity": Fn, "made": Oo, "used": I_, "extra": Oo, "backlog_out": H, "before_out": Oo,
@@ -88,7 +88,7 @@ def fused_args(net: Network, R: int, observed: bool, st: State, plan: K.Plan, me
     O = tuple(out.values())
     tr = tracker
     A = (flows, acc["output_t"], acc["act_sum"], acc["cap_avail"], acc["surplus_t"],
-         acc["shipped_t"], acc["substituted_t"], acc["released_t"], acc["holding_cost"],
+         acc["shipped_t"], acc["substituted_t"], acc["released_h"], acc["holding_cost"],
          tr.demand, tr.served, tr.int_d, tr.int_s, tr.max_shortfall, tr.ring_d, tr.ring_s, tr.roll_d, tr.roll_s,
          tr.short_step, tr.recover_step, tr.dip_step)
     assert P == flows.shape[1] and SHORT == fused_step.SHORT and RECOVERED == fused_step.RECOVERED

@@ -42,6 +42,7 @@ class Result:
     producers: tuple[str, ...]
     products: tuple[str, ...]
     links: tuple[str, ...]
+    pile_holdings: tuple[tuple[str, str], ...]  #: (stockpile, product) of each stockpile holding
     demand_t: F64  #: demand over the horizon [t] [R, M]
     served_t: F64  #: demand met on the day it arose [t] [R, M]
     max_shortfall: F64  #: max over steps of 1 - daily fill [-] [R, M]
@@ -55,7 +56,8 @@ class Result:
     surplus_t: F64  #: co-product surplus [t] [R, P]
     spend_usd: F64  #: procurement spend by link [USD] [R, E]
     shipped_t: F64  #: tonnes shipped by link [R, E]
-    released_t: F64  #: stockpile releases [t] [R, S]
+    released_t: F64  #: stockpile releases, all products held [t] [R, S]
+    released_by_holding_t: F64  #: stockpile releases by product held [t] [R, len(pile_holdings)]
     holding_cost_usd: F64  #: stockpile holding cost [USD] [R, S]
     substituted_t: F64  #: demand saved by substitution [t] [R, M]
     collected_t: F64  #: scrap collected by recyclers, by product [t] [R, P]

@@ -97,7 +97,9 @@ def summary_dict(result: Result, net: Any, provenance: dict[str, Any]) -> dict[s
             lost_f = np.where(dem > 0, unmet_f / np.where(dem > 0, dem / days, 1), 0.0)
         families[fam] = {"markets": [result.markets[m] for m in cols], "fill_rate": stat(fill_f),
                          "unmet_t": stat(unmet_f), "lost_days": stat(lost_f)}
-    stockpiles = {sid: {"released_t": stat(result.released_t[:, s]), "holding_cost_usd": stat(result.holding_cost_usd[:, s])}
+    stockpiles = {sid: {"released_t": stat(result.released_t[:, s]), "holding_cost_usd": stat(result.holding_cost_usd[:, s]),
+                        "products": {p: {"released_t": stat(result.released_by_holding_t[:, j])}
+                                     for j, (owner, p) in enumerate(result.pile_holdings) if owner == sid}}
                   for s, sid in enumerate(net.stockpiles)}
     meta = {
         "regions": {r: {"name": sc.regions[r].name, "bloc": sc.regions[r].bloc} for r in regions},

@@ -636,3 +636,23 @@ def test_compare_headline_gives_fill_during_the_reference_event_and_time_short(t
     # and 'how sure': the CIs cover the draws, not the inputs; the report says so and where to look
     text = (out / "report.html").read_text()
     assert "not the uncertainty of their inputs" in text and "reesim sweep" in text
+
+
+def test_a_stockpile_of_several_products_shows_its_releases_by_product(tmp_path: Path) -> None:
+    # 1,700 t of magnets and 40 t of Dy metal added up say little about Dy: the table splits them
+    folder = tmp_path / "syn"
+    summary = synthetic_results(folder, 8, full=True)
+    summary["stockpiles"]["pile_jp"]["products"] = {"ndfeb_magnet": {"released_t": _stat(90.0)},
+                                                    "dy_metal": {"released_t": _stat(30.0)}}
+    (folder / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    write_report(folder)
+    (pile,) = _csv(folder / "tables" / "stockpile_releases.csv")
+    assert float(pile["released t"]) == 120.0
+    assert float(pile["released by product [t]: ndfeb_magnet"]) == 90.0
+    assert float(pile["released by product [t]: dy_metal"]) == 30.0
+    text = (folder / "report.html").read_text(encoding="utf-8")
+    assert "ndfeb_magnet 90 · dy_metal 30" in text and "all the products a stockpile holds summed" in text
+    # one product: no split column
+    synthetic_results(folder, 8, full=True)
+    write_report(folder)
+    assert "released by product" not in (folder / "tables" / "stockpile_releases.csv").read_text()

@@ -95,3 +95,25 @@ def test_a_stockpile_refills_only_once_set_up_and_agrees_with_the_oracle(tmp_pat
     np.testing.assert_allclose(backlog_[31], 200.0)  # then the gap to its target, at once
     assert res.shipped_t[:, into].sum() > 0
     assert_agree(sc, R=2)
+
+
+def test_releases_are_counted_by_product_held():
+    # JOGMEC holds magnets too and releases them to ev_jp: releases by (stockpile, product) are the
+    # per-channel releases of the step summed over each holding's channels, and add up per stockpile
+    sets = [*BAN, "events.cn_magnet_licensing.products=[ndpr_oxide, magnet]",
+            "stockpiles.jogmec.holds.magnet={initial: 400}", "stockpiles.jogmec.release.to=[magnet_jp, ev_jp]"]
+    sc = load_scenario(ROOT / "scenarios" / "tutorial.yaml", sets=sets)
+    net = compile_network(sc)
+    from simulator.diversify import compile_mechanics
+
+    mech = compile_mechanics(net)
+    by_channel = []
+    res = simulate(net, 3, seed=1, observer=lambda t, s: by_channel.append(np.array(s["released"])))
+    per_channel = np.stack(by_channel).sum(axis=0)  # [R, Q] over the run
+    assert res.pile_holdings == (("jogmec", "ndpr_oxide"), ("jogmec", "magnet"))  # in the order of 'holds'
+    for j, (_, product) in enumerate(res.pile_holdings):
+        chans = [q for q in range(len(mech.ch_pile))
+                 if net.products[net.hold_product[mech.ch_pile[q]]] == product]
+        assert chans and res.released_by_holding_t[:, j].min() > 0  # both products were released
+        np.testing.assert_allclose(res.released_by_holding_t[:, j], per_channel[:, chans].sum(axis=1), rtol=1e-12)
+    np.testing.assert_allclose(res.released_t[:, 0], res.released_by_holding_t.sum(axis=1), rtol=1e-12)

@@ -125,7 +125,8 @@ def stockpiles(data: ReportData) -> FigureOut:
         return skip("stockpiles", "Stockpile levels over time",
                     "No stockpile series (stockpile_t:…) in timeseries.csv: the scenario has no stockpiles, "
                     "or its results predate them.")
-    cap = "Stock held by each stockpile [t]: median and p5–p95 across replicates. Shaded: event windows."
+    cap = ("Stock held by each stockpile [t], all the products it holds summed: median and p5–p95 across "
+           "replicates. Shaded: event windows.")
     out = _small_multiples(data, "stockpile_t", list(ids)[:TOP_SERIES], "stock [t]", False, "stockpiles",
                            "Stockpile levels over time", cap, "t")
     table = _stockpile_rows(data)

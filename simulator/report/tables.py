@@ -167,16 +167,24 @@ def headline_table(data: ReportData) -> Table:
 
 def stockpile_table(data: ReportData) -> Table | None:
     """Released tonnes and holding cost per stockpile and scenario (None without stockpiles)."""
-    cols = ["scenario", "stockpile", "released t", "holding cost [M USD]"]
+    piles = [(v, sid, s) for v in data.views for sid, s in (v.summary.get("stockpiles") or {}).items()]
+    # a stockpile of several products: tonnes of magnets and of Dy metal add up to little, so show each
+    mixed = any(len(s.get("products") or {}) > 1 for _, _, s in piles)
+    cols = ["scenario", "stockpile", "released t", *(["released by product [t]"] if mixed else []),
+            "holding cost [M USD]"]
     t = Table("stockpile_releases", "Stockpiles: releases and holding cost", cols)
-    for v in data.views:
+    for v, sid, s in piles:
         pre = f"scenarios/{v.name}/" if data.is_compare else ""
-        for sid, s in (v.summary.get("stockpiles") or {}).items():
-            r, h = s.get("released_t", {}), s.get("holding_cost_usd", {})
-            t.rows.append([_c(v.name), _c(sid),
-                           _c(fmt_t(r.get("mean")), r.get("mean"), f"{pre}stockpiles/{sid}/released_t/mean"),
-                           _c(fmt_usd(h.get("mean")), h.get("mean"), f"{pre}stockpiles/{sid}/holding_cost_usd/mean",
-                              scale=1e-6)])
+        r, h = s.get("released_t", {}), s.get("holding_cost_usd", {})
+        row = [_c(v.name), _c(sid), _c(fmt_t(r.get("mean")), r.get("mean"), f"{pre}stockpiles/{sid}/released_t/mean")]
+        if mixed:
+            means = [(p, num(ps.get("released_t", {}).get("mean"))) for p, ps in (s.get("products") or {}).items()]
+            row.append(_c(" · ".join(f"{p} {fmt_t(m)}" for p, m in means), extra=tuple(means)))
+        row.append(_c(fmt_usd(h.get("mean")), h.get("mean"), f"{pre}stockpiles/{sid}/holding_cost_usd/mean", scale=1e-6))
+        t.rows.append(row)
+    if mixed:
+        t.caption = ("Released: mean tonnes over the horizon, all the products a stockpile holds summed; "
+                     "the next column splits them by product.")
     return t if t.rows else None
 
 
