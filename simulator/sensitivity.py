@@ -40,6 +40,9 @@ RANK_INDEX = {"morris": ("mu_star", "μ*"), "sobol": ("ST", "total-order Sobol' 
               "lhs": ("S1", "first-order index S1 (RBD-FAST)"), "grid": ("S1", "first-order share of variance S1")}
 EDGE = 0.2  #: share of the range at each end used for main effects of continuous designs
 TOP = 3  #: drivers named in the sentence
+#: Morris with fewer trajectories than this is a rough screen: its sentence never says a parameter "hardly
+#: matters" (μ* from two or three elementary effects can miss what the one-at-a-time tornado shows)
+FEW_TRAJECTORIES = 4
 
 
 def analyse(method: str, X: np.ndarray, Y: np.ndarray, names: list[str], seed: int,
@@ -99,6 +102,7 @@ def analyse(method: str, X: np.ndarray, Y: np.ndarray, names: list[str], seed: i
 
                 r = morris.analyze(problem, X, Y, num_resamples=1000, conf_level=0.95, num_levels=levels, seed=seed)
                 cols = ("mu", "mu_star", "sigma", "mu_star_conf")
+                out["trajectories"] = len(Y) // (k + 1)
             elif method == "sobol":
                 from SALib.analyze import sobol
 
@@ -269,8 +273,13 @@ def drivers_sentence(metric_label: str, metric: str, method: str, a: dict[str, A
     body = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
     rest = len(ranked) - len(parts)
     others = "the other parameter matters" if rest == 1 else f"the other {rest} parameters matter"
-    tail = f"; {others} less" if rest and len(parts) == TOP else (
+    few = a.get("trajectories") if method == "morris" else None
+    rough = few is not None and few < FEW_TRAJECTORIES
+    tail = f"; {others} less" if rest and (len(parts) == TOP or rough) else (
         f"; {others.replace('matter', 'hardly matter')}" if rest else "")
+    if rough:
+        tail += (f"; {few} trajector{'y' if few == 1 else 'ies'} make{'s' if few == 1 else ''} this a rough "
+                 "screen (the tornado shows each parameter's effect alone)")
     if _overlap(a["indices"], keep, key):
         tail += " (their 95 % intervals overlap: more samples would settle the order)"
     cen = a.get("censored_share")

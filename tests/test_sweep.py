@@ -145,6 +145,17 @@ def test_morris_and_grid_indices_of_a_linear_metric() -> None:
     assert "beta (μ* 1.00 t ±0; higher values lower it)" in line and "the other parameter hardly matters" in line
 
 
+def test_a_screen_of_few_trajectories_says_it_is_rough() -> None:
+    # μ* from two elementary effects per parameter can miss what the one-at-a-time tornado on the same
+    # page shows, so with two trajectories the sentence calls no parameter negligible and says why
+    X = design("morris", 3, 2, seed=2)
+    a = analyse("morris", X, X @ np.array([3.0, -1.0, 0.0]), ["a", "b", "c"], seed=2)
+    assert a["trajectories"] == 2
+    line = drivers_sentence("toy [t]", "unmet_t", "morris", a, {})
+    assert "hardly" not in line and "the other parameter matters less" in line
+    assert line.endswith("; 2 trajectories make this a rough screen (the tornado shows each parameter's effect alone).")
+
+
 def test_constant_and_undefined_metrics_are_reported_not_analysed() -> None:
     X = design("morris", 2, 4, seed=0)
     a = analyse("morris", X, np.full(len(X), 5.0), ["a", "b"], seed=0)
