@@ -91,7 +91,7 @@ class Network:
     fg_days: F64  #: finished-goods target [d] for out holdings [H]
     pile_initial: F64  #: initial stock of pile holdings [t] [H]
     pile_target: F64  #: refill target of pile holdings [t] [H]
-    pile_online_step: F64  #: step from which a pile holding's stockpile exists (0: from the start) [H]
+    pile_online_step: F64  #: step from which a pile holding's stockpile exists (0: from the start; n_steps: never) [H]
     orders: B  #: holding places orders (has at least one ordering link) [H]
     # --- markets
     dem_market: I64  #: market of each demand entry [D], sorted by market
@@ -262,8 +262,10 @@ def compile_network(sc: Scenario) -> Network:
             p_init[h] = hd.initial
             p_target[h] = hd.initial if hd.target is None else hd.target
             set_up = sc.stockpiles[n].online
-            if set_up is not None:  # before the start: there from the start (step 0)
-                p_online[h] = max(0.0, float((set_up - sc.horizon.start).days // step))
+            if set_up is not None:  # before the start: there from the start (step 0); after the end: never
+                # (n_steps: the last step can run past the end when step_days does not divide the horizon)
+                p_online[h] = (float(n_steps) if set_up > sc.horizon.end
+                               else max(0.0, float((set_up - sc.horizon.start).days // step)))
 
     orders = np.zeros(H, dtype=bool)
     orders[link_dst[weight > 0]] = True

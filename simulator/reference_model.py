@@ -50,6 +50,7 @@ class Model:
         self.pile_init = [0.0] * self.H
         self.pile_target = [0.0] * self.H
         self.pile_online = [0] * self.H  # step the stockpile is set up (0: there from the start)
+        n_steps = math.ceil(sc.horizon.days / self.step)  # a stockpile set up at it never exists
         for h, (n, p, k) in enumerate(net.holdings):
             if k in ("in", "mkt"):
                 node = sc.facilities[n] if k == "in" else sc.markets[n]
@@ -66,7 +67,8 @@ class Model:
                 self.pile_init[h] = hd.initial
                 self.pile_target[h] = hd.initial if hd.target is None else hd.target
                 set_up = sc.stockpiles[n].online
-                self.pile_online[h] = 0 if set_up is None else max(0, (set_up - start).days // self.step)
+                self.pile_online[h] = (0 if set_up is None else n_steps if set_up > sc.horizon.end  # never
+                                       else max(0, (set_up - start).days // self.step))
 
         # producers: capacity [units/step], online step, ramp [steps], recipe
         self.prod: list[dict[str, Any]] = []

@@ -13,6 +13,7 @@ from test_differential import assert_agree
 from simulator import load_scenario
 from simulator.engine import simulate
 from simulator.network import compile_network
+from simulator.reference import run_reference
 from simulator.synth import make_network_yaml
 
 pytestmark = pytest.mark.usefixtures("backend")  # every test once per kernel backend
@@ -70,6 +71,22 @@ def test_a_stockpile_set_up_after_the_horizon_never_exists():
     assert res.released_t.sum() == 0.0 and res.holding_cost_usd.sum() == 0.0
     assert np.all(res.series["stockpile_t"] == 0.0)
 
+
+
+def test_a_stockpile_set_up_after_the_horizon_but_within_the_last_step_never_exists():
+    # weekly steps: 730 days make 105 steps, the last one (days 728-734) running past the horizon's end
+    # (2026-12-31, day 729); a stockpile set up on 2027-01-02 (day 731) is after the horizon: never there
+    sets = [*BAN, "horizon.step_days=7", "stockpiles.jogmec.online=2027-01-02"]
+    _, res, rec = _run(sets)
+    assert (rec["on_hand"] == 0.0).all() and (rec["stocked"] == 0.0).all()
+    assert res.released_t.sum() == 0.0 and res.holding_cost_usd.sum() == 0.0
+    sc = load_scenario(ROOT / "scenarios" / "tutorial.yaml", sets=sets)
+    ref = run_reference(sc, compile_network(sc), noise=False)
+    assert ref.stocked.sum() == 0.0 and ref.holding_cost.sum() == 0.0
+    # the same date inside the horizon (its last day, day 729, also in the last step) sets it up there
+    _, last, rec_last = _run([*BAN, "horizon.step_days=7", "stockpiles.jogmec.online=2026-12-31"])
+    np.testing.assert_array_equal(rec_last["stocked"].sum(axis=(1, 2)).nonzero()[0], [104])
+    assert last.holding_cost_usd.min() > 0
 
 def test_a_stockpile_refills_only_once_set_up_and_agrees_with_the_oracle(tmp_path):
     doc = yaml.safe_load(make_network_yaml(2, 1, 1, 2, 2, seed=3, horizon_days=90, with_stockpile=True))
