@@ -368,7 +368,7 @@ def simulate(
     lifetimes = [int(x) for lts in mech.rec_lifetimes for x in lts] if n_rec else []
     scrap_life = max(1, min(lifetimes)) if lifetimes else MAX_BATCH
     # steps where an event changes something other than capacity, plants come online (order shares
-    # change) and event windows open or close
+    # change), event windows open or close and stockpiles are set up (their stock arrives between batches)
     stops = np.unique(np.concatenate([np.ceil(net.online_step[np.isfinite(net.online_step)]),
                                       [math.ceil(last_offline)] if np.isfinite(last_offline) else [],
                                       [w[2] for w in windows], [w[3] for w in windows], list(pile_steps),
@@ -397,8 +397,9 @@ def simulate(
     def batch_stop(t: int) -> int:
         """First step after t that must start a new call of the compiled kernel: the end of the reporting
         interval, a change of any event other than a commission's added capacity, a plant coming
-        online, an event window's start or end, at most MAX_BATCH steps on and within the shortest
-        recycling lifetime (scrap arriving in a batch then comes from consumption before it)."""
+        online, an event window's start or end, a stockpile's set-up, at most MAX_BATCH steps on and
+        within the shortest recycling lifetime (scrap arriving in a batch then comes from consumption
+        before it)."""
         if observer is not None:
             return t + 1
         nxt = min(T, (t // interval + 1) * interval, t + MAX_BATCH, t + scrap_life)
