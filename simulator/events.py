@@ -198,7 +198,7 @@ def event_process(env: Any, board: Board, i: int, n_steps: int) -> Generator[Any
 
 
 def _step(net: Network, date: Any) -> int:
-    return (date - net.scenario.horizon.start).days // net.step_days
+    return net.scenario.horizon.step_of(date)
 
 
 def _occurrences(
@@ -417,7 +417,7 @@ def reference_steps(net: Network, plans: list[EventPlan], R: int) -> tuple[np.nd
             return np.where(s0 < net.n_steps, s0, -1), ref
         ev = next(e for e in sc.events if e.id == ref)
         if ev.start is not None:
-            s = (ev.start - sc.horizon.start).days // net.step_days
+            s = sc.horizon.step_of(ev.start)
             return np.full(R, s if s < net.n_steps else -1, dtype=np.int64), ref
     stoch = [p for p in plans if not p.deterministic and p.type in DISRUPTIONS]
     if not stoch:

@@ -264,14 +264,12 @@ def compile_network(sc: Scenario) -> Network:
             set_up = sc.stockpiles[n].online
             if set_up is not None:  # before the start: there from the start (step 0); after the end: never
                 # (n_steps: the last step can run past the end when step_days does not divide the horizon)
-                p_online[h] = (float(n_steps) if set_up > sc.horizon.end
-                               else max(0.0, float((set_up - sc.horizon.start).days // step)))
+                p_online[h] = max(0.0, float(sc.horizon.step_of(set_up)))
 
     orders = np.zeros(H, dtype=bool)
     orders[link_dst[weight > 0]] = True
 
-    start = sc.horizon.start
-    online_step = np.array([0.0 if d is None else float((d - start).days // step) for d in online])
+    online_step = np.array([0.0 if d is None else float(sc.horizon.step_of(d)) for d in online])
 
     in_arr = np.array(sorted(in_e), dtype=float).reshape(-1, 3)
     out_arr = np.array(sorted(out_e), dtype=float).reshape(-1, 3)

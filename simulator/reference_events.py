@@ -107,8 +107,8 @@ class Calendar:
             self._add(ev)
 
     def step_of(self, d: dt.date) -> int:
-        """Step of a date: ``floor((d - start).days / step_days)``."""
-        return (d - self.sc.horizon.start).days // self.step
+        """Step of a date: ``floor((d - start).days / step_days)``; after the horizon end, the number of steps."""
+        return self.sc.horizon.step_of(d)
 
     def _window(self, ev: Any) -> tuple[int, int]:
         if ev.stochastic is not None:

@@ -41,7 +41,6 @@ class Model:
         self.H, self.P = len(net.holdings), len(net.products)
         self.hprod = [pidx[p] for (_, p, _) in net.holdings]
         self.kind = [k for (_, _, k) in net.holdings]
-        start = sc.horizon.start
 
         # stock policies per holding [d] / [t]
         self.cover = [0.0] * self.H
@@ -50,7 +49,6 @@ class Model:
         self.pile_init = [0.0] * self.H
         self.pile_target = [0.0] * self.H
         self.pile_online = [0] * self.H  # step the stockpile is set up (0: there from the start)
-        n_steps = math.ceil(sc.horizon.days / self.step)  # a stockpile set up at it never exists
         for h, (n, p, k) in enumerate(net.holdings):
             if k in ("in", "mkt"):
                 node = sc.facilities[n] if k == "in" else sc.markets[n]
@@ -67,8 +65,7 @@ class Model:
                 self.pile_init[h] = hd.initial
                 self.pile_target[h] = hd.initial if hd.target is None else hd.target
                 set_up = sc.stockpiles[n].online
-                self.pile_online[h] = (0 if set_up is None else n_steps if set_up > sc.horizon.end  # never
-                                       else max(0, (set_up - start).days // self.step))
+                self.pile_online[h] = 0 if set_up is None else max(0, sc.horizon.step_of(set_up))
 
         # producers: capacity [units/step], online step, ramp [steps], recipe
         self.prod: list[dict[str, Any]] = []
@@ -89,7 +86,7 @@ class Model:
                 online, ramp_days, stage, region = rec.online, rec.ramp_days, "recycler", rec.region
             self.prod.append({
                 "id": f, "cap": cap, "ins": ins, "outs": outs,
-                "online": 0 if online is None else (online - start).days // self.step,
+                "online": 0 if online is None else sc.horizon.step_of(online),
                 "ramp": ramp_days / self.step, "recycler": f in sc.recyclers,
                 "stage": stage, "region": ridx[region],
             })

@@ -221,6 +221,39 @@ events:
     assert np.isnan(res2.tts_days).all() and np.isnan(res2.ttr_days).all() and not res2.tts_censored.any()
 
 
+def test_dates_after_the_horizon_in_its_last_step_never_happen(tmp_path):
+    # 181 days in 7-day steps: 26 steps, the last one (2025-06-25 .. 07-01) a day past the horizon's end.
+    # A plant online on 2025-07-01 and an outage from then are after the horizon, so they never happen
+    # (they used to, in that last step); dated 2025-06-30, the horizon's last day, both happen in it.
+    def late(day: str):
+        body = f"""
+facilities:
+  mag_old: {{region: AU, stage: component, capacity: 1000000, outputs: {{magnet: 1.0}}, finished_cover_days: 0}}
+  mag_new: {{region: AU, stage: component, capacity: 1000000, outputs: {{magnet: 1.0}}, finished_cover_days: 0,
+            online: {day}}}
+markets:
+  m: {{region: JP, sector: ev_motors, demand: {{magnet: {{rate: 36500}}}}, stock: {{magnet: {{cover_days: 5}}}}}}
+links:
+  - {{from: mag_old, to: m, product: magnet, lead_days: 1}}
+  - {{from: mag_new, to: m, product: magnet, lead_days: 1}}
+events:
+  - {{id: cut, type: outage, facilities: [mag_old], capacity_lost: 1.0, start: {day}}}
+"""
+        (tmp_path / "m.yaml").write_text(BASE.format(body=body))
+        net = compile_network(load_scenario(tmp_path / "m.yaml", ["horizon.step_days=7"]))
+        return (net, *run(net))
+
+    net, after, rec_after = late("2025-07-01")
+    old, new = net.producers.index("mag_old"), net.producers.index("mag_new")
+    assert net.n_steps == 26 and net.online_step[new] == 26
+    assert (rec_after["weights"][:, 0, 1] == 0.0).all()  # mag_new is never ordered from
+    net, within, rec_within = late("2025-06-30")
+    assert net.online_step[new] == 25
+    assert (rec_within["weights"][:25, 0, 1] == 0.0).all() and rec_within["weights"][25, 0, 1] > 0.0
+    # the outage takes mag_old's last step of output (its backlog) only when it starts within the horizon
+    assert within.output_t[0, old] < after.output_t[0, old]
+
+
 def test_supplier_not_online_yet_gets_no_orders(tmp_path):
     # Two suppliers of one market, weights 1:1, lead 1 d; mag_new comes online at step 30.
     # Before that every order goes to mag_old (weight 1 of the links still considered), so

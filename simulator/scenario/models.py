@@ -64,6 +64,14 @@ class Horizon(Strict):
         """Number of simulated days, both ends included [d]."""
         return (self.end - self.start).days + 1
 
+    def step_of(self, date: dt.date) -> int:
+        """The step a date falls in: ``floor((date - start).days / step_days)``, negative before the start;
+        a date after ``end`` gives the number of steps (never reached), also where the last step runs past
+        ``end`` because ``step_days`` does not divide the horizon."""
+        if date > self.end:
+            return -(-self.days // self.step_days)
+        return (date - self.start).days // self.step_days
+
 
 class ReportOptions(Strict):
     """What the results and the report contain."""
