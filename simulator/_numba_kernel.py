@@ -44,6 +44,7 @@ COMPACT = ("arrived", "activity", "made", "used", "extra", "backlog_out", "befor
            "tag_acc")
 SHORT = 0.99  # metrics.SHORT (asserted equal in fused_args)
 RECOVERED = 0.99  # metrics.RECOVERED
+TRIGGER_TIE = 1e-9  # diversify.TRIGGER_TIE (asserted equal in fused_args)
 
 
 @njit(cache=True, error_model="numpy", nogil=True, pipeline_class=StepCompiler)
@@ -439,7 +440,8 @@ def _step_block(blk, nb, t0, nsteps, S, T, N, O, A, K):  # pragma: no cover - co
                     adopt_at[r, d] = t + 1
             for q in range(Q):
                 h = ch_recv[q]
-                new_trig[r, q] = on_hand[r, h] < ch_cover[q] * exp_use[r, h]
+                thr = ch_cover[q] * exp_use[r, h]
+                new_trig[r, q] = on_hand[r, h] < thr - thr * TRIGGER_TIE
             # ------------------------------------------------------------ 6. re-route, order
             rs_ = reroute_steps[r]
             if rs_ < 1.0:

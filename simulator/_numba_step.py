@@ -19,6 +19,7 @@ from ._numba_kernel import (  # noqa: F401
     PIPELINE_SHA256,
     RECOVERED,
     SHORT,
+    TRIGGER_TIE,
     _step_block,
 )
 

@@ -24,6 +24,12 @@ B = npt.NDArray[np.bool_]
 N_LIFETIMES = 32
 
 
+#: a receiver triggers a release when its stock is below the threshold by more than this share of it: a
+#: release tops the receiver up to the threshold exactly, and whether it then counts as below was left to
+#: the last bit of the rounding (the oracle and the engine disagreed at 7-day steps)
+TRIGGER_TIE = 1e-9
+
+
 @dataclass(frozen=True)
 class Mechanics:
     """Index arrays of the diversification mechanics of one network."""
@@ -169,7 +175,8 @@ def compile_mechanics(net: Network) -> Mechanics:
 
 def triggers(on_hand: F64, exp_use: F64, mech: Mechanics) -> B:
     """Channels whose receiver's cover is below the release threshold [R, Q]."""
-    return on_hand[:, mech.ch_recv] < mech.ch_cover_days * exp_use[:, mech.ch_recv]
+    thr = mech.ch_cover_days * exp_use[:, mech.ch_recv]
+    return on_hand[:, mech.ch_recv] < thr - thr * TRIGGER_TIE
 
 
 def release(on_hand: F64, exp_use: F64, triggered: B, allowed: F64, mech: Mechanics) -> F64:

@@ -92,4 +92,5 @@ def fused_args(net: Network, R: int, observed: bool, st: State, plan: K.Plan, me
          tr.demand, tr.served, tr.int_d, tr.int_s, tr.max_shortfall, tr.ring_d, tr.ring_s, tr.roll_d, tr.roll_s,
          tr.short_step, tr.recover_step, tr.dip_step)
     assert P == flows.shape[1] and SHORT == fused_step.SHORT and RECOVERED == fused_step.RECOVERED
+    assert V.TRIGGER_TIE == fused_step.TRIGGER_TIE
     return (S, tags, N, O, A), out

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from .diversify import TRIGGER_TIE
 from .network import Network
 from .reference_events import DETERMINISTIC, Calendar
 from .reference_tracing import Tracer, lifetime_steps
@@ -448,7 +449,7 @@ class Model:
                 if (adopt_at[i] is None and fx.substitution and short
                         and short_run[i] * self.step >= ru["after"]):
                     adopt_at[i] = t + 1
-            next_trig = [on[ch["r"]] < ch["cover"] * exp[ch["r"]] for ch in self.channels]
+            next_trig = [on[ch["r"]] < ch["cover"] * exp[ch["r"]] * (1.0 - TRIGGER_TIE) for ch in self.channels]
 
             # 6. order (re-routing; a stockpile refills only while none of its channels triggered)
             transit = [sum(pipe[e].values()) for e in range(E)]

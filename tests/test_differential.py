@@ -87,6 +87,19 @@ def test_tutorial_full_ban_with_schedule_agrees_with_oracle():
     assert_agree(sc)
 
 
+def test_release_topping_a_receiver_up_to_its_threshold_agrees_with_oracle_at_7_day_steps():
+    # an uncapped release fills magnet_jp to exactly its trigger threshold; whether it then counts as
+    # below it was left to the last bit (the oracle re-triggered at step 28 and the engine did not):
+    # triggers now need the stock below the threshold by more than diversify.TRIGGER_TIE of it
+    sc = load_scenario(
+        ROOT / "scenarios" / "tutorial.yaml",
+        sets=["markets.ev_jp.demand.magnet.noise_cv=0", "markets.ev_us.demand.magnet.noise_cv=0",
+              "facilities.mine_cn.outages.rate_per_year=0", "horizon.step_days=7",
+              "events.cn_magnet_licensing.products=[ndpr_oxide]", "events.cn_magnet_licensing.blocked=1.0"],
+    )
+    assert_agree(sc)
+
+
 def _mini(tmp_path, event: str, interval_days: int = 30):
     """conftest's MINI_YAML with its export control replaced by ``event`` (YAML of one list item)."""
     from conftest import MINI_YAML
@@ -193,6 +206,7 @@ def networks(draw):
                        "set": {draw(st.sampled_from(["stockpile_release", "substitution", "recycling"])): False}})
     doc["events"] = events
     doc["policies"] = {"reroute_after_days": draw(st.sampled_from([None, 0, 5, 20]))}
+    doc["horizon"]["step_days"] = draw(st.sampled_from([1, 1, 3, 7]))  # 120 days: 7 leaves a last step past the end
     doc.setdefault("report", {})["trace_stages"] = draw(st.sampled_from(
         [["mine", "separation"], ["separation", "component"], ["mine"], []]))
     return doc
