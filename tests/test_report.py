@@ -652,7 +652,11 @@ def test_a_stockpile_of_several_products_shows_its_releases_by_product(tmp_path:
     assert float(pile["released by product [t]: dy_metal"]) == 30.0
     text = (folder / "report.html").read_text(encoding="utf-8")
     assert "ndfeb_magnet 90 · dy_metal 30" in text and "all the products a stockpile holds summed" in text
-    # one product: no split column
-    synthetic_results(folder, 8, full=True)
-    write_report(folder)
-    assert "released by product" not in (folder / "tables" / "stockpile_releases.csv").read_text()
+    # one product: no split column (nor from results written before the split, without 'products')
+    for products in ({"ndpr_oxide": {"released_t": _stat(120.0)}}, None):
+        summary = synthetic_results(folder, 8, full=True)
+        if products:
+            summary["stockpiles"]["pile_jp"]["products"] = products
+            (folder / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+        write_report(folder)
+        assert "released by product" not in (folder / "tables" / "stockpile_releases.csv").read_text()
