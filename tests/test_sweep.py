@@ -445,3 +445,13 @@ def test_tornado_of_a_time_says_a_bar_at_the_horizon_is_a_bound(reference: Path)
     ttr, unmet = tornado(data, "family:magnets.ttr_days"), tornado(data, "ev_jp.unmet_t")
     assert "counts at that bound, the days left in the horizon" in ttr.caption
     assert "bound" not in unmet.caption
+
+
+def test_parameter_paths_get_plain_names() -> None:
+    from simulator.sweep_params import param_label
+
+    assert param_label("stockpiles.us_vault.online") == "us_vault set-up date"
+    assert param_label("recyclers.rec_jp.online") == "rec_jp start date"
+    assert param_label("stockpiles.jogmec.holds.dy_metal.initial") == "jogmec initial dy_metal [t]"
+    assert param_label("events.cn_controls_2027.blocked") == "blocked fraction of cn_controls_2027"
+    assert param_label("markets.ev_jp.stock.ndfeb_magnet.cover_days") == "markets.ev_jp.stock.ndfeb_magnet.cover_days"
