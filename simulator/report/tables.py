@@ -176,15 +176,18 @@ def stockpile_table(data: ReportData) -> Table | None:
     for v, sid, s in piles:
         pre = f"scenarios/{v.name}/" if data.is_compare else ""
         r, h = s.get("released_t", {}), s.get("holding_cost_usd", {})
-        row = [_c(v.name), _c(sid), _c(fmt_t(r.get("mean")), r.get("mean"), f"{pre}stockpiles/{sid}/released_t/mean")]
+        means = [(p, num(ps.get("released_t", {}).get("mean"))) for p, ps in (s.get("products") or {}).items()]
+        # in the CSV the split is in columns 'released t: PRODUCT' beside the total
+        row = [_c(v.name), _c(sid), _c(fmt_t(r.get("mean")), r.get("mean"), f"{pre}stockpiles/{sid}/released_t/mean",
+                                       extra=tuple(means) if mixed else ())]
         if mixed:
-            means = [(p, num(ps.get("released_t", {}).get("mean"))) for p, ps in (s.get("products") or {}).items()]
-            row.append(_c(" · ".join(f"{p} {fmt_t(m)}" for p, m in means), extra=tuple(means)))
+            row.append(_c(" · ".join(f"{p} {fmt_t(m)}" for p, m in means)))
         row.append(_c(fmt_usd(h.get("mean")), h.get("mean"), f"{pre}stockpiles/{sid}/holding_cost_usd/mean", scale=1e-6))
         t.rows.append(row)
     if mixed:
         t.caption = ("Released: mean tonnes over the horizon, all the products a stockpile holds summed; "
                      "the next column splits them by product.")
+        t.csv_columns = {"released by product [t]": None}  # the CSV has the split as numbers instead
     return t if t.rows else None
 
 
