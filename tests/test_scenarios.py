@@ -239,3 +239,21 @@ def test_allied_plan_shortens_the_2027_us_shortfall() -> None:
     fill_a = a.window_fill["cn_controls_2027"][:, i].mean()
     fill_b = b.window_fill["cn_controls_2027"][:, j].mean()
     assert fill_a < 0.8 and fill_b > fill_a + 0.2, (fill_a, fill_b)
+
+
+def test_the_us_reserve_set_up_in_2026_carries_us_users_through_2027() -> None:
+    """Project Vault (set up mid-2026, VAULT) is full when the 2027 controls start: without it US NdFeB users
+    lose >10 points of fill in the control window (docs/validation.md §6); set up only in September 2027,
+    it comes too late for much of it."""
+    sets = ["horizon.end=2028-06-30"]
+
+    def us_fill(extra: list[str]) -> float:
+        sc = load("controls_2027_allied.yaml", sets + extra)
+        net = compile_network(sc)
+        res = simulate(net, 2, sc.seed, checks="error")
+        us = [i for i, m in enumerate(net.markets) if m.endswith("_us") and "ndfeb_magnet" in sc.markets[m].demand]
+        return float(res.window_fill["cn_controls_2027"][:, us].mean())
+
+    with_it, without, late = us_fill([]), us_fill(["stockpiles.us_vault.online=2030-01-01"]), \
+        us_fill(["stockpiles.us_vault.online=2027-09-01"])
+    assert with_it > without + 0.10 and with_it > late + 0.05, (with_it, without, late)
