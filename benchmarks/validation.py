@@ -361,6 +361,20 @@ def stress_2027(R: int) -> dict[str, Any]:
     return {"rows": rows, "fig": save(fig, "stress_2027"), "without": plan_measures(R, rows)}
 
 
+#: public and private money announced behind each measure of the allied plan (docs/data/ree-reference.md):
+#: loans, equity, grants and capex as reported, not what the measure costs to run; '' where none is sourced
+MEASURE_MONEY = {
+    "the US reserve (Project Vault)": "USD 10 bn EXIM loans + 2 bn private, all critical minerals (VAULT)",
+    "JOGMEC's 180 days of Dy/Tb": "JPY 39 bn (~USD 250 m), JOGMEC's whole rare-earth budget for 2026 (REX26)",
+    "Lynas's Malaysian heavy-REE plant": "AUD 180 m (LYNM)",
+    "Lynas's NdPr to Japan first": "AUD 200 m JARE investment in Lynas, 2023 (MIN23)",
+    "MP's heavy-REE separation and US Dy/Tb metal": "USD 150 m DoD loan (DOD25)",
+    "the new US magnet plants": "USD 1.4 bn Vulcan package (VUL25) + 94.1 m DoD for eVAC (EVAC)",
+    "the recyclers": "USD 80 m OSC loan to ReElement (VUL25); Apple's USD 500 m with MP (APL25); US only",
+    "Dy thrifting (substitution)": "",
+}
+
+
 def plan_measures(R: int, rows: dict[str, Any]) -> dict[str, dict[str, float]]:
     """What each measure of the allied plan buys in the 2027 controls: the plan without it (the measure's
     plants, recyclers or stockpile dated after the horizon, its settings back to the baseline's), as the
@@ -565,11 +579,11 @@ def write_md(r: dict[str, Any], args: argparse.Namespace, seconds: float) -> Non
     w("measure's plants, recyclers or stockpile dated after the horizon, its settings back to the")
     w("baseline's; measures interact, so the rows do not add up to the plan):")
     w("")
-    w("| the plan without | " + " | ".join(a["fill"]) + " |")
-    w("|---|" + "---:|" * len(a["fill"]))
+    w("| the plan without | " + " | ".join(a["fill"]) + " | money announced behind it |")
+    w("|---|" + "---:|" * len(a["fill"]) + "---|")
     pts = lambda v: "0.0" if round(v, 1) == 0 else f"{v:+.1f}"  # no signed zeros
     for name, d in wo.items():
-        w(f"| {name} | " + " | ".join(pts(d[g]) for g in a["fill"]) + " |")
+        w(f"| {name} | " + " | ".join(pts(d[g]) for g in a["fill"]) + f" | {MEASURE_MONEY.get(name) or '—'} |")
     w("")
 
     def top(g: str) -> str:
@@ -589,6 +603,10 @@ def write_md(r: dict[str, Any], args: argparse.Namespace, seconds: float) -> Non
             "share of normal exports the controls still let through."
             + (f" Without {' or '.join(idle)} no region's fill moves by half a point." if idle else ""), 95):
         w(line)
+    w("")
+    w("The money column is what was announced (loans, equity, grants, as reported), not what a")
+    w("measure costs to run, and two rows are whole programmes of which the rare-earth part is")
+    w("not known: it says where public money went, not the price of a point of fill.")
     w("")
     w("## 7. Ten years of random disruptions (`random_risk.yaml`)")
     w("")
