@@ -111,6 +111,7 @@ def summary_dict(result: Result, net: Any, provenance: dict[str, Any]) -> dict[s
         | {rid: {"region": r.region, "stage": "recycler"} for rid, r in sc.recyclers.items()},
         "stockpiles": {sid: {"region": s.region} for sid, s in sc.stockpiles.items()},
         "title": sc.title,
+        "random": random_elements(sc),
         "trace_stages": list(result.trace_stages),
         "traced_replicates": result.traced_replicates,
     }
@@ -140,6 +141,22 @@ def summary_dict(result: Result, net: Any, provenance: dict[str, Any]) -> dict[s
         "meta": meta,
         "timings": result.timings,
     }
+
+
+def random_elements(sc: Any) -> list[str]:
+    """What a scenario draws at random, in words (what its confidence intervals cover)."""
+    from .rng import is_random
+
+    out = []
+    if any(d.noise_cv > 0 for m in sc.markets.values() for d in m.demand.values()):
+        out.append("day-to-day demand noise")
+    if any(f.outages is not None and f.outages.rate_per_year > 0 for f in sc.facilities.values()):
+        out.append("plant outages")
+    severities = ("blocked", "capacity_lost", "factor", "extra_lead_days", "capacity")
+    if any(e.stochastic is not None or any(is_random(getattr(e, k, None) or 0) for k in severities)
+           for e in sc.events):
+        out.append("events drawn per replicate")
+    return out
 
 
 def write_timeseries(path: Path, result: Result, start: dt.date) -> int:

@@ -660,3 +660,42 @@ def test_a_stockpile_of_several_products_shows_its_releases_by_product(tmp_path:
             (folder / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
         write_report(folder)
         assert "released t:" not in (folder / "tables" / "stockpile_releases.csv").read_text()
+
+
+def test_the_how_sure_finding_names_what_the_scenarios_draw(tmp_path: Path) -> None:
+    # the flagship draws only demand noise: its CIs of ±0.05 % are not about outages or events it does not have
+    from simulator import load_scenario
+    from simulator.results import random_elements
+
+    root = Path(__file__).resolve().parents[1] / "scenarios"
+    assert random_elements(load_scenario(root / "controls_2027_allied.yaml")) == ["day-to-day demand noise"]
+    assert random_elements(load_scenario(root / "tutorial.yaml")) == ["day-to-day demand noise", "plant outages"]
+    assert random_elements(load_scenario(root / "random_risk.yaml")) == [
+        "day-to-day demand noise", "events drawn per replicate"]
+    folder = tmp_path / "syn"
+    only_noise = ("(day-to-day demand noise only: no outage or event is drawn at random), not the uncertainty of "
+                  "their inputs (capacities, blocked shares, dates, stocks), which is why they can be so narrow")
+    for drawn, want in ((["day-to-day demand noise"], only_noise),
+                        (["day-to-day demand noise", "plant outages"], "(day-to-day demand noise, plant outages), not"),
+                        (None, "(demand noise, outages and other drawn events), not")):
+        summary = synthetic_results(folder, 8, full=True)
+        if drawn is not None:
+            summary["meta"]["random"] = drawn
+        (folder / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+        write_report(folder)
+        assert want in (folder / "report.html").read_text(encoding="utf-8")
+
+
+def test_the_count_of_markets_the_plan_helps_is_out_of_those_that_run_short(tmp_path: Path) -> None:
+    # '25 of 54 markets' read as under half, where 25 of the 29 markets that run short at all were helped
+    from simulator.report.tables import _group_findings
+
+    zero = _diff(0.0, 0.0, 0.0, sd=0.0, p_better=0.0)
+    tie = {m: zero for m in ("fill_rate", "unmet_t", "lost_days", "max_shortfall", "tts_days", "ttr_days")}
+    moved = {**tie, "unmet_t": _diff(-80.0, -81.0, -79.0, p_better=1.0)}
+    data = _compare_data(tmp_path, {"ev_jp": moved, "ev_us": moved, "idle_a": tie, "idle_b": tie})
+    for v in data.views:  # the two idle markets are never short
+        for m in ("idle_a", "idle_b"):
+            v.summary["markets"][m]["unmet_t"] = _stat(0.0)
+    (line,) = [x for x in _group_findings(data) if "leaves less demand unmet" in x]
+    assert "in 2 of the 2 markets that run short in either (of 4) and more in 0" in line

@@ -35,9 +35,28 @@ from .data import (
 
 TOP_DIFF_ROWS = 15  #: market rows of a differences table shown before the rest are folded away
 #: the last finding: what the confidence intervals do and do not cover
-HOW_SURE = ("The 95 % confidence intervals cover the random draws of these scenarios (demand noise, outages "
-            "and other drawn events), not the uncertainty of their inputs (capacities, blocked shares, dates, "
-            "stocks): 'reesim sweep' shows which inputs move the results most.")
+HOW_SURE = ("The 95 % confidence intervals cover the random draws of these scenarios ({drawn}), not the "
+            "uncertainty of their inputs (capacities, blocked shares, dates, stocks){narrow}: 'reesim sweep' "
+            "shows which inputs move the results most.")
+
+
+def how_sure(data: ReportData) -> str:
+    """The finding on what the confidence intervals cover: the random elements of the scenarios shown."""
+    drawn: list[str] = []
+    known = True
+    for v in data.views:
+        r = v.meta.get("random")
+        if r is None:  # results written before this was recorded
+            known = False
+        for x in r or ():
+            if x not in drawn:
+                drawn.append(x)
+    if not known:
+        return HOW_SURE.format(drawn="demand noise, outages and other drawn events", narrow="")
+    if drawn == ["day-to-day demand noise"]:
+        return HOW_SURE.format(drawn="day-to-day demand noise only: no outage or event is drawn at random",
+                               narrow=", which is why they can be so narrow")
+    return HOW_SURE.format(drawn=", ".join(drawn) if drawn else "none: nothing is drawn at random", narrow="")
 NO_CHANGE = "no change"  #: 'better in' of a tie: the paired difference is 0 in every replicate
 
 
@@ -194,7 +213,7 @@ def stockpile_table(data: ReportData) -> Table | None:
 def findings(data: ReportData, top: int = 5) -> list[str]:
     """Plain-language findings: the comparison's headline lines, or a run's worst markets."""
     if data.is_compare:
-        return list(data.headline) + _group_findings(data) + [HOW_SURE]
+        return list(data.headline) + _group_findings(data) + [how_sure(data)]
     v = data.baseline
     _, label, _ = data.reference()
     out: list[str] = []
@@ -227,7 +246,7 @@ def findings(data: ReportData, top: int = 5) -> list[str]:
         out.append(f"{names} {'meets' if len(fine) == 1 else 'meet'} all {'its' if len(fine) == 1 else 'their'} "
                    "demand (less than 0.5 t unmet on average).")
     out += _supply_findings(data)
-    return out + [HOW_SURE]
+    return out + [how_sure(data)]
 
 
 def _supply_findings(data: ReportData) -> list[str]:
@@ -402,8 +421,11 @@ def _group_findings(data: ReportData) -> list[str]:
         ms = [num(d["unmet_t"]["mean"]) for k, d in diffs.items() if ":" not in k]
         better = sum(1 for x in ms if x <= -0.5)
         worse = sum(1 for x in ms if x >= 0.5)
-        out.append(f"{v.name} leaves less demand unmet than {data.baseline.name} in {better} of {len(ms)} "
-                   f"markets and more in {worse} (changes under 0.5 t not counted).")
+        unmet = lambda view, m: num(((view.markets.get(m) or {}).get("unmet_t") or {}).get("mean")) or 0.0
+        short = sum(1 for m in diffs if ":" not in m and max(unmet(data.baseline, m), unmet(v, m)) >= 0.5)
+        out.append(f"{v.name} leaves less demand unmet than {data.baseline.name} in {better} of the {short} "
+                   f"markets that run short in either (of {len(ms)}) and more in {worse} (changes under 0.5 t "
+                   "not counted).")
         note = substitution_note(data.baseline.name, data.baseline.markets, v.name, v.markets)
         if note:
             out.append(note)
