@@ -168,7 +168,9 @@ def simulate(
 
     ref_step, ref_id = reference_steps(net, plans, R)
     tracker = MarketTracker(R, M, step, ref_step, max(1, math.ceil(30 / step)))
-    windows = [(p.id, p.label, int(p.start[0, 0]), int(p.end[0, 0])) for p in plans
+    # an event's window runs from its first occurrence's start to its last one's end (a schedule is one
+    # occurrence per level, back to back)
+    windows = [(p.id, p.label, int(p.start[0].min()), int(p.end[0].max())) for p in plans
                if p.deterministic and p.type not in ("commission", "policy") and p.start.size and p.start[0, 0] < T]
     win_all = np.zeros((len(windows), R, M, 2))  # event-window sums of served and demand, one block per window
     win_acc = {w[0]: win_all[i] for i, w in enumerate(windows)}

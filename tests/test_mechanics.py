@@ -12,6 +12,7 @@ from simulator.engine import simulate
 from simulator.network import compile_network
 
 pytestmark = pytest.mark.usefixtures("backend")  # every test once per kernel backend
+ROOT = Path(__file__).resolve().parents[1]
 
 
 
@@ -276,3 +277,19 @@ links:
     assert w[30].tolist() == [0.5, 0.5]
     fill = rec["served"][:, 0, 0] / rec["demand"][:, 0, 0]
     assert fill == pytest.approx(1.0)  # no orders waited at a plant that was not running
+
+
+def test_a_scheduled_export_control_has_one_window_over_its_whole_schedule():
+    # the tutorial's licence with a schedule (blocked 0.46 in April, 0.74 in May, 0.34 in June, to 1 July):
+    # its window (shading, 'fill in <event>') ran only to the first step of the schedule, 1 May
+    sc = load_scenario(ROOT / "scenarios" / "tutorial.yaml", [
+        "events.cn_magnet_licensing.end=2025-07-01",
+        "events.cn_magnet_licensing.schedule=[{start: 2025-05-01, blocked: 0.74}, {start: 2025-06-01, blocked: 0.34}]"])
+    net = compile_network(sc)
+    res, rec = run(net)
+    (w,) = [w for w in res.event_windows if w[0] == "cn_magnet_licensing"]
+    assert (w[2], w[3]) == (93, 181)  # 2025-04-04 and 2025-07-01, in days from the start
+    served, demand = rec["served"][93:181, 0].sum(axis=0), rec["demand"][93:181, 0].sum(axis=0)
+    m = net.markets.index("ev_jp")
+    seg = slice(net.mkt_starts[m], net.mkt_starts[m + 1] if m + 1 < len(net.markets) else None)
+    np.testing.assert_allclose(res.window_fill["cn_magnet_licensing"][0, m], served[seg].sum() / demand[seg].sum())
