@@ -79,7 +79,10 @@ def _small_multiples(data: ReportData, prefix: str, ids: list[str], ylabel: str,
         ax.set_title(ident + (f"  ·  {fam}" if fam else ""), fontsize=8.5)
         if percent:
             ax.yaxis.set_major_formatter(PercentFormatter(100.0, decimals=0))
-            ax.set_ylim(max(0.0, min(lowest * 100.0 - 5.0, 90.0)), 102.0)
+            # a deep shortfall on an axis from 0 (25 % on an axis from 20 % read as nothing left); a shallow
+            # one zoomed in so that it shows
+            low = lowest * 100.0 - 5.0
+            ax.set_ylim(0.0 if low < 50.0 else min(low, 90.0), 102.0)
         else:
             ax.set_ylim(bottom=0.0)
         if k % ncols == 0:

@@ -216,7 +216,10 @@ def dependency(data: ReportData) -> FigureOut:
     axes[0].set_yticks(y, rows_lab)
     top_legend(fig, axes[0].get_legend_handles_labels()[0], ncol=len(blocs) + 1)
     cap = ("Share of each market's consumption whose material passed through each bloc at the traced stage "
-           "(mixing by mass along the chain); grey: material with no traced origin (e.g. initial stock).")
+           "(mixing by mass along the chain); grey: material with no traced origin — initial stock, and "
+           "recycled scrap, traced only at the recycler stage (where one region's recycling dominates, as "
+           "China's swarf recycling for its magnet makers, that region's true share is its own plus most of "
+           "the grey).")
     if by_family:
         cap += f" With {len(ranked)} markets, rows are families: the unweighted mean over their markets."
     elif len(ranked) > TOP_DEP:
