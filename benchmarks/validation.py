@@ -591,7 +591,7 @@ def write_md(r: dict[str, Any], args: argparse.Namespace, seconds: float) -> Non
         return " and ".join(n for _, n in hurt[:2]) if hurt else "no single measure"
     idle = [n for n, d in wo.items() if max(abs(v) for v in d.values()) < 0.5]
     others = [g for g in a["fill"] if g not in ("Japan", "United States")]
-    gain = ", ".join(f"{g} {100 * (b['fill'][g] - a['fill'][g]):+.0f}" for g in others)
+    gain = ", ".join(f"{g} {100 * (round(b['fill'][g], 2) - round(a['fill'][g], 2)):+.0f}" for g in others)  # as the table
     by_best: dict[str, list[str]] = {}
     for g in others:
         by_best.setdefault(min(wo, key=lambda n: wo[n][g]), []).append(g)
@@ -600,7 +600,10 @@ def write_md(r: dict[str, Any], args: argparse.Namespace, seconds: float) -> Non
             f"Japan's protection comes from {top('Japan')}; that of the US from {top('United States')}. "
             f"The other regions gain less ({gain} points), as the announced capacity sits in the US, Japan "
             f"and Australia; the measure each of them would miss most is, {best}. Thrifting stretches the "
-            "share of normal exports the controls still let through."
+            "share of normal exports the controls still let through; but it is written as a 30 % cut of "
+            "NdFeB demand (the engine cannot switch users to lower-Dy grades, §8), so its row is an upper "
+            "bound: the markets use fewer magnets, not magnets with less Dy, and demand given up this way "
+            "is not counted as unmet."
             + (f" Without {' or '.join(idle)} no region's fill moves by half a point." if idle else ""), 95):
         w(line)
     w("")
