@@ -196,7 +196,8 @@ def test_compare_report_shows_the_differences(tmp_path: Path) -> None:
     assert (out / "tables" / "differences_tutorial_allied.csv").is_file()
     # what cost is, where costs are shown: a plan that substitutes demand must not just look cheaper
     diffs = text[text.index("<section id='differences'>"):].split("</section>")[0]
-    assert "Δ cost: what the market pays for what is shipped to it (price × tonnes); investment in mines and " \
+    assert "Δ cost: what the market pays for what is shipped to it (price × tonnes, at the fixed link prices " \
+           "of the scenario: no crisis price rises); investment in mines and " \
            "refineries, subsidies, the initial stock of stockpiles and substituted demand (both never bought) " \
            "are not counted" in diffs
     costs = text[text.index("<section id='costs-and-surplus'>"):].split("</section>")[0]

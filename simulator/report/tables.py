@@ -384,7 +384,7 @@ def difference_tables(data: ReportData) -> list[Table]:
                         "less unmet demand is not all served demand" if subst else "") + ". family: and "
                      "bloc: rows sum their markets (max shortfall, TTS and TTR: their worst market); markets "
                      "follow, largest change first. Δ cost: what the market pays for what is shipped to it "
-                     "(price × tonnes); " + COST_LEFT_OUT)
+                     "(price × tonnes, at the fixed link prices of the scenario: no crisis price rises); " + COST_LEFT_OUT)
         out.append(t)
     return out
 
