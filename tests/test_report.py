@@ -700,3 +700,15 @@ def test_the_count_of_markets_the_plan_helps_is_out_of_those_that_run_short(tmp_
             v.summary["markets"][m]["unmet_t"] = _stat(0.0)
     (line,) = [x for x in _group_findings(data) if "leaves less demand unmet" in x]
     assert "in 2 of the 2 markets that run short in either (of 4) and more in 0" in line
+
+
+def test_the_report_explains_its_terms(tmp_path: Path) -> None:
+    # a ministry reader met TTS/TTR, p5-p95, pp, HHI, 'row' and 'censored' with no definition on the page
+    folder = tmp_path / "syn"
+    synthetic_results(folder, 8, full=True)
+    write_report(folder)
+    text = (folder / "report.html").read_text(encoding="utf-8")
+    terms = text[text.index("<section id='terms'>"):].split("</section>")[0]
+    for word in ("TTS (time to survive)", "TTR (time to recover)", "p5–p95", "HHI", "pp", "censored", "row"):
+        assert f"<dt>{word}" in terms or word in terms, word
+    assert "<a href='#terms'>Terms</a>" in text

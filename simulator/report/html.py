@@ -93,6 +93,58 @@ dl.prov dt{color:var(--muted)}dl.prov dd{margin:0}
 """
 
 
+#: the words of the report a reader outside the field may not know, in the order they first appear
+TERMS = (
+    ("replicate", (
+        "one run of the scenario with its own random draws (day-to-day demand noise, and outages or"
+        " events where the scenario draws them); results are means or quantiles over them"
+    )),
+    ("market", (
+        "an industry in a region (ev_jp: EV motors in Japan); 'row' is the rest of the world, 'refining' "
+        "oil-refinery catalysts, not rare-earth refining"
+    )),
+    ("family", (
+        "markets grouped by what they buy: magnets, magnets+optical (electronics), catalysts, optical, "
+        "batteries"
+    )),
+    ("bloc", "regions grouped in the scenario: china, allied (US, Japan, EU, Australia, ...), other"),
+    ("fill rate", "demand met on the day it arose ÷ demand"),
+    ("unmet t, lost days", "demand not met on the day (tonnes), and the same in days of the market's mean daily demand"),
+    ("TTS (time to survive)", "days from the start of the reference event to the first day a market's fill falls below 99 %"),
+    ("TTR (time to recover)", (
+        "days from the start of the reference event until the market's 30-day rolling fill is back at 99 "
+        "% after falling below it"
+    )),
+    ("censored, '> N d'", (
+        "cut off by the end of the horizon: the market had not run short (or recovered) by then, so the "
+        "true value is at least N days"
+    )),
+    ("p5–p95", "the range holding the middle 90 % of replicates"),
+    ("95 % CI", (
+        "95 % confidence interval of a mean over the replicates (it covers the random draws, not the "
+        "uncertainty of the scenario's inputs)"
+    )),
+    ("paired difference, common random numbers", "both scenarios are run with the same random draws, so each replicate is compared with its twin"),
+    ("pp", "percentage points"),
+    ("substitution", (
+        "demand a market gives up (e.g. Dy thrifting, written as less NdFeB demand) once short for long "
+        "enough; not counted as unmet"
+    )),
+    ("HHI", (
+        "Herfindahl–Hirschman index of concentration: the sum of squared percent shares of a stage's "
+        "output by region, 10,000 when one region makes everything"
+    )),
+    ("REO, NdPr, Dy, Tb", (
+        "rare-earth oxide (the unit of ores and concentrates); neodymium-praseodymium, dysprosium and "
+        "terbium, the magnet elements"
+    )),
+    ("co-products, surplus", (
+        "elements a separation plant makes at fixed ratios beside the one it runs for (cerium, lanthanum,"
+        " yttrium), beyond what the modelled chain uses"
+    )),
+)
+
+
 def write_report(results_dir: Path) -> Path:
     """Render ``report.html``, ``figures/`` and ``tables/`` from a results folder's files.
 
@@ -148,8 +200,8 @@ def write_report(results_dir: Path) -> Path:
 
     title = _title(data)
     nav = ["findings", "headline"] + (["differences"] if data.is_compare else []) + \
-        [_slug(s) for s in sections] + ["provenance"]
-    names = {"findings": "Findings", "headline": "Headline", "differences": "Differences",
+        [_slug(s) for s in sections] + ["terms", "provenance"]
+    names = {"findings": "Findings", "headline": "Headline", "differences": "Differences", "terms": "Terms",
              "provenance": "Provenance", **{_slug(s): s for s in sections}}
     parts.append(f"<header><h1>{_e(title)}</h1><p class='sub'>{_e(_subtitle(data))}</p></header>")
     parts.append("<nav>" + "".join(f"<a href='#{n}'>{_e(names[n])}</a>" for n in nav) + "</nav>")
@@ -162,6 +214,8 @@ def write_report(results_dir: Path) -> Path:
     for s, items in sections.items():
         extra = f"<h3>{_e(pile.title)}</h3>{_table_html(pile)}" if (pile and s == "Stocks") else ""
         parts.append(f"<section id='{_slug(s)}'><h2>{_e(s)}</h2>{''.join(items)}{extra}</section>")
+    parts.append("<section id='terms'><h2>Terms</h2><dl class='prov'>"
+                 + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in TERMS) + "</dl></section>")
     parts.append(f"<section id='provenance'><h2>Provenance</h2>{_provenance_html(data)}</section>")
     page = ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
             "<meta name='viewport' content='width=device-width, initial-scale=1'>"
