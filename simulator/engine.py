@@ -122,7 +122,8 @@ def simulate(
 
     # contiguous transposes: a matmul with a transposed view is ~100x slower on some BLAS builds
     use_t = np.ascontiguousarray(net.nominal_use.T)
-    link_t = np.ascontiguousarray(net.nominal_link.T)
+    # export quotas are shares of the nominal link flows in force (plants not on line yet carry none)
+    quota_t = [np.ascontiguousarray(f.T) for f in net.quota_flows]
 
     # stockpiles set up during the run: empty, with no refill target, until their step (pile_now: the targets
     # of the stockpiles set up so far); at it they receive their initial stock (set_up_piles)
@@ -138,7 +139,8 @@ def simulate(
         st.exp_use[...] = mult @ use_t
         # export-control quotas are a share of *normal* flows: the demand trend, not a replicate's demand
         # shocks or substitution (a licence does not shrink because the importer substitutes)
-        st.ref_flow[...] = (growth @ link_t) * step
+        v = int(np.searchsorted(net.quota_flow_steps, t, side="right")) - 1
+        st.ref_flow[...] = (growth @ quota_t[v]) * step
         st.fg_target[...] = net.fg_days * st.exp_use
         st.order_up_to[...] = net.cover_days * st.exp_use + pile_now
 

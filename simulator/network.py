@@ -104,6 +104,10 @@ class Network:
     # --- nominal flows
     nominal_use: F64  #: daily use of each holding due to each demand entry at its base rate [t/d] [H, D]
     nominal_link: F64  #: daily flow on each link due to each demand entry at base rate [t/d] [E, D]
+    #: the same while some plants are not on line yet, from each step of ``quota_flow_steps`` on [V, E, D]
+    #: (a link out of a plant before its online step carries nothing; export quotas are shares of these)
+    quota_flows: F64
+    quota_flow_steps: I64  #: first step of each version of ``quota_flows`` [V] (the first is 0)
     nominal_activity: F64  #: daily activity of each producer due to each demand entry [1/d] [F, D]
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -287,6 +291,8 @@ def compile_network(sc: Scenario) -> Network:
 
     use, flow, act = _nominal(sc, holdings, hidx, link_src, link_dst, weight, in_e, out_e,
                               producers, dem_arr, step)
+    q_steps, q_flows = _quota_flows(sc, holdings, hidx, link_src, link_dst, weight, in_e, out_e, producers,
+                                    dem_arr, step, n_steps, kind, owner, online_step, flow)
 
     return Network(
         scenario=sc,
@@ -351,8 +357,44 @@ def compile_network(sc: Scenario) -> Network:
         mkt_starts=_ro(mkt_starts.astype(np.int64)),
         nominal_use=_ro(use),
         nominal_link=_ro(flow),
+        quota_flows=_ro(q_flows),
+        quota_flow_steps=_ro(q_steps),
         nominal_activity=_ro(act),
     )
+
+
+def _quota_flows(sc: Scenario, holdings: list[tuple[str, str, str]], hidx: dict[tuple[str, str, str], int],
+                 link_src: I64, link_dst: I64, weight: F64, in_e: list[tuple[int, int, float]],
+                 out_e: list[tuple[int, int, float]], producers: tuple[str, ...],
+                 dem: list[tuple[int, int, float, float, float, bool]], step: int, n_steps: int, kind: I64,
+                 owner: I64, online_step: F64, flow: F64) -> tuple[I64, F64]:
+    """Nominal link flows as plants come on line: ``(first steps [V], flows [V, E, D])``.
+
+    At step s a link out of a producer with ``s < online_step`` gets weight 0, its buyer's other links share
+    the buyer's use (a buyer all of whose suppliers are off line keeps them all), as the ordering rule does
+    (docs/step-semantics.md); a new version starts at each online step that changes the weights.
+    """
+    E = len(link_src)
+    src_fac = np.where(kind[link_src] == KINDS.index("out"), owner[link_src], -1) if E else np.zeros(0, np.int64)
+    buyers: dict[int, list[int]] = {}
+    for e in range(E):
+        if weight[e] > 0:
+            buyers.setdefault(int(link_dst[e]), []).append(e)
+    steps, flows, last = [], [], None
+    for s in [0, *sorted({math.ceil(x) for x in online_step if 0 < x < n_steps})]:
+        w = np.array(weight, dtype=float)
+        off = (src_fac >= 0) & (s < online_step[np.maximum(src_fac, 0)])
+        w[off] = 0.0
+        for es in buyers.values():
+            if not (w[es] > 0).any():
+                w[es] = weight[es]
+        if last is not None and np.array_equal(w, last):
+            continue
+        steps.append(s)
+        flows.append(flow if np.array_equal(w, weight) else
+                     _nominal(sc, holdings, hidx, link_src, link_dst, w, in_e, out_e, producers, dem, step)[1])
+        last = w
+    return np.array(steps, dtype=np.int64), np.stack(flows) if flows else np.zeros((1, E, len(dem)))
 
 
 def _nominal(

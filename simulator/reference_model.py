@@ -146,6 +146,9 @@ class Model:
         }
         self.nominal = [[float(v) for v in row] for row in net.nominal_use]
         self.nominal_link = [[float(v) for v in row] for row in net.nominal_link]
+        # the nominal flows quotas are shares of, as plants come on line (from each of quota_steps on)
+        self.quota_steps = [int(s) for s in net.quota_flow_steps]
+        self.quota_links = [[[float(v) for v in row] for row in f] for f in net.quota_flows]
 
         # substitution rules (market order, rule order), each on one demand entry
         self.rules: list[dict[str, Any]] = []
@@ -218,11 +221,13 @@ class Model:
         """Expected daily use of every holding [t/d]."""
         return [sum(self.nominal[h][d] * mult[d] for d in range(self.D)) for h in range(self.H)]
 
-    def ref_flow(self, mult: list[float]) -> list[float]:
+    def ref_flow(self, mult: list[float], t: int) -> list[float]:
         """Reference flow of every link per step at demand multipliers ``mult`` (the base of export-control
-        quotas, at the demand trend ``growth``: without demand shocks and substitution) [t]."""
+        quotas, at the demand trend ``growth``: without demand shocks and substitution), with the nominal
+        flows in force at step t (a plant not on line yet carries none) [t]."""
+        flows = self.quota_links[max(i for i, s in enumerate(self.quota_steps) if s <= t)]
         return [
-            sum(self.nominal_link[e][d] * mult[d] for d in range(self.D)) * self.step
+            sum(flows[e][d] * mult[d] for d in range(self.D)) * self.step
             for e in range(self.E)
         ]
 
@@ -300,7 +305,7 @@ class Model:
             if t % self.interval == 0:
                 mult = self.mult(t, fx.demand_factor, keep)
                 exp = self.exp_use(mult)
-                ref = self.ref_flow([self.growth(d, t) for d in range(D)])  # normal flows: the trend only
+                ref = self.ref_flow([self.growth(d, t) for d in range(D)], t)  # normal flows: the trend only
             fg = [self.fg_days[h] * exp[h] for h in range(H)]
 
             # 2. arrive (links, then collected scrap)

@@ -43,7 +43,7 @@ def run(net, R=1, **kw):
     rec: dict[str, list] = {}
 
     def obs(t, s):
-        for k in ("served", "demand", "released", "collected", "weights", "substituted", "on_hand"):
+        for k in ("served", "demand", "released", "collected", "weights", "substituted", "on_hand", "shipped"):
             rec.setdefault(k, []).append(np.array(s[k], copy=True))
 
     res = simulate(net, R, seed=0, observer=obs, noise=False, **kw)
@@ -293,3 +293,29 @@ def test_a_scheduled_export_control_has_one_window_over_its_whole_schedule():
     m = net.markets.index("ev_jp")
     seg = slice(net.mkt_starts[m], net.mkt_starts[m + 1] if m + 1 < len(net.markets) else None)
     np.testing.assert_allclose(res.window_fill["cn_magnet_licensing"][0, m], served[seg].sum() / demand[seg].sum())
+
+
+def test_an_export_quota_is_a_share_of_the_flow_of_the_plants_on_line(tmp_path):
+    # m buys magnets half from mag_cn and half from mag_au, which comes on line at step 30; China lets
+    # through half of its normal exports. Before step 30 all of m's 100 t/d come from mag_cn, so the quota
+    # is 50 t/d (it used to be 25: half of mag_cn's nominal share with mag_au counted as if running);
+    # from step 30 mag_cn's normal share is half, and the quota 25 t/d.
+    net = build(tmp_path, """
+facilities:
+  mag_cn: {region: CN, stage: component, capacity: 1000000, outputs: {magnet: 1.0}, finished_cover_days: 0}
+  mag_au: {region: AU, stage: component, capacity: 1000000, outputs: {magnet: 1.0}, finished_cover_days: 0,
+           online: 2025-01-31}
+markets:
+  m: {region: JP, sector: ev_motors, demand: {magnet: {rate: 36500}}, stock: {magnet: {cover_days: 5}}}
+links:
+  - {from: mag_cn, to: m, product: magnet, lead_days: 1}
+  - {from: mag_au, to: m, product: magnet, lead_days: 1}
+events:
+  - {id: cap, type: export_control, origin: CN, products: [magnet], blocked: 0.5, start: 2025-01-01}
+""")
+    assert net.quota_flow_steps.tolist() == [0, 30]
+    res, rec = run(net)
+    cn = list(net.links).index("mag_cn>m:magnet")
+    shipped = rec["shipped"][:, 0, cn]
+    np.testing.assert_allclose(shipped[5:30], 50.0)  # short of magnets, m orders more than the quota allows
+    np.testing.assert_allclose(shipped[40:], 25.0)
