@@ -111,7 +111,8 @@ def series_values_bytes(net: Network, replications: int) -> int:
     rep = net.scenario.report
     n_int = -(-net.n_steps // max(1, -(-rep.interval_days // net.step_days)))
     traced = traced_replicates(rep.trace_replicates, 0, replications)
-    cols = replications * (2 * len(net.markets) + len(net.stockpiles)) + traced * len(net.markets) * len(
+    piles = len(net.stockpiles) + int(np.count_nonzero(np.asarray(net.hold_kind) == 4))  # totals and products
+    cols = replications * (2 * len(net.markets) + piles) + traced * len(net.markets) * len(
         rep.trace_stages)
     return 8 * n_int * cols
 

@@ -176,7 +176,8 @@ def simulate(
                if p.deterministic and p.type not in ("commission", "policy") and p.start.size and p.start[0, 0] < T]
     win_all = np.zeros((len(windows), R, M, 2))  # event-window sums of served and demand, one block per window
     win_acc = {w[0]: win_all[i] for i, w in enumerate(windows)}
-    series = {name: SeriesQuantiles(keep_series_values) for name in ("fill", "market_cover_days", "stockpile_t")}
+    series = {name: SeriesQuantiles(keep_series_values)
+              for name in ("fill", "market_cover_days", "stockpile_t", "stockpile_product_t")}
     china = np.array([net.blocs[b] == "china" for b in net.region_bloc] + [False])
     stages = tuple(sc.report.trace_stages)
     for k in stages:
@@ -492,6 +493,7 @@ def simulate(
         if S:
             np.add.at(levels, (slice(None), mech.pile_of_holding), st.on_hand[:, mech.pile_holdings])
         series["stockpile_t"].add(levels)
+        series["stockpile_product_t"].add(st.on_hand[:, mech.pile_holdings])  # each product held
         for k, sname in enumerate(stages):
             block = tracer.col_k == k  # type: ignore[union-attr]
             tot = dep_int[:, :, block].sum(axis=-1)
@@ -576,7 +578,9 @@ def simulate(
     dep = tracer.dependency() if tracer is not None else np.zeros((Rt, M, 0, len(net.regions) + 1))
     released_s = np.zeros((R, S))  # per stockpile: the sum over its holdings
     np.add.at(released_s, (slice(None), mech.pile_of_holding), acc["released_h"])
-    labels = {"fill": net.markets, "market_cover_days": net.markets, "stockpile_t": net.stockpiles}
+    labels = {"fill": net.markets, "market_cover_days": net.markets, "stockpile_t": net.stockpiles,
+              "stockpile_product_t": tuple(f"{net.stockpiles[s]}/{net.products[net.hold_product[h]]}"
+                                           for h, s in zip(mech.pile_holdings, mech.pile_of_holding))}
     labels.update({f"china_share_{k}": net.markets for k in stages})
     return Result(
         scenario=sc.name, seed=seed, replications=R, r0=r0, n_steps=T, step_days=step,

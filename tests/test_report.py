@@ -712,3 +712,21 @@ def test_the_report_explains_its_terms(tmp_path: Path) -> None:
     for word in ("TTS (time to survive)", "TTR (time to recover)", "p5–p95", "HHI", "pp", "censored", "row"):
         assert f"<dt>{word}" in terms or word in terms, word
     assert "<a href='#terms'>Terms</a>" in text
+
+
+def test_stockpile_levels_are_drawn_per_product_when_the_results_have_them(tmp_path: Path) -> None:
+    # JOGMEC's ~600 t of NdPr metal, never released, hid whether its Dy ran out: one panel per product
+    folder = tmp_path / "syn"
+    synthetic_results(folder, 8, full=True)
+    rows = (folder / "timeseries.csv").read_text(encoding="utf-8").splitlines()
+    extra = [r.replace("stockpile_t:pile_jp", f"stockpile_product_t:pile_jp/{p}") for p in ("dy_metal", "ndpr_metal")
+             for r in rows if ",stockpile_t:pile_jp," in r]
+    (folder / "timeseries.csv").write_text("\n".join(rows + extra) + "\n", encoding="utf-8")
+    write_report(folder)
+    text = (folder / "report.html").read_text(encoding="utf-8")
+    assert "Stock of each product each stockpile holds [t] (stockpile/product)" in text
+    stocks = (folder / "tables" / "stockpiles.csv").read_text(encoding="utf-8")
+    assert "pile_jp/dy_metal" in stocks and "pile_jp/ndpr_metal" in stocks
+    synthetic_results(folder, 8, full=True)  # results from before: one panel per stockpile, summed
+    write_report(folder)
+    assert "all the products it holds summed" in (folder / "report.html").read_text(encoding="utf-8")

@@ -134,3 +134,8 @@ def test_releases_are_counted_by_product_held():
         assert chans and res.released_by_holding_t[:, j].min() > 0  # both products were released
         np.testing.assert_allclose(res.released_by_holding_t[:, j], per_channel[:, chans].sum(axis=1), rtol=1e-12)
     np.testing.assert_allclose(res.released_t[:, 0], res.released_by_holding_t.sum(axis=1), rtol=1e-12)
+    # the levels too, product by product: their means add up to the stockpile's
+    assert res.series_labels["stockpile_product_t"] == ("jogmec/ndpr_oxide", "jogmec/magnet")
+    levels = res.series["stockpile_product_t"]  # [intervals, 2, (p5, p50, p95, mean)]
+    np.testing.assert_allclose(levels[:, :, 3].sum(axis=1), res.series["stockpile_t"][:, 0, 3], rtol=1e-12)
+    assert levels[-1, 1, 3] < 400.0 < levels[0, 1, 3] + 1e-9  # magnets were drawn down

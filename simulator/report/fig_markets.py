@@ -75,7 +75,7 @@ def _small_multiples(data: ReportData, prefix: str, ids: list[str], ylabel: str,
             rows += [{"scenario": v.name, "id": ident, "time": str(t), f"p5_{unit}": a * scale,
                       f"p50_{unit}": b * scale, f"p95_{unit}": c * scale}
                      for t, a, b, c in zip(s.times, s.p5, s.p50, s.p95)]
-        fam = data.family_of(ident) if prefix != "stockpile_t" else None
+        fam = data.family_of(ident) if not prefix.startswith("stockpile") else None
         ax.set_title(ident + (f"  ·  {fam}" if fam else ""), fontsize=8.5)
         if percent:
             ax.yaxis.set_major_formatter(PercentFormatter(100.0, decimals=0))
@@ -120,17 +120,23 @@ def cover(data: ReportData) -> FigureOut:
 
 
 def stockpiles(data: ReportData) -> FigureOut:
-    """Stockpile levels over time (``stockpile_t:<id>`` series), one panel per stockpile."""
-    ids: dict[str, None] = {}
-    for v in data.views:
-        ids.update(dict.fromkeys(k.split(":", 1)[1] for k in v.series if k.startswith("stockpile_t:")))
+    """Stockpile levels over time, one panel per product a stockpile holds (``stockpile_product_t:<id>/<product>``
+    series; results from before them: one panel per stockpile, ``stockpile_t:<id>``)."""
+    for prefix in ("stockpile_product_t", "stockpile_t"):
+        ids: dict[str, None] = {}
+        for v in data.views:
+            ids.update(dict.fromkeys(k.split(":", 1)[1] for k in v.series if k.startswith(prefix + ":")))
+        if ids:
+            break
     if not ids:
         return skip("stockpiles", "Stockpile levels over time",
                     "No stockpile series (stockpile_t:…) in timeseries.csv: the scenario has no stockpiles, "
                     "or its results predate them.")
-    cap = ("Stock held by each stockpile [t], all the products it holds summed: median and p5–p95 across "
+    cap = ("Stock of each product each stockpile holds [t] (stockpile/product): median and p5–p95 across "
+           "replicates. Shaded: event windows." if prefix == "stockpile_product_t" else
+           "Stock held by each stockpile [t], all the products it holds summed: median and p5–p95 across "
            "replicates. Shaded: event windows.")
-    out = _small_multiples(data, "stockpile_t", list(ids)[:TOP_SERIES], "stock [t]", False, "stockpiles",
+    out = _small_multiples(data, prefix, list(ids)[:TOP_SERIES], "stock [t]", False, "stockpiles",
                            "Stockpile levels over time", cap, "t")
     table = _stockpile_rows(data)
     if table:
