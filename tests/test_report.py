@@ -196,6 +196,9 @@ def test_compare_report_shows_the_differences(tmp_path: Path) -> None:
     assert (out / "tables" / "differences_tutorial_allied.csv").is_file()
     # what cost is, where costs are shown: a plan that substitutes demand must not just look cheaper
     diffs = text[text.index("<section id='differences'>"):].split("</section>")[0]
+    # TTR of a market short until the licence ends is bounded by the licence's assumed end
+    assert "cn_magnet_licensing runs from 2025-04-04 to 2025-09-30, so a market short until then recovers only " \
+           "after 2025-09-30: its TTR mostly measures how long the scenario assumes the event lasts" in text
     assert "Δ cost: what the market pays for what is shipped to it (price × tonnes, at the fixed link prices " \
            "of the scenario: no crisis price rises); investment in mines and " \
            "refineries, subsidies, the initial stock of stockpiles and substituted demand (both never bought) " \

@@ -12,6 +12,7 @@ their own (``extra``), as numbers in that unit.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -316,8 +317,19 @@ def _compare_headline(data: ReportData) -> Table:
                     else "")
                  + f". TTS/TTR: median days after {label} starts until the market first runs short (fill below "
                  "99 %) and until its 30-day fill is back at 99 % ('> N d': cut off by the horizon); the time "
-                 "between them is how long the shortage lasts. The differences per scenario follow.")
+                 "between them is how long the shortage lasts"
+                 + _ttr_bound(data) + ". The differences per scenario follow.")
     return t
+
+
+def _ttr_bound(data: ReportData) -> str:
+    """Where the reference event has an end: recovery cannot come before it for a market short until then."""
+    ref = data.reference()[0]
+    for i, _, s, e in data.windows():
+        if i == ref and e < (data.horizon_end() or e) + dt.timedelta(days=1):
+            return (f" — {ref} runs from {s} to {e}, so a market short until then recovers only after {e}: "
+                    "its TTR mostly measures how long the scenario assumes the event lasts")
+    return ""
 
 
 def _diff_cell(d: dict[str, Any] | None, key: str, digits: int = 0, scale: float = 1.0,
