@@ -33,10 +33,28 @@ products:
 """
 
 
-def build(tmp_path: Path, body: str):
+def build(tmp_path: Path, body: str, sets: list[str] | None = None):
     p = tmp_path / "m.yaml"
     p.write_text(BASE.format(body=body))
-    return compile_network(load_scenario(p))
+    return compile_network(load_scenario(p, sets or ()))
+
+
+def two_suppliers(late_online: str, first: str = "mag_old", late: str = "mag_new", first_region: str = "AU",
+                  events: str = "") -> str:
+    """One market m (100 t/d of magnets, 5 days of cover) buying 1:1 from two plants over 1-day links, the
+    second coming on line on ``late_online``; ``events``: YAML list items."""
+    plant = "{{region: {r}, stage: component, capacity: 1000000, outputs: {{magnet: 1.0}}, finished_cover_days: 0"
+    return (f"""
+facilities:
+  {first}: {plant.format(r=first_region)}}}
+  {late}: {plant.format(r="AU")},
+            online: {late_online}}}
+markets:
+  m: {{region: JP, sector: ev_motors, demand: {{magnet: {{rate: 36500}}}}, stock: {{magnet: {{cover_days: 5}}}}}}
+links:
+  - {{from: {first}, to: m, product: magnet, lead_days: 1}}
+  - {{from: {late}, to: m, product: magnet, lead_days: 1}}
+""" + (f"events:\n{events}" if events else ""))
 
 
 def run(net, R=1, **kw):
@@ -196,19 +214,8 @@ def test_plant_online_after_the_horizon_never_runs_nor_gets_orders(tmp_path):
     # goes to mag_old for the whole run and nobody waits for the plant. A disruption dated after the
     # horizon never happens either: the results are those without it, and as the reference event it
     # gives no TTS/TTR (NaN), not a negative time.
-    body = """
-facilities:
-  mag_old: {region: AU, stage: component, capacity: 1000000, outputs: {magnet: 1.0}, finished_cover_days: 0}
-  mag_new: {region: AU, stage: component, capacity: 1000000, outputs: {magnet: 1.0}, finished_cover_days: 0,
-            online: 2031-01-01}
-markets:
-  m: {region: JP, sector: ev_motors, demand: {magnet: {rate: 36500}}, stock: {magnet: {cover_days: 5}}}
-links:
-  - {from: mag_old, to: m, product: magnet, lead_days: 1}
-  - {from: mag_new, to: m, product: magnet, lead_days: 1}
-events:
-  - {id: more, type: commission, facility: mag_new, start: 2032-01-01, capacity: 1000}
-"""
+    body = two_suppliers("2031-01-01",
+                         events="  - {id: more, type: commission, facility: mag_new, start: 2032-01-01, capacity: 1000}\n")
     net = build(tmp_path, body)
     res, rec = run(net)
     assert rec["weights"][:, 0].tolist() == [[1.0, 0.0]] * net.n_steps
@@ -227,21 +234,8 @@ def test_dates_after_the_horizon_in_its_last_step_never_happen(tmp_path):
     # A plant online on 2025-07-01 and an outage from then are after the horizon, so they never happen
     # (they used to, in that last step); dated 2025-06-30, the horizon's last day, both happen in it.
     def late(day: str):
-        body = f"""
-facilities:
-  mag_old: {{region: AU, stage: component, capacity: 1000000, outputs: {{magnet: 1.0}}, finished_cover_days: 0}}
-  mag_new: {{region: AU, stage: component, capacity: 1000000, outputs: {{magnet: 1.0}}, finished_cover_days: 0,
-            online: {day}}}
-markets:
-  m: {{region: JP, sector: ev_motors, demand: {{magnet: {{rate: 36500}}}}, stock: {{magnet: {{cover_days: 5}}}}}}
-links:
-  - {{from: mag_old, to: m, product: magnet, lead_days: 1}}
-  - {{from: mag_new, to: m, product: magnet, lead_days: 1}}
-events:
-  - {{id: cut, type: outage, facilities: [mag_old], capacity_lost: 1.0, start: {day}}}
-"""
-        (tmp_path / "m.yaml").write_text(BASE.format(body=body))
-        net = compile_network(load_scenario(tmp_path / "m.yaml", ["horizon.step_days=7"]))
+        cut = f"  - {{id: cut, type: outage, facilities: [mag_old], capacity_lost: 1.0, start: {day}}}\n"
+        net = build(tmp_path, two_suppliers(day, events=cut), ["horizon.step_days=7"])
         return (net, *run(net))
 
     net, after, rec_after = late("2025-07-01")
@@ -260,17 +254,7 @@ def test_supplier_not_online_yet_gets_no_orders(tmp_path):
     # Before that every order goes to mag_old (weight 1 of the links still considered), so
     # mag_new has no backlog to serve when it starts; from step 30 orders split 1:1 and the
     # new plant ships from step 31.
-    net = build(tmp_path, """
-facilities:
-  mag_old: {region: AU, stage: component, capacity: 1000000, outputs: {magnet: 1.0}, finished_cover_days: 0}
-  mag_new: {region: AU, stage: component, capacity: 1000000, outputs: {magnet: 1.0}, finished_cover_days: 0,
-            online: 2025-01-31}
-markets:
-  m: {region: JP, sector: ev_motors, demand: {magnet: {rate: 36500}}, stock: {magnet: {cover_days: 5}}}
-links:
-  - {from: mag_old, to: m, product: magnet, lead_days: 1}
-  - {from: mag_new, to: m, product: magnet, lead_days: 1}
-""")
+    net = build(tmp_path, two_suppliers("2025-01-31"))
     res, rec = run(net)
     w = rec["weights"][:, 0]
     assert w[:30].tolist() == [[1.0, 0.0]] * 30
@@ -300,19 +284,8 @@ def test_an_export_quota_is_a_share_of_the_flow_of_the_plants_on_line(tmp_path):
     # through half of its normal exports. Before step 30 all of m's 100 t/d come from mag_cn, so the quota
     # is 50 t/d (it used to be 25: half of mag_cn's nominal share with mag_au counted as if running);
     # from step 30 mag_cn's normal share is half, and the quota 25 t/d.
-    net = build(tmp_path, """
-facilities:
-  mag_cn: {region: CN, stage: component, capacity: 1000000, outputs: {magnet: 1.0}, finished_cover_days: 0}
-  mag_au: {region: AU, stage: component, capacity: 1000000, outputs: {magnet: 1.0}, finished_cover_days: 0,
-           online: 2025-01-31}
-markets:
-  m: {region: JP, sector: ev_motors, demand: {magnet: {rate: 36500}}, stock: {magnet: {cover_days: 5}}}
-links:
-  - {from: mag_cn, to: m, product: magnet, lead_days: 1}
-  - {from: mag_au, to: m, product: magnet, lead_days: 1}
-events:
-  - {id: cap, type: export_control, origin: CN, products: [magnet], blocked: 0.5, start: 2025-01-01}
-""")
+    cap = "  - {id: cap, type: export_control, origin: CN, products: [magnet], blocked: 0.5, start: 2025-01-01}\n"
+    net = build(tmp_path, two_suppliers("2025-01-31", "mag_cn", "mag_au", "CN", cap))
     assert net.quota_flow_steps.tolist() == [0, 30]
     res, rec = run(net)
     cn = list(net.links).index("mag_cn>m:magnet")
