@@ -379,8 +379,8 @@ def plan_measures(R: int, rows: dict[str, Any]) -> dict[str, dict[str, float]]:
     """What each measure of the allied plan buys in the 2027 controls: the plan without it (the measure's
     plants, recyclers or stockpile dated after the horizon, its settings back to the baseline's), as the
     change of each region's NdFeB fill in the control window against the whole plan [points]."""
-    never = (load("controls_2027_allied.yaml").horizon.end + dt.timedelta(days=1)).isoformat()
     allied = load("controls_2027_allied.yaml")
+    never = (allied.horizon.end + dt.timedelta(days=1)).isoformat()
     base_w = {x.key: x.weight for x in load("controls_2027.yaml").links}
     off = lambda *ids: [f"{'recyclers' if i.startswith('rec_') else 'facilities'}.{i}.online={never}" for i in ids]
     measures = {

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -171,6 +172,36 @@ def compile_mechanics(net: Network) -> Mechanics:
 
 
 # --------------------------------------------------------------------------- stockpiles
+
+
+class PileSetUp:
+    """Stockpiles set up during the run (``online``): empty and with no refill target until their step, at
+    the start of which they receive their initial stock (mass entering the chain, bought outside it) and
+    their target (docs/step-semantics.md, "Set-up date")."""
+
+    def __init__(self, net: Any, T: int) -> None:
+        self.net = net
+        on = net.pile_online_step
+        self.initial = np.where(on > 0, 0.0, net.pile_initial)  #: stock of pile holdings at the start [H]
+        self.target = np.where(on > 0, 0.0, net.pile_target)  #: refill targets of those set up so far [H]
+        #: step -> the pile holdings set up at its start
+        self.steps = {int(s): np.flatnonzero(on == s) for s in np.unique(on[(on > 0) & (on < T)])}
+        self._none = np.zeros(len(net.products))
+        self.stocked = self._none  #: tonnes by product received at the last step applied [P]
+
+    def apply(self, t: int, on_hand: F64, order_up_to: F64, exp_use: F64, flows: F64) -> None:
+        """Set up the stockpiles of step t (in place): their stock, its mass in ``flows``, their targets."""
+        hs = self.steps.get(t)
+        self.stocked = self._none
+        if hs is None:
+            return
+        net = self.net
+        on_hand[:, hs] += net.pile_initial[hs]
+        self.stocked = np.zeros_like(self._none)
+        np.add.at(self.stocked, np.asarray(net.hold_product)[hs], net.pile_initial[hs])
+        flows += self.stocked
+        self.target[hs] = net.pile_target[hs]
+        order_up_to[:, hs] = net.cover_days[hs] * exp_use[:, hs] + self.target[hs]
 
 
 def triggers(on_hand: F64, exp_use: F64, mech: Mechanics) -> B:

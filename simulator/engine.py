@@ -125,13 +125,7 @@ def simulate(
     # export quotas are shares of the nominal link flows in force (plants not on line yet carry none)
     quota_t = [np.ascontiguousarray(f.T) for f in net.quota_flows]
 
-    # stockpiles set up during the run: empty, with no refill target, until their step (pile_now: the targets
-    # of the stockpiles set up so far); at it they receive their initial stock (set_up_piles)
-    pile_on = net.pile_online_step
-    pile_now = np.where(pile_on > 0, 0.0, net.pile_target)
-    pile_steps = {int(s): np.flatnonzero(pile_on == s) for s in np.unique(pile_on[(pile_on > 0) & (pile_on < T)])}
-    pile_p = np.zeros((len(net.holdings), P))
-    pile_p[np.arange(len(net.holdings)), np.asarray(net.hold_product)] = 1.0
+    piles = V.PileSetUp(net, T)  # stockpiles set up during the run
 
     def refresh(t: int) -> None:
         growth = net.growth_factor(t * step)
@@ -142,31 +136,19 @@ def simulate(
         v = int(np.searchsorted(net.quota_flow_steps, t, side="right")) - 1
         st.ref_flow[...] = (growth @ quota_t[v]) * step
         st.fg_target[...] = net.fg_days * st.exp_use
-        st.order_up_to[...] = net.cover_days * st.exp_use + pile_now
+        st.order_up_to[...] = net.cover_days * st.exp_use + piles.target
 
     refresh(0)
     kind = net.hold_kind
     for k in (0, 3):
         st.on_hand[:, kind == k] = (net.initial_days * st.exp_use)[:, kind == k]
     st.on_hand[:, kind == 1] = st.fg_target[:, kind == 1]
-    st.on_hand[:, kind == 4] = np.where(pile_on > 0, 0.0, net.pile_initial)[kind == 4]
+    st.on_hand[:, kind == 4] = piles.initial[kind == 4]
     stock0 = st.on_hand @ plan.hold_prod
     flows = np.zeros((R, P))
-    no_stock = np.zeros(P)
-    stocked_at = [no_stock]  # tonnes by product that stockpiles set up at the current step received
 
-    def set_up_piles(t: int) -> None:
-        """Stockpiles set up at step t receive their initial stock (mass entering the chain, bought outside it)
-        and their refill targets, before the step's arrivals."""
-        hs = pile_steps.get(t)
-        stocked_at[0] = no_stock
-        if hs is None:
-            return
-        st.on_hand[:, hs] += net.pile_initial[hs]
-        stocked_at[0] = net.pile_initial[hs] @ pile_p[hs]
-        flows[...] += stocked_at[0]
-        pile_now[hs] = net.pile_target[hs]
-        st.order_up_to[:, hs] = net.cover_days[hs] * st.exp_use[:, hs] + pile_now[hs]
+    def set_up_piles(t: int) -> None:  # before the step's arrivals
+        piles.apply(t, st.on_hand, st.order_up_to, st.exp_use, flows)
 
     ref_step, ref_id = reference_steps(net, plans, R)
     tracker = MarketTracker(R, M, step, ref_step, max(1, math.ceil(30 / step)))
@@ -352,7 +334,7 @@ def simulate(
                          "shipped": shipped, "surplus": extra @ plan.out_prod, "produced": made @ plan.out_prod,
                          "used": used @ plan.in_prod, "consumed": consumed_p, "released": released,
                          "collected": collected, "weights": weights, "triggered": st.triggered,
-                         "substituted": raw * sub, "stocked": np.broadcast_to(stocked_at[0], (R, P)),
+                         "substituted": raw * sub, "stocked": np.broadcast_to(piles.stocked, (R, P)),
                          "tags": None if tracer is None else tracer.full_tags()})
         if progress is not None:
             progress(t + 1, T)
@@ -376,7 +358,7 @@ def simulate(
     # change), event windows open or close and stockpiles are set up (their stock arrives between batches)
     stops = np.unique(np.concatenate([np.ceil(net.online_step[np.isfinite(net.online_step)]),
                                       [math.ceil(last_offline)] if np.isfinite(last_offline) else [],
-                                      [w[2] for w in windows], [w[3] for w in windows], list(pile_steps),
+                                      [w[2] for w in windows], [w[3] for w in windows], list(piles.steps),
                                       *[list(p.change_steps(T)) for p in plans if p.array not in IN_BATCH]])
                       ).astype(np.int64)
 
@@ -479,7 +461,7 @@ def simulate(
                          "consumed": o["consumed"] @ plan.dem_prod, "released": o["released"],
                          "collected": coll[0] if scrap is not None else np.zeros((R, P)),
                          "weights": o["weights_out"], "triggered": st.triggered,
-                         "substituted": o["raw"] * o["sub"], "stocked": np.broadcast_to(stocked_at[0], (R, P)),
+                         "substituted": o["raw"] * o["sub"], "stocked": np.broadcast_to(piles.stocked, (R, P)),
                          "tags": None if tracer is None else tracer.full_tags()})
         if progress is not None:
             progress(t + k, T)
