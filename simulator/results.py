@@ -26,6 +26,35 @@ def _hhi(out_by_region: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return hhi, top3
 
 
+def _stage_products(result: Result, net: Any, fs: list[int], regions: list[str]) -> dict[str, Any]:
+    """HHI, top-3 share and output by region of each product a stage makes.
+
+    A stage's tonnes of different products do not add up to one supply (a separation plant's
+    cerium outweighs its dysprosium a hundredfold), so its concentration is given per product
+    as well. A facility's output of product p is its output times p's share of its output
+    coefficients (output_t = activity x sum of the coefficients).
+    """
+    per_act = np.zeros(len(net.producers))
+    np.add.at(per_act, np.asarray(net.out_fac), np.asarray(net.out_coef))
+    made: dict[int, np.ndarray] = {}
+    where: dict[int, set[int]] = {}
+    for f_, h, c in zip(net.out_fac, net.out_hold, net.out_coef):
+        f = int(f_)
+        if f not in fs or per_act[f] <= 0:
+            continue
+        p = int(net.hold_product[int(h)])
+        g = int(net.producer_region[f])
+        arr = made.setdefault(p, np.zeros((result.replications, len(regions))))
+        arr[:, g] += result.output_t[:, f] * (float(c) / per_act[f])
+        where.setdefault(p, set()).add(g)
+    out = {}
+    for p in sorted(made, key=lambda p: net.products[p]):
+        hhi, top3 = _hhi(made[p])
+        out[net.products[p]] = {"hhi": stat(hhi), "top3_share": stat(top3),
+                                "output_by_region": {regions[g]: stat(made[p][:, g]) for g in sorted(where[p])}}
+    return out
+
+
 def summary_dict(result: Result, net: Any, provenance: dict[str, Any]) -> dict[str, Any]:
     """The DESIGN §8 summary of a run, as plain JSON-ready data."""
     sc = net.scenario
@@ -70,7 +99,8 @@ def summary_dict(result: Result, net: Any, provenance: dict[str, Any]) -> dict[s
         hhi, top3 = _hhi(by_region)
         used = [g for g in range(len(regions)) if any(int(net.producer_region[f]) == g for f in fs)]
         stages[stage] = {"hhi": stat(hhi), "top3_share": stat(top3),
-                         "output_by_region": {regions[g]: stat(by_region[:, g]) for g in used}}
+                         "output_by_region": {regions[g]: stat(by_region[:, g]) for g in used},
+                         "by_product": _stage_products(result, net, fs, regions)}
     links = {}
     for e, lid in enumerate(result.links):
         x = sc.links[e]

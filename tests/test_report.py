@@ -275,7 +275,9 @@ def synthetic_results(folder: Path, n_markets: int = 45, full: bool = True) -> d
         summary["stages"] = {st: {"hhi": _stat(float(rng.uniform(3000, 9000)), 50.0),
                                   "top3_share": _stat(0.95),
                                   "output_by_region": {r: _stat(float(rng.uniform(100, 5000)))
-                                                       for f, (s2, r) in facilities.items() if s2 == st}}
+                                                       for f, (s2, r) in facilities.items() if s2 == st},
+                                  "by_product": {f"{st}_{k}": {"hhi": _stat(float(rng.uniform(3000, 9000)), 50.0),
+                                                               "top3_share": _stat(0.95)} for k in "ab"}}
                              for st in ("mine", "separation", "metal", "component")}
         links = {}
         pairs = [("mine_cn", "sep_cn"), ("mine_au", "sep_my"), ("sep_cn", "metal_jp"), ("sep_my", "metal_jp"),
@@ -536,8 +538,11 @@ def test_csv_numbers_are_in_the_unit_their_header_names(tmp_path: Path) -> None:
     assert "95 % CI" not in head[m]  # the HTML's text column: its bounds are numbers above
     fan = _csv(folder / "tables" / "fill_fan.csv")
     assert max(float(r["p50_pct"]) for r in fan) == pytest.approx(100.0)  # drawn in %, written in %
-    top = [float(r["top3_pct"]) for r in _csv(folder / "tables" / "hhi.csv")]
-    assert top == pytest.approx([95.0] * len(top))
+    hhi_rows = _csv(folder / "tables" / "hhi.csv")
+    assert [float(r["top3_pct"]) for r in hhi_rows] == pytest.approx([95.0] * 8)
+    for r in hhi_rows:  # one row per product a stage makes (their tonnes do not add up), in stage order
+        assert float(r["hhi"]) == pytest.approx(summary["stages"][r["stage"]]["by_product"][r["product"]]["hhi"]["mean"])
+    assert [r["product"] for r in hhi_rows][:3] == ["mine_a", "mine_b", "separation_a"]
     dep = _csv(folder / "tables" / "dependency.csv")[0]
     shares = [float(v) for k, v in dep.items() if k.endswith("_pct")]
     assert sum(shares) == pytest.approx(100.0)
@@ -733,3 +738,19 @@ def test_stockpile_levels_are_drawn_per_product_when_the_results_have_them(tmp_p
     synthetic_results(folder, 8, full=True)  # results from before: one panel per stockpile, summed
     write_report(folder)
     assert "all the products it holds summed" in (folder / "report.html").read_text(encoding="utf-8")
+
+
+def test_concentration_is_drawn_per_product_and_by_stage_for_results_from_before(tmp_path: Path) -> None:
+    # the component stage's HHI (~3,300) mixed t of catalysts with t of magnets (~8,900 alone): per product now
+    folder = tmp_path / "syn"
+    summary = synthetic_results(folder, 8, full=True)
+    write_report(folder)
+    assert "per product, as tonnes of cerium and of dysprosium" in (folder / "report.html").read_text(encoding="utf-8")
+    for st in summary["stages"].values():  # a summary written before the products were split out
+        del st["by_product"]
+    (folder / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    write_report(folder)
+    rows = _csv(folder / "tables" / "hhi.csv")
+    assert [(r["stage"], r["product"]) for r in rows] == [(s, "(all)") for s in ("mine", "separation", "metal",
+                                                                               "component")]
+    assert float(rows[1]["hhi"]) == pytest.approx(summary["stages"]["separation"]["hhi"]["mean"])

@@ -140,6 +140,35 @@ def test_baseline_summary_reports_the_same_shares(baseline) -> None:  # type: ig
         assert 100 * by["CN"] / sum(by.values()) == pytest.approx(TARGETS[stage], abs=TOLERANCE_PP)
 
 
+def test_stage_hhi_by_product_hand_computed() -> None:
+    """Two separation plants, A (NdPr 0.2 + Ce 0.8 per unit) and B (0.5 + 0.5), 100 t of output each:
+    NdPr 20 / 50 t -> HHI (2/7)^2 + (5/7)^2 = 5918.4; Ce 80 / 50 t -> 5266.3; the stage's tonnes 5000."""
+    from types import SimpleNamespace
+
+    from simulator.results import _stage_products
+
+    net = SimpleNamespace(producers=("sep_a", "sep_b"), products=("ce_oxide", "ndpr_oxide"),
+                          out_fac=np.array([0, 0, 1, 1]), out_hold=np.array([0, 1, 2, 3]),
+                          out_coef=np.array([0.2, 0.8, 0.5, 0.5]), hold_product=np.array([1, 0, 1, 0]),
+                          producer_region=np.array([0, 1]))
+    res = SimpleNamespace(replications=2, output_t=np.array([[100.0, 100.0], [100.0, 100.0]]))
+    by = _stage_products(res, net, [0, 1], ["A", "B"])  # type: ignore[arg-type]
+    assert list(by) == ["ce_oxide", "ndpr_oxide"]
+    assert by["ndpr_oxide"]["hhi"]["mean"] == pytest.approx(1e4 * (4 + 25) / 49)
+    assert by["ce_oxide"]["hhi"]["mean"] == pytest.approx(1e4 * (64 + 25) / 169)
+    assert by["ce_oxide"]["output_by_region"]["A"]["mean"] == pytest.approx(80.0)
+    assert by["ndpr_oxide"]["top3_share"]["mean"] == pytest.approx(1.0)
+
+
+def test_baseline_magnet_concentration_is_that_of_magnets_not_of_the_component_stage(baseline) -> None:  # type: ignore[no-untyped-def]
+    """The component stage mixes catalysts and glass with magnets; its NdFeB row gives China's ~94 %."""
+    net, res = baseline
+    stage = summary_dict(res, net, {})["stages"]["component"]
+    by = {r: s["mean"] for r, s in stage["by_product"]["ndfeb_magnet"]["output_by_region"].items()}
+    assert 100 * by["CN"] / sum(by.values()) == pytest.approx(TARGETS["magnets"], abs=TOLERANCE_PP)
+    assert stage["by_product"]["ndfeb_magnet"]["hhi"]["mean"] > 8000 > stage["hhi"]["mean"]
+
+
 def test_baseline_fill_is_one_in_every_market(baseline) -> None:  # type: ignore[no-untyped-def]
     net, res = baseline
     worst = res.fill_rate.min(axis=0)

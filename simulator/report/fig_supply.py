@@ -244,50 +244,84 @@ def _pct_formatter() -> Any:
 
 
 def hhi(data: ReportData) -> FigureOut:
-    """Herfindahl–Hirschman index of output by region, per stage, with 95 % CI and top-3 shares."""
-    name, title = "hhi", "Concentration of supply by stage (HHI)"
+    """Herfindahl–Hirschman index of output by region, per stage and product, with 95 % CI and top-3 shares.
+
+    Tonnes of different products do not add up to one supply, so each product a stage makes is a row
+    (``stages[st]["by_product"]``); summaries without it are drawn by stage.
+    """
+    name, title = "hhi", "Concentration of supply by stage and product (HHI)"
     per = [v.summary.get("stages") or {} for v in data.views]
     stages = sorted({st for p in per for st, d in p.items() if d.get("hhi")}, key=_stage_key)
     if not stages:
         return skip(name, title, "summary.json has no stages[…].hhi (output concentration by stage).")
-    vals = [[(num(p.get(st, {}).get("hhi", {}).get("mean")), half_width(p.get(st, {}).get("hhi")))
-             for p in per] for st in stages]
-    cols = [[v.colour for v in data.views] for _ in stages]
-    fig = new_figure(max(5.0, 1.4 + 1.3 * len(stages) * len(data.views) ** 0.5), 3.2)
-    ax = fig.subplots()
-    _grouped_vbars(ax, stages, data.views, vals, cols, ",.0f")
-    ax.set_ylim(0, 13500)  # room above 10,000 for the legends
-    ax.set_yticks(np.arange(0, 10001, 2000))
-    if len(data.views) > 1:
-        from matplotlib.patches import Patch
+    by_product = any(d.get("by_product") for p in per for d in p.values())
+    cats: list[tuple[str, str]] = []  # (stage, product), product "" for the stage as a whole
+    for st in stages:
+        prods = sorted({q for p in per for q in (p.get(st, {}).get("by_product") or {})}) if by_product else [""]
+        cats += [(st, q) for q in prods]
 
-        ax.add_artist(ax.legend(handles=[Patch(color=v.colour, label=v.name) for v in data.views],
-                                loc="upper left", frameon=False, fontsize=7))
-    lines = [ax.axhline(lvl, color="#777777", lw=0.9, ls=ls, zorder=0, label=f"{lvl:,.0f}: {lab}")
+    def entry(p: dict[str, Any], st: str, q: str) -> dict[str, Any]:
+        d = p.get(st, {})
+        return (d.get("by_product") or {}).get(q, {}) if q else d
+
+    vals = [[(num(entry(p, st, q).get("hhi", {}).get("mean")), half_width(entry(p, st, q).get("hhi")))
+             for p in per] for st, q in cats]
+    n = len(data.views)
+    fig = new_figure(7.2, 1.1 + 0.17 * len(cats) * max(1.4, n))
+    ax = fig.subplots()
+    h = 0.8 / n
+    y = np.arange(len(cats), dtype=float)
+    for j, v in enumerate(data.views):
+        ys = y - 0.4 + h * (j + 0.5)
+        ms = np.array([vals[i][j][0] for i in range(len(cats))])
+        hs = np.array([vals[i][j][1] for i in range(len(cats))])
+        ax.barh(ys, np.nan_to_num(ms), height=h * 0.9, color=v.colour, label=v.name)
+        ok = np.isfinite(hs) & (hs > 0)
+        if ok.any():
+            ax.errorbar(ms[ok], ys[ok], xerr=hs[ok], fmt="none", ecolor="#222222", elinewidth=0.8, capsize=2)
+        for yy, m in zip(ys, ms):
+            if math.isfinite(m):
+                ax.text(m + 80, yy, f"{m:,.0f}", va="center", ha="left", fontsize=6, color="#333333")
+    ax.set_yticks(y, [q or st for st, q in cats], fontsize=7)
+    ax.set_xlim(0, 13200 if by_product else 11200)
+    ax.set_xticks(np.arange(0, 10001, 2000), [f"{x:,}" for x in range(0, 10001, 2000)])
+    ax.grid(axis="y", visible=False)
+    for i in range(1, len(cats)):  # a rule and the stage's name where the stage changes
+        if cats[i][0] != cats[i - 1][0]:
+            ax.axhline(i - 0.5, color="#bbbbbb", lw=0.6)
+    if by_product:  # the stage's name beside its rows, right of the values
+        for st in stages:
+            rows_st = [i for i, c in enumerate(cats) if c[0] == st]
+            ax.text(13100, (rows_st[0] + rows_st[-1]) / 2, st, ha="right", va="center", fontsize=7.5,
+                    style="italic", color="#555555")
+    ax.set_ylim(len(cats) - 0.5, -0.5)
+    lines = [ax.axvline(lvl, color="#777777", lw=0.9, ls=ls, zorder=0, label=f"{lvl:,.0f}: {lab}")
              for (lvl, lab), ls in zip(HHI_LINES, ("--", ":"))]
-    ax.legend(handles=lines, loc="upper right", frameon=False, fontsize=7)
-    ax.set_ylabel("HHI of output by region (0–10,000)")
+    bars = [hd for hd in ax.get_legend_handles_labels()[0] if hd not in lines] if n > 1 else []
+    top_legend(fig, bars + lines)
+    ax.set_xlabel("HHI of output by region (0–10,000)")
     rows = []
-    for i, st in enumerate(stages):
+    for i, (st, q) in enumerate(cats):
         for j, v in enumerate(data.views):
-            t3 = per[j].get(st, {}).get("top3_share", {})
-            rows.append({"scenario": v.name, "stage": st, "hhi": vals[i][j][0], "hhi_ci_half": vals[i][j][1],
-                         "top3_pct": 100.0 * num(t3.get("mean"))})
+            t3 = entry(per[j], st, q).get("top3_share", {})
+            rows.append({"scenario": v.name, "stage": st, "product": q or "(all)", "hhi": vals[i][j][0],
+                         "hhi_ci_half": vals[i][j][1], "top3_pct": 100.0 * num(t3.get("mean"))})
     t3 = [r for r in rows if math.isfinite(r["top3_pct"])]
     if t3 and all(r["top3_pct"] >= 99.5 for r in t3):
-        t3txt = " The top three regions make all of every stage's output."
+        t3txt = " The top three regions make all of every product's output."
     elif t3:
-        per_stage: dict[str, list[str]] = {}
-        for r in t3:
-            per_stage.setdefault(r["stage"], []).append(f"{r['top3_pct']:.0f}")
-        who = f" ({' / '.join(v.name for v in data.views)})" if len(data.views) > 1 else ""
-        t3txt = (f" Top-3 regions' share of output{who}: "
-                 + "; ".join(f"{st} {' / '.join(v)} %" for st, v in per_stage.items()) + ".")
+        low = sorted(t3, key=lambda r: r["top3_pct"])[:3]
+        t3txt = (" Least concentrated: " + "; ".join(
+            f"{r['product'] if by_product else r['stage']} ({r['scenario']}) top-3 regions {r['top3_pct']:.0f} %"
+            for r in low) + " (all rows in the table).")
     else:
         t3txt = ""
-    cap = ("HHI = sum over regions of (percent share of the stage's output)²: 10,000 when one region makes "
-           "everything. Dashed and dotted lines: the usual thresholds of moderate and high concentration. "
-           "Mean with 95 % CI." + t3txt)
+    what = ("a product's output at that stage" if by_product else "the stage's output")
+    cap = (f"HHI = sum over regions of (percent share of {what})²: 10,000 when one region makes everything"
+           + (" — per product, as tonnes of cerium and of dysprosium, or of catalysts and of magnets, do not add "
+              "up to one supply (the stage totals are in summary.json)" if by_product else "")
+           + ". Dashed and dotted lines: the usual thresholds of moderate and high concentration. Mean with "
+           "95 % CI." + t3txt)
     return FigureOut(name, title, cap, fig, rows=rows)
 
 

@@ -131,8 +131,8 @@ TERMS = (
         "enough; not counted as unmet"
     )),
     ("HHI", (
-        "Herfindahl–Hirschman index of concentration: the sum of squared percent shares of a stage's "
-        "output by region, 10,000 when one region makes everything"
+        "Herfindahl–Hirschman index of concentration: the sum of squared percent shares of a product's "
+        "output at a stage by region, 10,000 when one region makes everything"
     )),
     ("REO, NdPr, Dy, Tb", (
         "rare-earth oxide (the unit of ores and concentrates); neodymium-praseodymium, dysprosium and "
