@@ -363,7 +363,9 @@ def compare_runs(runs: Sequence[Run]) -> dict[str, Any]:
     diffs = {r.name: differences(base, o) for r, o in zip(runs[1:], outs[1:])}
     groups = {r.name: {k: outcome_stats(v) for k, v in o.items() if ":" in k} for r, o in zip(runs, outs)}
     cost = {r.name: {k: stat(v.cost) for k, v in o.items() if ":" not in k} for r, o in zip(runs, outs)}
-    lines = [headline(runs[0].name, r.name, base, o, diffs[r.name]) for r, o in zip(runs[1:], outs[1:])]
+    h = runs[0].network.scenario.horizon
+    span = str(h.start.year) if h.start.year == h.end.year else f"{h.start.year}\u2013{h.end.year}"
+    lines = [headline(runs[0].name, r.name, base, o, diffs[r.name], span) for r, o in zip(runs[1:], outs[1:])]
     return {"differences": diffs, "groups": groups, "market_cost_usd": cost, "headline": lines,
             "markets": keep}
 
@@ -402,8 +404,10 @@ def _signed(x: float, digits: int = 0) -> str:
 
 
 def headline(first: str, name: str, base: dict[str, Outcome], other: dict[str, Outcome],
-             diffs: dict[str, dict[str, Any]]) -> str:
+             diffs: dict[str, dict[str, Any]], span: str = "") -> str:
     """One plain-language sentence on what scenario ``name`` changes against ``first``.
+
+    ``span``: the years the shortfalls are summed over (``2025–2030``), named after "shortfall".
 
     It names the market whose mean unmet demand changes most, gives both means,
     the relative change with its 95 % CI (the CI of the mean paired difference
@@ -431,11 +435,12 @@ def headline(first: str, name: str, base: dict[str, Outcome], other: dict[str, O
     verb = "cuts" if d["mean"] < 0 else "raises"
     no_short_b = float(np.mean(other[key].max_shortfall <= 1.0 - SHORT_FILL))
     if b < 0.5 and no_short_b >= 0.995:
-        text = (f"{name} removes {key}'s shortfall of {fmt_tonnes(a)} in {first} "
+        over = f" over {span}" if span else ""
+        text = (f"{name} removes {key}'s shortfall of {fmt_tonnes(a)}{over} in {first} "
                 f"(95 % CI of the cut {fmt_tonnes(-hi)} to {fmt_tonnes(-lo)}): "
                 f"no day below {100 * SHORT_FILL:.0f} % fill in any replicate")
         return text
-    text = f"{name} {verb} {key}'s shortfall from {fmt_tonnes(a)} to {fmt_tonnes(b)}"
+    text = f"{name} {verb} {key}'s shortfall{' over ' + span if span else ''} from {fmt_tonnes(a)} to {fmt_tonnes(b)}"
     if a >= 0.5:
         rel, rlo, rhi = (100.0 * x / a for x in (d["mean"], lo, hi))
         text += f" ({_relative_change(rel, rlo, rhi)})"

@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -130,6 +131,8 @@ def test_headline_reads_like_a_sentence() -> None:
     m = "\u2212"
     assert re.fullmatch(rf"allied_supply cuts ev_jp's shortfall from 2,100 t to 700 t \({m}67 %, 95 % CI "
                         rf"{m}6\d to {m}6\d %\), recovery 40 days sooner", text), text
+    assert headline("baseline", "allied_supply", base, other, differences(base, other), "2025\u20132030").startswith(
+        "allied_supply cuts ev_jp's shortfall over 2025\u20132030 from 2,100 t to 700 t")
     worse = headline("baseline", "ban", other, base, differences(other, base))
     assert worse.startswith("ban raises ev_jp's shortfall from 700 t to 2,100 t (+200 %"), worse
     assert worse.endswith("recovery 40 days later")
@@ -162,7 +165,8 @@ def test_headline_when_the_variant_removes_the_shortage() -> None:
     sc, allied = load_scenario(TUTORIAL), load_scenario(ALLIED)
     cmp = compare_runs(run_scenarios([("tutorial", sc), ("tutorial_allied", allied)], 20, seed=7))
     line = cmp["headline"][0]
-    assert line.startswith("tutorial_allied removes ev_us's shortfall of 2,1")
+    assert line.startswith("tutorial_allied removes ev_us's shortfall of 2,1"), line
+    assert "t over 2025\u20132026 in tutorial" in line
     assert "no day below 99 % fill in any replicate" in line
     d = cmp["differences"]["tutorial_allied"]["ev_us"]
     assert d["unmet_t"]["mean"] < -2000 and d["unmet_t"]["p_better"] == 1.0

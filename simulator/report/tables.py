@@ -312,14 +312,24 @@ def _compare_headline(data: ReportData) -> Table:
         if in_window:
             t.csv_columns[f"fill in {ref} · {v.name}"] = f"fill in {ref} % · {v.name}"
     label = data.reference()[1] or ref or "the reference event"
-    t.caption = ("Markets with the most unmet demand first. Fill rate: over the whole horizon"
+    span = _horizon_span(data)
+    t.caption = ("Markets with the most unmet demand first. Fill rate and unmet t: over the whole horizon"
+                 + (f" ({span})" if span else "")
                  + (f"; fill in {ref}: during that event's window ({label}), where the crisis shows" if in_window
                     else "")
                  + f". TTS/TTR: median days after {label} starts until the market first runs short (fill below "
                  "99 %) and until its 30-day fill is back at 99 % ('> N d': cut off by the horizon); the time "
-                 "between them is how long the shortage lasts"
+                 "between them is how long the shortage lasts plus up to 30 days, as the 30-day fill recovers up "
+                 "to a month after the daily fill"
                  + _ttr_bound(data) + ". The differences per scenario follow.")
     return t
+
+
+def _horizon_span(data: ReportData) -> str:
+    """``2025–2030`` (or ``2025``): the calendar years of the horizon, '' when unknown."""
+    h = (data.views[0].summary.get("horizon") or {}) if data.views else {}
+    a, b = str(h.get("start") or "")[:4], str(h.get("end") or "")[:4]
+    return "" if not (a and b) else (a if a == b else f"{a}–{b}")
 
 
 def _ttr_bound(data: ReportData) -> str:
