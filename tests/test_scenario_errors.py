@@ -698,3 +698,16 @@ def test_a_stockpile_refill_target_without_a_link_into_it_is_refused(tmp_path):
     linked = text.replace("links:", "links:\n  - {from: sep_my, to: jogmec, product: ndpr_oxide, lead_days: 5}", 1)
     p.write_text(linked)
     assert load_scenario(p).stockpiles["jogmec"].holds["ndpr_oxide"].target == 500
+
+
+def test_a_misspelled_required_key_is_not_taken_for_a_misspelled_id(tmp_path):
+    """A review typed 'capacty' in the tutorial's mine_au and was told 'facility mine_au is new here: did you
+    mean mine_cn?' beside the right 'unknown key capacty (did you mean capacity?)'."""
+    p = tmp_path / "typo_key.yaml"
+    p.write_text((ROOT / "scenarios" / "tutorial.yaml").read_text().replace("capacity:", "capacty:", 1))
+    with pytest.raises(ScenarioError) as exc:
+        load_scenario(p)
+    msgs = [pr.message for pr in exc.value.problems]
+    assert any(m.startswith("missing required key 'capacity'") for m in msgs), msgs
+    assert not any("is new here" in m for m in msgs), msgs
+    assert any("unknown key 'capacty'" in m and "did you mean 'capacity'" in m for m in msgs), msgs

@@ -186,7 +186,7 @@ def message_for(err: dict[str, Any], allowed: list[str] | None) -> str:
     if kind == "too_short":
         n = ctx.get("min_length")
         return f"needs at least {n} item{'s' if n != 1 else ''}"
-    if kind.startswith("date") or kind.startswith("datetime"):
+    if kind.startswith(("date", "datetime")):
         return f"not a date{got} (allowed: YYYY-MM-DD)"
     if kind == "finite_number":
         return f"got {shown} (allowed: a finite number)"
@@ -262,6 +262,9 @@ def _new_entry_hint(doc: Any, loc: tuple[Any, ...], seen: set[tuple[str, str]]) 
     if len(loc) != 3 or loc[0] not in _ENTRY or not isinstance(doc, dict):
         return ""
     section, entry = loc[0], loc[1]
+    body = (doc.get(section) or {}).get(entry) if isinstance(doc.get(section), dict) else None
+    if isinstance(body, dict) and difflib.get_close_matches(str(loc[2]), [str(k) for k in body], n=1):
+        return ""  # the key is there, misspelled ('capacty'): its own error says so, the id is fine
     others = [k for k in (doc.get(section) or {}) if k != entry] if isinstance(doc.get(section), dict) else []
     close = difflib.get_close_matches(str(entry), [str(k) for k in others], n=1)
     if not close or (section, str(entry)) in seen:
