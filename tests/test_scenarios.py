@@ -66,6 +66,40 @@ def test_every_node_and_event_names_its_source(path) -> None:  # type: ignore[no
     assert not missing, missing
 
 
+def _sources(x: object, where: str) -> list[tuple[str, str]]:
+    """Every ``source`` string of a parsed YAML document, with where it sits."""
+    if isinstance(x, dict):
+        return [hit for k, v in x.items() for hit in ([(where, v)] if k == "source" and isinstance(v, str)
+                                                     else _sources(v, f"{where}.{k}"))]
+    if isinstance(x, list):
+        return [hit for i, v in enumerate(x) for hit in _sources(v, f"{where}[{i}]")]
+    return []
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_every_source_cites_a_key_of_the_reference(path) -> None:  # type: ignore[no-untyped-def]
+    """Each ';'-part of a ``source`` opens with a key of docs/data/ree-reference.yaml, a section of its
+    tables (§13, §14.1), or 'estimate' / DER / STO: a review wrote 'source: NOPE99' and it validated."""
+    import re
+
+    import yaml
+
+    ref_dir = SCENARIOS.parent / "docs" / "data"
+    keys = set(yaml.safe_load((ref_dir / "ree-reference.yaml").read_text(encoding="utf-8"))["references"])
+    sections = set(re.findall(r"^#{2,3} (\d+(?:\.\d+)?)\.? ", (ref_dir / "ree-reference.md").read_text(encoding="utf-8"),
+                              flags=re.MULTILINE))
+    assert {"13", "14.1", "14.3"} <= sections
+    wrong = []
+    for where, text in _sources(yaml.safe_load(path.read_text(encoding="utf-8")), path.name):
+        for part in text.split(";"):
+            first = re.split(r"[\s(:,]", part.strip(), maxsplit=1)[0]
+            ok = (first in keys or first in ("estimate", "DER", "STO")
+                  or (first.startswith("§") and first[1:] in sections))
+            if not ok:
+                wrong.append(f"{where}: {first!r} in {text!r}")
+    assert not wrong, wrong
+
+
 @pytest.mark.parametrize("path", LIBRARY, ids=lambda p: p.stem)
 def test_cover_exceeds_lead_time_on_every_buyer_holding(path) -> None:  # type: ignore[no-untyped-def]
     """A holding whose cover does not exceed its lead time + 1 day runs short even undisturbed."""

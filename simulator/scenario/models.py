@@ -30,7 +30,8 @@ from .types import (
 _SOURCE = Field(
     default=None,
     description="source key(s) in docs/data/ree-reference.md for the numbers here, "
-    "or 'estimate: why'",
+    "or 'estimate: why'; parts separated by ';', each opening with a key, a section (§13) or 'estimate' "
+    "(e.g. 'LYN25; §14.2 (nameplate); estimate: ramp-up')",
 )
 _NOTE = Field(default=None, description="free text for readers; ignored by the simulator")
 
