@@ -711,3 +711,22 @@ def test_a_misspelled_required_key_is_not_taken_for_a_misspelled_id(tmp_path):
     assert any(m.startswith("missing required key 'capacity'") for m in msgs), msgs
     assert not any("is new here" in m for m in msgs), msgs
     assert any("unknown key 'capacty'" in m and "did you mean 'capacity'" in m for m in msgs), msgs
+
+
+def test_an_event_outside_the_horizon_is_noted_with_its_line(tmp_path, capsys):
+    """A review moved the licensing to 2031 and read 'ok', then a report where ev_jp never ran short and
+    TTS was 'n/a: no reference event'. Valid (a shorter --set horizon.end cuts a run before its events),
+    so a note, not an error."""
+    text = (ROOT / "scenarios" / "tutorial.yaml").read_text()
+    late = tmp_path / "late.yaml"
+    late.write_text(text.replace("    start: 2025-04-04", "    start: 2031-04-04", 1).replace(
+        "    end: 2025-09-30", "    end: 2031-09-30", 1))
+    assert run_cli(["validate", str(late)]) == 0
+    err = capsys.readouterr().err
+    line = text.splitlines().index("    start: 2025-04-04") + 1
+    assert f"note: {late}:{line}:5: events[0].start: event 'cn_magnet_licensing' starts 2031-04-04, after the " \
+           "horizon ends (2026-12-31): it never acts in this run" in err, err
+    assert run_cli(["validate", str(ROOT / "scenarios" / "tutorial.yaml")]) == 0
+    assert "note:" not in capsys.readouterr().err
+    assert run_cli(["validate", str(ROOT / "scenarios" / "tutorial.yaml"), "--set", "horizon.end=2025-03-31"]) == 0
+    assert "starts 2025-04-04, after the horizon ends (2025-03-31)" in capsys.readouterr().err

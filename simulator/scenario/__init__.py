@@ -11,12 +11,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..exceptions import Problem, ScenarioError, UsageError
-from .checks import check
+from .checks import check, notes
 from .errors import problems_from
 from .models import EVENT_TYPES, Scenario
 from .overlay import apply_set, load_document
 
-__all__ = ["EVENT_TYPES", "Scenario", "load_scenario", "scenario_files", "validate_document"]
+__all__ = ["EVENT_TYPES", "Scenario", "load_scenario", "scenario_files", "scenario_notes", "validate_document"]
 
 
 def validate_document(doc: Any) -> tuple[Scenario | None, list[Problem]]:
@@ -69,6 +69,16 @@ def load_scenario(path: str | Path, sets: Sequence[str] = ()) -> Scenario:
     if scenario is None or problems:
         raise ScenarioError(problems)
     return scenario
+
+
+def scenario_notes(path: str | Path, sets: Sequence[str] = ()) -> list[Problem]:
+    """What a valid scenario holds that is probably not meant (see :func:`checks.notes`), located."""
+    doc = load_document(Path(path), [])
+    if doc is None:
+        return []
+    for s in sets:
+        apply_set(doc, s)
+    return notes(doc)
 
 
 def scenario_files(path: str | Path) -> list[tuple[str, str]]:

@@ -406,3 +406,36 @@ def check(doc: dict[str, Any]) -> list[Problem]:
     if not isinstance(doc, dict):
         return []
     return _Checker(doc).run()
+
+
+def notes(doc: dict[str, Any]) -> list[Problem]:
+    """What is valid but probably not meant: deterministic events that never act within the horizon.
+
+    A date after the horizon's end is never reached (``Horizon.step_of``), which is how a shorter
+    ``--set horizon.end`` cuts a scenario before its events; said, so that a mistyped year is seen.
+    """
+    if not isinstance(doc, dict):
+        return []
+    h = _d(doc.get("horizon"))
+    h0, h1 = _date(h.get("start")), _date(h.get("end"))
+    if h0 is None or h1 is None:
+        return []
+    out = []
+    for i, ev in enumerate(_l(doc.get("events"))):
+        ev = _d(ev)
+        start, end = _date(ev.get("start")), _date(ev.get("end"))
+        if start is None:
+            continue
+        dur = ev.get("duration_days")
+        if end is None and isinstance(dur, (int, float)) and not isinstance(dur, bool):
+            end = start + dt.timedelta(days=float(dur))
+        if start > h1:
+            why = f"starts {start}, after the horizon ends ({h1})"
+        elif end is not None and end <= h0:
+            why = f"ends {end}, before the horizon starts ({h0})"
+        else:
+            continue
+        mark, path, _ = locate(doc, ("events", i, "start"))
+        out.append(Problem(mark.file, mark.line, mark.col, path,
+                           f"event {ev.get('id')!r} {why}: it never acts in this run"))
+    return out
