@@ -187,7 +187,7 @@ def run(
     from .engine import simulate
     from .executors import resolve_scheduler
     from .network import compile_network
-    from .results import write_run
+    from .results import clear_previous, write_run
     from .scenario import scenario_files
 
     if checks not in ("error", "warn", "off"):
@@ -225,6 +225,7 @@ def run(
         "command": "reesim " + " ".join(sys.argv[1:]),
         "sets": list(set_ or []),
     }
+    clear_previous(outdir)  # a forced rerun: nothing of the earlier results stays beside these
     summary = write_run(outdir, res, net, provenance)
     from .report.html import write_report
 

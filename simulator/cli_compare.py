@@ -71,6 +71,7 @@ def register(app: typer.Typer, load: Callable[..., Any], refuse_overwrite: Calla
         from .compare import check_comparable, run_scenarios, shared_markets, write_compare
         from .executors import resolve_scheduler
         from .report.html import write_report
+        from .results import clear_previous
         from .scenario import scenario_files
 
         if checks not in ("error", "warn", "off"):
@@ -125,6 +126,7 @@ def register(app: typer.Typer, load: Callable[..., Any], refuse_overwrite: Calla
             "run_time_s": time.perf_counter() - t0,
         }
         fl = {nm: scenario_files(f) for nm, f in zip(names, files)}
+        clear_previous(outdir)  # a forced rerun: nothing of the earlier results stays beside these
         summary = write_compare(outdir, runs, provenance, fl)
         report = write_report(outdir)
         out = Console() if Console().is_terminal else Console(width=130)

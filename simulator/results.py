@@ -207,6 +207,40 @@ def write_timeseries(path: Path, result: Result, start: dt.date) -> int:
     return rows
 
 
+#: what a run, a comparison or a sweep writes into its folder (``clear_previous`` removes them before new results)
+OUTPUT_FILES = ("summary.json", "report.html", "timeseries.csv", "sweep.json", "sensitivity.json", "design.csv",
+                "points.csv", "points.parquet", "timings.csv")
+OUTPUT_DIRS = ("figures", "tables")
+
+
+def clear_previous(outdir: Path) -> list[Path]:
+    """Remove an earlier run's results from ``outdir`` (a forced rerun): its files, figures, tables and
+    per-scenario folders, so that none of them sits beside the new results as if part of them.
+
+    Only what reesim writes goes: other files stay, and a folder stays unless all it holds is a
+    ``timeseries.csv``. Returns what was removed.
+    """
+    import shutil
+
+    if not (outdir / "summary.json").is_file() and not (outdir / "sweep.json").is_file():
+        return []
+    gone = []
+    for name in OUTPUT_FILES:
+        if (outdir / name).is_file():
+            (outdir / name).unlink()
+            gone.append(outdir / name)
+    for name in OUTPUT_DIRS:
+        d = outdir / name
+        if d.is_dir() and all(f.is_file() and f.suffix in (".png", ".svg", ".csv") for f in d.iterdir()):
+            shutil.rmtree(d)
+            gone.append(d)
+    for d in outdir.iterdir():
+        if d.is_dir() and [f.name for f in d.iterdir()] == ["timeseries.csv"]:
+            shutil.rmtree(d)
+            gone.append(d)
+    return gone
+
+
 def write_run(outdir: Path, result: Result, net: Any, provenance: dict[str, Any]) -> dict[str, Any]:
     """Write summary.json and timeseries.csv into ``outdir``; return the summary."""
     outdir.mkdir(parents=True, exist_ok=True)

@@ -421,3 +421,21 @@ def test_compare_names_the_file_a_refused_set_value_was_applied_to(tmp_path: Pat
     err = capsys.readouterr().err
     assert err.startswith(f"{TUTORIAL}: --set facilities.sep_my.capacity=-5: facilities.sep_my.capacity: got -5")
     assert not (tmp_path / "o").exists()
+
+
+def test_force_replaces_an_earlier_comparison_and_keeps_other_files(tmp_path: Path) -> None:
+    """A review ran a tutorial run with --force into a comparison's folder: the comparison's per-scenario
+    folders and difference table stayed beside the new results, as if part of them."""
+    out = tmp_path / "out"
+    assert run_cli(["compare", str(TUTORIAL), str(ALLIED), "-n", "8", "-o", str(out)]) == 0
+    assert (out / "tutorial_allied" / "timeseries.csv").is_file()
+    assert (out / "tables" / "differences_tutorial_allied.csv").is_file()
+    (out / "my notes.txt").write_text("mine")
+    assert run_cli(["run", str(TUTORIAL), "-n", "8", "-o", str(out)]) == 2  # refused without --force
+    assert (out / "tutorial_allied").is_dir()
+    assert run_cli(["run", str(TUTORIAL), "-n", "8", "-o", str(out), "--force"]) == 0
+    assert not (out / "tutorial_allied").exists() and not (out / "tutorial").exists()
+    assert not (out / "tables" / "differences_tutorial_allied.csv").exists()
+    assert (out / "timeseries.csv").is_file() and (out / "report.html").is_file()
+    assert json.loads((out / "summary.json").read_text())["scenario"] == "tutorial"
+    assert (out / "my notes.txt").read_text() == "mine"
