@@ -441,7 +441,7 @@ def _step_block(blk, nb, t0, nsteps, S, T, N, O, A, K):  # pragma: no cover - co
             for q in range(Q):
                 h = ch_recv[q]
                 thr = ch_cover[q] * exp_use[r, h]
-                new_trig[r, q] = on_hand[r, h] < thr - thr * TRIGGER_TIE
+                new_trig[r, q] = on_hand[r, h] < thr - thr * TRIGGER_TIE or released[ro, q] > 0.0
             # ------------------------------------------------------------ 6. re-route, order
             rs_ = reroute_steps[r]
             if rs_ < 1.0:

@@ -204,10 +204,15 @@ class PileSetUp:
         order_up_to[:, hs] = net.cover_days[hs] * exp_use[:, hs] + self.target[hs]
 
 
-def triggers(on_hand: F64, exp_use: F64, mech: Mechanics) -> B:
-    """Channels whose receiver's cover is below the release threshold [R, Q]."""
+def triggers(on_hand: F64, exp_use: F64, mech: Mechanics, released: F64) -> B:
+    """Channels whose receiver's cover is below the release threshold, or that released this step [R, Q].
+
+    A release tops its receiver up to the threshold, which is not below it: without the second
+    clause a plant that uses its input before the release (phase 3) was triggered every other day,
+    and its stockpile re-ordered on the days between, buying back what it released.
+    """
     thr = mech.ch_cover_days * exp_use[:, mech.ch_recv]
-    return on_hand[:, mech.ch_recv] < thr - thr * TRIGGER_TIE
+    return (on_hand[:, mech.ch_recv] < thr - thr * TRIGGER_TIE) | (released > 0.0)
 
 
 def release(on_hand: F64, exp_use: F64, triggered: B, allowed: F64, mech: Mechanics) -> F64:

@@ -287,7 +287,7 @@ def simulate(
             scrap.add(t, consumed)
         V.substitution_update(t, served, demand, st.short_run, st.adopt_at, pol["substitution"], step, mech)
         if Q:
-            new = V.triggers(st.on_hand, st.exp_use, mech)
+            new = V.triggers(st.on_hand, st.exp_use, mech, released)
             if not np.array_equal(new, st.triggered) and trig_event[0] is not None:
                 trig_event[0].succeed(new)
         # 6. order (re-routing; stockpiles refill only while not releasing)

@@ -369,6 +369,7 @@ class Model:
 
             # 4a. stockpile releases (wants from the stock before any release)
             rel_row = [0.0] * S
+            gave = [False] * Q  # channels that released this step stay triggered (docs/step-semantics.md)
             if fx.stockpile_release and Q:
                 want_q = [0.0] * Q
                 for q, ch in enumerate(self.channels):
@@ -388,6 +389,7 @@ class Model:
                             tr.release(r, on[r], g, ph)
                             on[r] += g
                             rel_row[self.channels[q]["s"]] += g
+                            gave[q] = True
                     on[ph] = max(0.0, on[ph] - give)
 
             # 4b. ship
@@ -454,7 +456,8 @@ class Model:
                 if (adopt_at[i] is None and fx.substitution and short
                         and short_run[i] * self.step >= ru["after"]):
                     adopt_at[i] = t + 1
-            next_trig = [on[ch["r"]] < ch["cover"] * exp[ch["r"]] * (1.0 - TRIGGER_TIE) for ch in self.channels]
+            next_trig = [on[ch["r"]] < ch["cover"] * exp[ch["r"]] * (1.0 - TRIGGER_TIE) or gave[q]
+                         for q, ch in enumerate(self.channels)]
 
             # 6. order (re-routing; a stockpile refills only while none of its channels triggered)
             transit = [sum(pipe[e].values()) for e in range(E)]

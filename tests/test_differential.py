@@ -218,3 +218,13 @@ def test_generated_networks_agree_with_oracle(tmp_path, doc):
     p = tmp_path / "gen.yaml"
     p.write_text(yaml.safe_dump(doc, sort_keys=False))
     assert_agree(load_scenario(p), R=2)
+
+
+def test_a_reserve_feeding_a_plant_agrees_with_oracle(tmp_path):
+    """A channel that released stays triggered (the plant uses its input before the release): the oracle
+    and both kernels apply the rule alike, triggers and the reserve's (suspended) refill included."""
+    from test_mechanics import BASE, PLANT_RESERVE
+
+    p = tmp_path / "reserve.yaml"
+    p.write_text(BASE.format(body=PLANT_RESERVE))
+    assert_agree(load_scenario(p))

@@ -292,3 +292,46 @@ def test_an_export_quota_is_a_share_of_the_flow_of_the_plants_on_line(tmp_path):
     shipped = rec["shipped"][:, 0, cn]
     np.testing.assert_allclose(shipped[5:30], 50.0)  # short of magnets, m orders more than the quota allows
     np.testing.assert_allclose(shipped[40:], 25.0)
+
+
+PLANT_RESERVE = """
+facilities:
+  sep: {region: AU, stage: separation, capacity: 36500, outputs: {oxide: 1.0}, finished_cover_days: 0}
+  mag: {region: JP, stage: component, capacity: 1000000, inputs: {oxide: 1.0}, outputs: {magnet: 1.0},
+        finished_cover_days: 0, stock: {oxide: {cover_days: 10}}}
+markets:
+  m: {region: JP, sector: ev_motors, demand: {magnet: {rate: 18250}}, stock: {magnet: {cover_days: 5}}}
+stockpiles:
+  pile: {region: JP, holds: {oxide: {initial: 2000, target: 2000}}, release: {to: [mag], when_cover_below_days: 5, max_per_day: 1000}}
+links:
+  - {from: sep, to: mag, product: oxide, lead_days: 1}
+  - {from: sep, to: pile, product: oxide, lead_days: 1}
+  - {from: mag, to: m, product: magnet, lead_days: 1}
+events:
+  - {id: down, type: outage, facilities: [sep], capacity_lost: 0.6, start: 2025-02-01}
+"""
+
+
+def test_a_reserve_feeding_a_plant_releases_every_step_and_buys_nothing_meanwhile(tmp_path):
+    # sep makes 100 t/d, 40 after the outage (step 31); mag uses 50 t/d of oxide. mag's stock falls
+    # 10 t/d to its threshold (5 d x 50 = 250 t) and the reserve tops it up from step 48 (20 t, then the
+    # 10 t/d gap). mag uses its input (phase 3) before the release (phase 4), so a top-up to the threshold
+    # is not below it: the channel was triggered every other step, and on the steps between the reserve
+    # re-ordered from sep, buying back what it released (JOGMEC's Dy in 2027). A channel that released
+    # stays triggered, and a triggered reserve orders nothing.
+    net = build(tmp_path, PLANT_RESERVE)
+    rec: dict[str, list] = {}
+
+    def obs(t, s):
+        for k in ("released", "triggered", "shipped"):
+            rec.setdefault(k, []).append(np.array(s[k], copy=True))
+
+    simulate(net, 1, seed=0, observer=obs, noise=False)
+    rel = np.stack(rec["released"])[:, 0, 0]
+    trig = np.stack(rec["triggered"])[:, 0, 0]
+    to_pile = np.stack(rec["shipped"])[:, 0, net.links.index("sep>pile:oxide")]
+    assert rel[:48].sum() == 0.0 and not trig[:48].any()
+    assert rel[48] == pytest.approx(20.0)
+    assert rel[49:] == pytest.approx(10.0)
+    assert trig[48:].all()
+    assert to_pile.sum() == 0.0
