@@ -754,3 +754,22 @@ def test_concentration_is_drawn_per_product_and_by_stage_for_results_from_before
     assert [(r["stage"], r["product"]) for r in rows] == [(s, "(all)") for s in ("mine", "separation", "metal",
                                                                                "component")]
     assert float(rows[1]["hhi"]) == pytest.approx(summary["stages"]["separation"]["hhi"]["mean"])
+
+
+def test_events_over_the_same_dates_share_one_shading_and_legend_entry() -> None:
+    # the flagship's two 2027 events were shaded green over red, a brown that matched neither swatch
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from simulator.report.canvas import new_figure, shade_windows
+
+    d = dt.date
+    wins = [("a", "China's 2027 controls", d(2027, 1, 1), d(2028, 1, 1)),
+            ("b", "extraterritorial rule", d(2027, 1, 1), d(2028, 1, 1)),
+            ("c", "licensing", d(2025, 4, 4), d(2025, 6, 1))]
+    data = SimpleNamespace(windows=lambda: wins, horizon_start=lambda: d(2025, 1, 1), horizon_end=lambda: d(2030, 12, 31))
+    ax = new_figure(4, 3).subplots()
+    handles = shade_windows(ax, data)  # type: ignore[arg-type]
+    assert [h.get_label() for h in handles] == ["events: China's 2027 controls + extraterritorial rule",
+                                                "event: licensing"]
+    assert len(ax.patches) == 2  # two spans drawn, not three

@@ -112,9 +112,16 @@ def shade_windows(ax: Any, data: ReportData, label: bool = False) -> list[Any]:
     elif wins:  # results without a horizon: the windows' own span
         span = max(e for *_, e in wins) - min(s for _, _, s, _ in wins)
     handles = []
-    for k, (_, lab, s, e) in enumerate(wins):
+    # events over the same dates share one shading (two translucent colours on top of each other made a
+    # third that matched neither swatch) and one legend entry naming them all
+    spans: dict[tuple[Any, Any], list[str]] = {}
+    for _, lab, s, e in wins:
+        spans.setdefault((s, e), []).append(lab)
+    for k, ((s, e), labs) in enumerate(spans.items()):
         c = WINDOW_COLOURS[k % len(WINDOW_COLOURS)]
-        short = lab if len(lab) <= 48 else lab[:47] + "…"
+        limit = 48 * len(labs)
+        lab = " + ".join(labs)
+        short = lab if len(lab) <= limit else lab[:limit - 1] + "…"
         if span and (e - s) > 0.6 * span:
             # a window covering most of the horizon would wash out every panel: dashed lines at its start,
             # and at its end when it ends before the horizon does
@@ -130,7 +137,7 @@ def shade_windows(ax: Any, data: ReportData, label: bool = False) -> list[Any]:
         if label:
             ax.text(s, 1.0, f" {short}", transform=ax.get_xaxis_transform(), ha="left", va="top",
                     fontsize=FONT_PT - 1.5, color="#444444", clip_on=True)
-        handles.append(Patch(color=c, alpha=0.35, label=f"event: {short}"))
+        handles.append(Patch(color=c, alpha=0.35, label=f"{'events' if len(labs) > 1 else 'event'}: {short}"))
     return handles
 
 

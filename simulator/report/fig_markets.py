@@ -385,7 +385,9 @@ def _ttx_marker(ax: Any, y: float, s: dict[str, Any], colour: str) -> None:
                         fontsize=7, color=colour)
     if cen > 0 and bound is not None:
         ax.plot([num(bound)], [y], marker="o", mfc="white", mec=colour, mew=1.3, ms=6, ls="none")
-        text = f"> {num(bound):,.0f} d" + ("" if not n else f" ({100 * cen:.0f} %)")
+        pct = 100 * cen  # a share under 1 % read '(0 %)' beside a marker that says some replicates are there
+        share = f"{pct:.0f} %" if pct >= 1 else (f"{pct:.1f} %" if pct >= 0.1 else "< 0.1 %")
+        text = f"> {num(bound):,.0f} d" + ("" if not n else f" ({share})")
         ax.annotate(text, (num(bound), y), xytext=(6, 0), textcoords="offset points", va="center",
                     fontsize=7, color=colour)
     if not n and bound is None:
