@@ -773,3 +773,17 @@ def test_events_over_the_same_dates_share_one_shading_and_legend_entry() -> None
     assert [h.get_label() for h in handles] == ["events: China's 2027 controls + extraterritorial rule",
                                                 "event: licensing"]
     assert len(ax.patches) == 2  # two spans drawn, not three
+
+
+def test_a_market_never_short_with_the_plan_says_so_beside_its_delta_ttr() -> None:
+    # ev_us read 'Δ TTR -429, same in every replicate': the plan's TTR is 0 because it never ran short
+    from types import SimpleNamespace
+
+    from simulator.report.tables import Cell, _no_shortage_note
+
+    cell = Cell("−429", -429.0, "differences/allied/ev_us/ttr_days/mean", "same in every replicate")
+    never = SimpleNamespace(name="allied", markets={"ev_us": {"ttr_days": {"n": 1000, "p95": 0.0, "censored": 0.0}}})
+    short = SimpleNamespace(name="allied", markets={"ev_us": {"ttr_days": {"n": 1000, "p95": 30.0, "censored": 0.0}}})
+    assert _no_shortage_note(cell, never, "ev_us").sub == "no shortage in allied"
+    assert _no_shortage_note(cell, short, "ev_us").sub == "same in every replicate"
+    assert _no_shortage_note(cell, never, "bloc:allied").sub == "same in every replicate"

@@ -391,7 +391,8 @@ def difference_tables(data: ReportData) -> list[Table]:
                            _diff_cell(d["fill_rate"], f"{base}/fill_rate/mean", 1, 100.0),
                            _diff_cell(d["lost_days"], f"{base}/lost_days/mean", 1),
                            _diff_cell(d["tts_days"], f"{base}/tts_days/mean", censored=True),
-                           _diff_cell(d["ttr_days"], f"{base}/ttr_days/mean", censored=True),
+                           _no_shortage_note(_diff_cell(d["ttr_days"], f"{base}/ttr_days/mean", censored=True),
+                                             v, k),
                            _diff_cell(d.get("cost_usd"), f"{base}/cost_usd/mean", 1, 1e-6),
                            _better_in(d["unmet_t"], f"{base}/unmet_t/p_better")])
         t.fold_after = len(groups) + TOP_DIFF_ROWS
@@ -409,6 +410,15 @@ def difference_tables(data: ReportData) -> list[Table]:
                      "(price × tonnes, at the fixed link prices of the scenario: no crisis price rises); " + COST_LEFT_OUT)
         out.append(t)
     return out
+
+
+def _no_shortage_note(cell: Cell, v: Any, key: str) -> Cell:
+    """A market that never runs short in ``v`` has TTR 0 there (DESIGN §5), so its Δ TTR is minus the
+    first scenario's recovery time, not a faster recovery: the cell says so."""
+    ttr = (v.markets.get(key) or {}).get("ttr_days") or {}
+    if ":" in key or cell.value is None or not ttr.get("n") or num(ttr.get("p95")) != 0.0 or ttr.get("censored"):
+        return cell
+    return Cell(cell.text, cell.value, cell.key, f"no shortage in {v.name}", cell.scale, cell.extra)
 
 
 def _unmet_of(v: Any, key: str) -> float:
