@@ -1,6 +1,6 @@
 """Validate the scenario library against the data sheet; write docs/validation.md and its figures.
 
-    python benchmarks/validation.py            # ~3 minutes on 2 cores
+    python benchmarks/validation.py            # ~25 s on 2 cores
     python benchmarks/validation.py --quick    # fewer replicates, for a look
 
 Every number compared comes from docs/data/ree-reference.md (source keys in

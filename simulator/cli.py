@@ -28,7 +28,7 @@ SetOpt = Annotated[
     typer.Option(
         "--set",
         help="Override a value: PATH=VALUE, e.g. facilities.sep_my.capacity=15000 "
-        "or events.cn_licensing_2025.blocked=0.5 (repeatable).",
+        "or events.ID.blocked=0.5 (repeatable).",
     ),
 ]
 ScenarioArg = Annotated[Path, typer.Argument(help="Scenario YAML file.", dir_okay=False, metavar="FILE")]

@@ -145,6 +145,8 @@ def register(app: typer.Typer, load: Callable[..., Any], refuse_overwrite: Calla
         """Re-render report.html, figures/ and tables/ of a results folder from its files (no re-run)."""
         from .report.html import write_report
 
+        if not folder.exists():
+            raise UsageError(f"{folder}: no such folder; give a folder written by reesim run or reesim compare")
         if not (folder / "summary.json").is_file():
             raise UsageError(f"{folder} has no summary.json; give a folder written by reesim run or reesim compare")
         _check_results(folder)

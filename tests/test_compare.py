@@ -284,6 +284,8 @@ def test_cli_compare_refuses_scenarios_without_a_shared_market(tmp_path: Path, m
 def test_cli_report_needs_a_results_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli(["report", str(tmp_path)]) == 2
     assert "no summary.json" in capsys.readouterr().err
+    assert run_cli(["report", str(tmp_path / "typo")]) == 2  # a review read 'has no summary.json' for a typo
+    assert f"{tmp_path / 'typo'}: no such folder" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")
