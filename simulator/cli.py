@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from . import __version__
+from .cli_compare import FocusOpt, check_focus_scenarios
 from .exceptions import ReesimError, ScenarioError, UsageError
 
 app = typer.Typer(
@@ -171,6 +172,7 @@ def run(
         "--scheduler", help="Where replicates run, in chunks: 'local' (a process pool; the default from "
         "256 replicates on 2+ cores), 'none' (this process) or a Dask scheduler tcp://HOST:PORT (the dist extra).")] = None,
     chunk: Annotated[int | None, typer.Option("--chunk", min=1, help="Replicates per chunk (with --scheduler).")] = None,
+    focus: FocusOpt = None,
 ) -> None:
     """Simulate a scenario: progress bar, a table per market, summary.json, timeseries.csv, report.html."""
     import time
@@ -194,6 +196,7 @@ def run(
         raise UsageError(f"--checks {checks!r}: allowed: error, warn, off")
     t0 = time.perf_counter()
     sc = _load(file, set_)
+    check_focus_scenarios(focus, [sc])
     outdir = output if output is not None else Path("reports") / sc.name
     R = n if n is not None else sc.replications
     s = seed if seed is not None else sc.seed
@@ -229,7 +232,7 @@ def run(
     summary = write_run(outdir, res, net, provenance)
     from .report.html import write_report
 
-    report = write_report(outdir)
+    report = write_report(outdir, focus or ())
     wall = time.perf_counter() - t0
     out = Console()
     if not out.is_terminal:

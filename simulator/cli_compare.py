@@ -22,6 +22,32 @@ import typer
 
 from .exceptions import ReesimError, ScenarioError, UsageError
 
+FocusOpt = Annotated[list[str] | None, typer.Option(
+    "--focus", help="Show these markets first in figures and tables, whatever their shortfall: a region "
+    "(JP), a market (ev_jp), a sector (ev_motors) or a family (magnets); repeatable.")]
+
+
+def check_focus_scenarios(focus: list[str] | None, scenarios: list[Any]) -> None:
+    """Refuse, before a run, a ``--focus`` that names no market, region, sector or family of the scenarios."""
+    if not focus:
+        return
+    words: dict[str, set[str]] = {"region": set(), "sector": set(), "family": set(), "market": set()}
+    for sc in scenarios:
+        for mid, m in sc.markets.items():
+            words["market"].add(mid)
+            words["region"].add(m.region)
+            words["sector"].add(m.sector)
+            words["family"].update(sc.products[p].family for p in (m.demand or {}) if p in sc.products)
+    known = set().union(*words.values())
+    bad = [f for f in focus if f not in known]
+    if bad:
+        from .report.html import PLURAL
+
+        allowed = "; ".join(f"{PLURAL[k]}: {', '.join(sorted(v)[:12])}{' ...' if len(v) > 12 else ''}"
+                            for k, v in words.items() if v and k != "market")
+        raise UsageError(f"--focus {', '.join(bad)}: not a market, region, sector or family of the scenario "
+                         f"(allowed: a market id, or {allowed})")
+
 
 def register(app: typer.Typer, load: Callable[..., Any], refuse_overwrite: Callable[[Path, bool], None],
              SetOpt: Any, ScenarioArg: Any, output_folder: Callable[..., None]) -> None:
@@ -61,6 +87,7 @@ def register(app: typer.Typer, load: Callable[..., Any], refuse_overwrite: Calla
             "256 replicates on 2+ cores), 'none' (this process) or a Dask scheduler tcp://HOST:PORT "
             "(the dist extra).")] = None,
         chunk: Annotated[int | None, typer.Option("--chunk", min=1, help="Replicates per chunk (with --scheduler).")] = None,
+        focus: FocusOpt = None,
     ) -> None:
         """Compare scenarios with common random numbers: paired differences, headline, report.html."""
         import time
@@ -82,6 +109,7 @@ def register(app: typer.Typer, load: Callable[..., Any], refuse_overwrite: Calla
         t0 = time.perf_counter()
         scenarios = [_load_named(load, f, set_) for f in files]
         check_comparable([(str(f), sc) for f, sc in zip(files, scenarios)])
+        check_focus_scenarios(focus, scenarios)
         shared, left_out = shared_markets(scenarios)
         if not shared:
             listed = [str(f) for f in files]
@@ -128,7 +156,7 @@ def register(app: typer.Typer, load: Callable[..., Any], refuse_overwrite: Calla
         fl = {nm: scenario_files(f) for nm, f in zip(names, files)}
         clear_previous(outdir)  # a forced rerun: nothing of the earlier results stays beside these
         summary = write_compare(outdir, runs, provenance, fl)
-        report = write_report(outdir)
+        report = write_report(outdir, focus or ())
         out = Console() if Console().is_terminal else Console(width=130)
         for nm in names[1:]:
             _print_differences(out, summary, names[0], nm)
@@ -141,6 +169,7 @@ def register(app: typer.Typer, load: Callable[..., Any], refuse_overwrite: Calla
     def report(
         folder: Annotated[Path, typer.Argument(help="A results folder written by reesim run or reesim compare.",
                                                file_okay=False)],
+        focus: FocusOpt = None,
     ) -> None:
         """Re-render report.html, figures/ and tables/ of a results folder from its files (no re-run)."""
         from .report.html import write_report
@@ -151,7 +180,7 @@ def register(app: typer.Typer, load: Callable[..., Any], refuse_overwrite: Calla
             raise UsageError(f"{folder} has no summary.json; give a folder written by reesim run or reesim compare")
         _check_results(folder)
         try:
-            path = write_report(folder)
+            path = write_report(folder, focus or ())
         except (ValueError, KeyError, IndexError, TypeError) as exc:  # a file damaged in a way not checked above
             raise ReesimError(f"{folder}: cannot read its results ({type(exc).__name__}: {exc}); "
                               f"{_RERUN}") from None

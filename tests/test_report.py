@@ -787,3 +787,34 @@ def test_a_market_never_short_with_the_plan_says_so_beside_its_delta_ttr() -> No
     assert _no_shortage_note(cell, never, "ev_us").sub == "no shortage in allied"
     assert _no_shortage_note(cell, short, "ev_us").sub == "same in every replicate"
     assert _no_shortage_note(cell, never, "bloc:allied").sub == "same in every replicate"
+
+
+def test_focus_puts_a_regions_markets_first_and_refuses_what_the_results_lack(tmp_path: Path) -> None:
+    # an automaker's analyst could not get electronics_jp (14th by unmet) into the figures
+    from simulator.exceptions import UsageError
+
+    folder = tmp_path / "syn"
+    summary = synthetic_results(folder, 45, full=True)
+    region = {m: summary["meta"]["markets"][m]["region"] for m in summary["markets"]}
+    unmet = {m: mk["unmet_t"]["mean"] for m, mk in summary["markets"].items()}
+    least = min(unmet, key=lambda m: unmet[m])
+    write_report(folder, focus=(least,))
+    rows = _csv(folder / "tables" / "headline.csv")
+    assert rows[0]["market"] == least  # the market with the least unmet demand, first
+    text = (folder / "report.html").read_text(encoding="utf-8")
+    assert f"focus: {least} (1 market shown first)" in text
+    assert f"the 1 of the focus ({least}) first, then those with the most unmet demand" in text
+    r = region[least]
+    write_report(folder, focus=(r,))
+    rows = [row["market"] for row in _csv(folder / "tables" / "headline.csv")]
+    n = sum(1 for m in region if region[m] == r)
+    assert {region[m] for m in rows[:n]} == {r} and all(region[m] != r for m in rows[n:])
+    with pytest.raises(UsageError, match=r"--focus XX: not a market, region, sector or family .*regions: "):
+        write_report(folder, focus=("XX",))
+
+
+def test_cli_focus_is_checked_before_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tut = Path(__file__).resolve().parents[1] / "scenarios" / "tutorial.yaml"
+    assert run_cli(["run", str(tut), "-n", "2", "-o", str(tmp_path / "x"), "--focus", "XX"]) == 2
+    assert "allowed: a market id, or regions: JP, US; sectors: ev_motors; families: magnets" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

@@ -91,6 +91,8 @@ class ReportData:
     views: list[View]
     differences: dict[str, Any] = field(default_factory=dict)
     headline: list[str] = field(default_factory=list)
+    #: regions, markets, sectors or families whose markets come first in figures and tables (``--focus``)
+    focus: tuple[str, ...] = ()
 
     @property
     def baseline(self) -> View:
@@ -110,12 +112,30 @@ class ReportData:
         return list(out)
 
     def ranked_markets(self) -> list[str]:
-        """Markets by largest mean unmet demand in any scenario, then by id."""
+        """Markets by largest mean unmet demand in any scenario, then by id; those in ``focus`` first."""
         def worst(m: str) -> float:
             vals = [num(v.markets[m]["unmet_t"].get("mean")) for v in self.views if m in v.markets]
             return max((x for x in vals if math.isfinite(x)), default=0.0)
 
-        return sorted(self.market_ids(), key=lambda m: (-worst(m), m))
+        return sorted(self.market_ids(), key=lambda m: (not self.in_focus(m), -worst(m), m))
+
+    def focus_words(self) -> dict[str, set[str]]:
+        """What ``focus`` may name: market ids, and the regions, sectors and families of the markets."""
+        meta = self.meta().get("markets", {})
+        out: dict[str, set[str]] = {"market": set(self.market_ids()), "region": set(), "sector": set(),
+                                    "family": set()}
+        for m in self.market_ids():
+            for k in ("region", "sector", "family"):
+                if meta.get(m, {}).get(k):
+                    out[k].add(str(meta[m][k]))
+        return out
+
+    def in_focus(self, market: str) -> bool:
+        """True when ``focus`` names the market, its region, its sector or its family."""
+        if not self.focus:
+            return False
+        m = self.meta().get("markets", {}).get(market, {})
+        return any(f in (market, m.get("region"), m.get("sector"), m.get("family")) for f in self.focus)
 
     def meta(self) -> dict[str, dict[str, Any]]:
         """``meta`` merged over the scenarios (later scenarios add what earlier lack)."""
@@ -170,13 +190,15 @@ class ReportData:
 # --------------------------------------------------------------------------- loading
 
 
-def load_results(folder: Path) -> ReportData:
+def load_results(folder: Path, focus: tuple[str, ...] = ()) -> ReportData:
     """Read a results folder written by ``reesim run`` or ``reesim compare``.
 
     Parameters
     ----------
     folder : Path
         The folder holding ``summary.json`` and the ``timeseries.csv`` file(s).
+    focus : tuple of str
+        Regions, markets, sectors or families whose markets the report shows first.
 
     Returns
     -------
@@ -193,10 +215,11 @@ def load_results(folder: Path) -> ReportData:
         names = list(top["scenarios"])
         views = [View(n, top["scenarios"][n], read_timeseries(folder / n / "timeseries.csv"),
                       scenario_colour(i, len(names))) for i, n in enumerate(names)]
-        return ReportData(folder, "compare", top, views, top.get("differences", {}), list(top.get("headline", [])))
+        return ReportData(folder, "compare", top, views, top.get("differences", {}), list(top.get("headline", [])),
+                          tuple(focus))
     name = str(top.get("scenario", folder.name))
     view = View(name, top, read_timeseries(folder / "timeseries.csv"), scenario_colour(0, 1))
-    return ReportData(folder, "run", top, [view])
+    return ReportData(folder, "run", top, [view], focus=tuple(focus))
 
 
 def scenario_colour(i: int, n: int) -> str:

@@ -22,8 +22,14 @@ TOP_BARS = 15  #: markets drawn as bars before the rest are summed
 TOP_TTX = 20  #: markets in the TTS/TTR chart
 
 
-def _rest_note(shown: int, total: int, what: str) -> str:
-    return "" if total <= shown else f" Showing the {shown} markets with the most unmet demand of {total}; {what}"
+def _rest_note(shown: int, total: int, what: str, data: ReportData | None = None) -> str:
+    if total <= shown:
+        return ""
+    n = sum(data.in_focus(m) for m in data.market_ids()) if data is not None and data.focus else 0
+    if n:
+        return (f" Showing {shown} of {total} markets: the {n} of the focus ({', '.join(data.focus)}) first, "
+                f"then those with the most unmet demand; {what}")
+    return f" Showing the {shown} markets with the most unmet demand of {total}; {what}"
 
 
 def _fan(ax: Any, s: Series, colour: str, scale: float = 1.0) -> None:
@@ -102,7 +108,7 @@ def fill_fan(data: ReportData) -> FigureOut:
     word = interval_word(times)
     cap = (f"{word.capitalize()} fill rate (demand met on the day it arose ÷ demand) per market: median "
            "across replicates, with the band from the 5th to the 95th percentile; one colour per scenario. "
-           "Shaded: event windows." + _rest_note(len(ids), len(ranked), "all series are in timeseries.csv."))
+           "Shaded: event windows." + _rest_note(len(ids), len(ranked), "all series are in timeseries.csv.", data))
     return _small_multiples(data, "fill", ids, "fill rate", True, "fill_fan",
                             f"Fill rate over time ({word})", cap, "pct")
 
@@ -114,7 +120,7 @@ def cover(data: ReportData) -> FigureOut:
     cap = ("Stock on hand at each market in days of its expected use (for a market buying several "
            "products, the product with the least cover): median and p5–p95 across "
            "replicates. Zero cover means the market lives from what arrives each day."
-           + _rest_note(len(ids), len(ranked), "all series are in timeseries.csv."))
+           + _rest_note(len(ids), len(ranked), "all series are in timeseries.csv.", data))
     return _small_multiples(data, "market_cover_days", ids, "cover [d]", False, "market_cover",
                             "Market stock cover over time", cap, "days")
 
@@ -362,7 +368,7 @@ def tts_ttr(data: ReportData) -> FigureOut:
            "hollow marker '> N d': replicates in which the market had not yet run short (TTS) or not yet "
            "recovered (TTR) when the horizon ended, N days after the start, so their time is more than N; "
            "'n/a': no reference event in that scenario."
-           + _rest_note(len(shown), len(ranked), "every market's values are in summary.json."))
+           + _rest_note(len(shown), len(ranked), "every market's values are in summary.json.", data))
     return FigureOut(name, title, cap, fig, rows=rows)
 
 

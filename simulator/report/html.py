@@ -29,7 +29,7 @@ import os
 import pickle
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -145,7 +145,7 @@ TERMS = (
 )
 
 
-def write_report(results_dir: Path) -> Path:
+def write_report(results_dir: Path, focus: Sequence[str] = ()) -> Path:
     """Render ``report.html``, ``figures/`` and ``tables/`` from a results folder's files.
 
     Parameters
@@ -153,6 +153,9 @@ def write_report(results_dir: Path) -> Path:
     results_dir : Path
         A folder written by ``reesim run`` (``summary.json``, ``timeseries.csv``)
         or ``reesim compare`` (``summary.json``, ``<name>/timeseries.csv``).
+    focus : sequence of str
+        Regions, markets, sectors or families (``JP``, ``ev_jp``, ``ev_motors``, ``magnets``) whose
+        markets come first in the figures and tables, whatever their shortfall.
 
     Returns
     -------
@@ -163,6 +166,8 @@ def write_report(results_dir: Path) -> Path:
     ------
     FileNotFoundError
         If the folder has no ``summary.json``.
+    UsageError
+        If ``focus`` names no market, region, sector or family of the results.
 
     Notes
     -----
@@ -187,7 +192,8 @@ def write_report(results_dir: Path) -> Path:
     PosixPath('reports/tutorial/report.html')
     """
     folder = Path(results_dir)
-    data = load_results(folder)
+    data = load_results(folder, tuple(focus))
+    check_focus(data)
     figdir, tabdir = folder / "figures", folder / "tables"
     parts: list[str] = []
     sections: dict[str, list[str]] = {}
@@ -451,6 +457,23 @@ def _title(data: ReportData) -> str:
     return data.baseline.title
 
 
+PLURAL = {"region": "regions", "sector": "sectors", "family": "families", "market": "markets"}
+
+
+def check_focus(data: ReportData) -> None:
+    """Refuse a focus that names nothing in the results, listing what it may name."""
+    words = data.focus_words()
+    known = set().union(*words.values())
+    bad = [f for f in data.focus if f not in known]
+    if bad:
+        from ..exceptions import UsageError
+
+        allowed = "; ".join(f"{PLURAL[k]}: {', '.join(sorted(v)[:12])}{' ...' if len(v) > 12 else ''}"
+                            for k, v in words.items() if v and k != "market")
+        raise UsageError(f"--focus {', '.join(bad)}: not a market, region, sector or family of these results "
+                         f"(allowed: a market id, or {allowed})")
+
+
 def _subtitle(data: ReportData) -> str:
     top = data.top
     h = data.baseline.summary.get("horizon") or {}
@@ -465,6 +488,9 @@ def _subtitle(data: ReportData) -> str:
     ref, label, start = data.reference()
     if ref:
         bits.append(f"TTS/TTR from {label}" + (f" ({start})" if start else ""))
+    if data.focus:
+        n = sum(data.in_focus(m) for m in data.market_ids())
+        bits.append(f"focus: {', '.join(data.focus)} ({n} market{'s' if n != 1 else ''} shown first)")
     return " — ".join(bits)
 
 
