@@ -365,7 +365,7 @@ def stress_2027(R: int) -> dict[str, Any]:
 #: loans, equity, grants and capex as reported, not what the measure costs to run; '' where none is sourced
 MEASURE_MONEY = {
     "the US reserve (Project Vault)": "USD 10 bn EXIM loans + 2 bn private, all critical minerals (VAULT)",
-    "JOGMEC's 180 days of Dy/Tb": "JPY 39 bn (~USD 250 m), JOGMEC's whole rare-earth budget for 2026 (REX26)",
+    "JOGMEC's 180 days of Dy/Tb": "JPY 39 bn (~USD 250 m), JOGMEC's 2026 budget for rare-earth diversification, not only stockpiles (REX26); the model's extra 60 t Dy + 12 t Tb cost ~USD 35 m at its prices",
     "Lynas's Malaysian heavy-REE plant": "AUD 180 m (LYNM)",
     "Lynas's NdPr to Japan first": "AUD 200 m JARE investment in Lynas, 2023 (MIN23)",
     "MP's heavy-REE separation and US Dy/Tb metal": "USD 150 m DoD loan (DOD25)",

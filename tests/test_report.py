@@ -204,7 +204,9 @@ def test_compare_report_shows_the_differences(tmp_path: Path) -> None:
            "refineries, subsidies, the initial stock of stockpiles and substituted demand (both never bought) " \
            "are not counted" in diffs
     costs = text[text.index("<section id='costs-and-surplus'>"):].split("</section>")[0]
-    assert "Costs are procurement spend (price × tonnes shipped) and stockpile holding costs only: investment " \
+    assert "summed over every stage, so what a good is made of is paid for again at each stage it is bought: a " \
+           "volume of trade, not a cost of supply" in costs  # a review read the 285 bn USD total as a cost
+    assert "and stockpile holding costs only: investment " \
            "in mines and refineries, subsidies, the initial stock of stockpiles and substituted demand " \
            "(both never bought) are not counted" in costs
 

@@ -38,7 +38,9 @@ MINUS = "\u2212"
 COST_LEFT_OUT = ("investment in mines and refineries, subsidies, the initial stock of stockpiles and substituted "
                  "demand (both never bought) are not counted, so a plan that builds, stockpiles or substitutes "
                  "looks cheaper than it is.")
-COST_SCOPE = "Costs are procurement spend (price × tonnes shipped) and stockpile holding costs only: " + COST_LEFT_OUT
+COST_SCOPE = ("Costs are procurement spend (price × tonnes shipped, summed over every stage, so what a good is "
+              "made of is paid for again at each stage it is bought: a volume of trade, not a cost of supply) "
+              "and stockpile holding costs only: " + COST_LEFT_OUT)
 
 
 @dataclass(frozen=True)

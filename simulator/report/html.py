@@ -108,7 +108,14 @@ TERMS = (
         "batteries"
     )),
     ("bloc", "regions grouped in the scenario: china, allied (US, Japan, EU, Australia, ...), other"),
-    ("fill rate", "demand met on the day it arose ÷ demand"),
+    ("t", (
+        "tonnes of the market's own product: for ev_jp, t of NdFeB magnets (about 30 % NdPr and 1.5 % Dy by "
+        "weight), not t REO; family and bloc rows add up the products of their markets"
+    )),
+    ("fill rate", (
+        "demand met on the day it arose ÷ demand, where demand is what is left after substitution: a "
+        "market that gives up demand can show a higher fill while it receives less"
+    )),
     ("unmet t, lost days", "demand not met on the day (tonnes), and the same in days of the market's mean daily demand"),
     ("TTS (time to survive)", "days from the start of the reference event to the first day a market's fill falls below 99 %"),
     ("TTR (time to recover)", (

@@ -35,7 +35,7 @@ from .data import (
 )
 
 TOP_DIFF_ROWS = 15  #: market rows of a differences table shown before the rest are folded away
-#: the last finding: what the confidence intervals do and do not cover
+#: the finding on what the confidence intervals do and do not cover (after a comparison's headline)
 HOW_SURE = ("The 95 % confidence intervals cover the random draws of these scenarios ({drawn}), not the "
             "uncertainty of their inputs (capacities, blocked shares, dates, stocks){narrow}: 'reesim sweep' "
             "shows which inputs move the results most.")
@@ -214,7 +214,8 @@ def stockpile_table(data: ReportData) -> Table | None:
 def findings(data: ReportData, top: int = 5) -> list[str]:
     """Plain-language findings: the comparison's headline lines, or a run's worst markets."""
     if data.is_compare:
-        return list(data.headline) + _group_findings(data) + [how_sure(data)]
+        # what the intervals cover right after the headline, whose CI reads as more certain than it is
+        return list(data.headline) + [how_sure(data)] + _group_findings(data)
     v = data.baseline
     _, label, _ = data.reference()
     out: list[str] = []
