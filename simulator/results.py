@@ -207,37 +207,55 @@ def write_timeseries(path: Path, result: Result, start: dt.date) -> int:
     return rows
 
 
-#: what a run, a comparison or a sweep writes into its folder (``clear_previous`` removes them before new results)
-OUTPUT_FILES = ("summary.json", "report.html", "timeseries.csv", "sweep.json", "sensitivity.json", "design.csv",
-                "points.csv", "points.parquet", "timings.csv")
-OUTPUT_DIRS = ("figures", "tables")
+#: what a sweep writes into its folder beside its report (removed only where a sweep.json says a sweep wrote them)
+SWEEP_FILES = ("sweep.json", "sensitivity.json", "design.csv", "points.csv", "points.parquet", "timings.csv")
 
 
 def clear_previous(outdir: Path) -> list[Path]:
-    """Remove an earlier run's results from ``outdir`` (a forced rerun): its files, figures, tables and
-    per-scenario folders, so that none of them sits beside the new results as if part of them.
+    """Remove an earlier run's results from ``outdir`` (a forced rerun), so that none of them sits beside
+    the new results as if part of them.
 
-    Only what reesim writes goes: other files stay, and a folder stays unless all it holds is a
-    ``timeseries.csv``. Returns what was removed.
+    Only what reesim can be shown to have written goes: ``summary.json``, ``report.html`` and
+    ``timeseries.csv``; the figures and tables the earlier ``report.html`` names; the
+    ``timeseries.csv`` of each scenario the earlier ``summary.json`` names (and its folder, when
+    that leaves it empty); a sweep's files where its ``sweep.json`` is. Anything else stays.
+    Returns what was removed.
     """
-    import shutil
+    import re
 
-    if not (outdir / "summary.json").is_file() and not (outdir / "sweep.json").is_file():
+    summary, report, sweep = outdir / "summary.json", outdir / "report.html", outdir / "sweep.json"
+    if not summary.is_file() and not sweep.is_file():
         return []
-    gone = []
-    for name in OUTPUT_FILES:
-        if (outdir / name).is_file():
-            (outdir / name).unlink()
-            gone.append(outdir / name)
-    for name in OUTPUT_DIRS:
-        d = outdir / name
-        if d.is_dir() and all(f.is_file() and f.suffix in (".png", ".svg", ".csv") for f in d.iterdir()):
-            shutil.rmtree(d)
-            gone.append(d)
-    for d in outdir.iterdir():
-        if d.is_dir() and [f.name for f in d.iterdir()] == ["timeseries.csv"]:
-            shutil.rmtree(d)
-            gone.append(d)
+    gone: list[Path] = []
+
+    def drop(p: Path) -> None:
+        if p.is_file():
+            p.unlink()
+            gone.append(p)
+
+    names: list[str] = []
+    try:
+        old = json.loads(summary.read_text(encoding="utf-8")) if summary.is_file() else {}
+        names = [str(n) for n in (old.get("scenarios") or {})] if isinstance(old, dict) else []
+    except (OSError, ValueError):
+        pass
+    for n in names:
+        if n and "/" not in n and n not in (".", ".."):
+            drop(outdir / n / "timeseries.csv")
+            if (outdir / n).is_dir() and not any((outdir / n).iterdir()):
+                (outdir / n).rmdir()
+    if report.is_file():
+        text = report.read_text(encoding="utf-8", errors="replace")
+        for sub, name in set(re.findall(r"\b(figures|tables)/([\w.+-]+\.(?:png|svg|csv))\b", text)):
+            drop(outdir / sub / name)
+    if sweep.is_file():
+        for name in SWEEP_FILES:
+            drop(outdir / name)
+    for name in ("summary.json", "report.html", "timeseries.csv"):
+        drop(outdir / name)
+    for sub in ("figures", "tables"):
+        if (outdir / sub).is_dir() and not any((outdir / sub).iterdir()):
+            (outdir / sub).rmdir()
     return gone
 
 

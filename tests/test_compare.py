@@ -433,6 +433,10 @@ def test_force_replaces_an_earlier_comparison_and_keeps_other_files(tmp_path: Pa
     assert (out / "tutorial_allied" / "timeseries.csv").is_file()
     assert (out / "tables" / "differences_tutorial_allied.csv").is_file()
     (out / "my notes.txt").write_text("mine")
+    (out / "tables" / "my_analysis.csv").write_text("my,data\n")  # a review's: the user's own files stay
+    (out / "design.csv").write_text("x,y\n")
+    (out / "kept_baseline").mkdir()
+    (out / "kept_baseline" / "timeseries.csv").write_text((out / "tutorial" / "timeseries.csv").read_text())
     assert run_cli(["run", str(TUTORIAL), "-n", "8", "-o", str(out)]) == 2  # refused without --force
     assert (out / "tutorial_allied").is_dir()
     assert run_cli(["run", str(TUTORIAL), "-n", "8", "-o", str(out), "--force"]) == 0
@@ -441,3 +445,5 @@ def test_force_replaces_an_earlier_comparison_and_keeps_other_files(tmp_path: Pa
     assert (out / "timeseries.csv").is_file() and (out / "report.html").is_file()
     assert json.loads((out / "summary.json").read_text())["scenario"] == "tutorial"
     assert (out / "my notes.txt").read_text() == "mine"
+    assert (out / "tables" / "my_analysis.csv").is_file() and (out / "design.csv").is_file()
+    assert (out / "kept_baseline" / "timeseries.csv").is_file()
