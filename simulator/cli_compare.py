@@ -37,7 +37,8 @@ def check_focus_scenarios(focus: list[str] | None, scenarios: list[Any]) -> None
             words["market"].add(mid)
             words["region"].add(m.region)
             words["sector"].add(m.sector)
-            words["family"].update(sc.products[p].family for p in (m.demand or {}) if p in sc.products)
+            words["family"].update(str(sc.products[p].family or "other") for p in (m.demand or {})
+                                   if p in sc.products)  # as network.market_family names them
     known = set().union(*words.values())
     bad = [f for f in focus if f not in known]
     if bad:

@@ -820,3 +820,22 @@ def test_cli_focus_is_checked_before_the_run(tmp_path: Path, capsys: pytest.Capt
     assert run_cli(["run", str(tut), "-n", "2", "-o", str(tmp_path / "x"), "--focus", "XX"]) == 2
     assert "allowed: a market id, or regions: JP, US; sectors: ev_motors; families: magnets" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_focus_on_a_family_takes_the_markets_that_mix_it_and_products_without_one(tmp_path: Path,
+                                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    # a review: '--focus optical' passed the check before the run and was refused after it, as the report
+    # knew only 'magnets+optical'; a product without a family crashed the message of a bad focus
+    from simulator.report.data import ReportData, View
+
+    meta = {"markets": {"a": {"region": "JP", "sector": "s", "family": "magnets+optical"},
+                        "b": {"region": "US", "sector": "s", "family": "magnets"}}}
+    summ = {"markets": {m: {"unmet_t": {"mean": u}} for m, u in (("a", 1.0), ("b", 5.0))}, "meta": meta}
+    data = ReportData(tmp_path, "run", summ, [View("x", summ, {}, "#000")], focus=("optical",))
+    assert data.focus_words()["family"] == {"magnets", "optical"}
+    assert data.ranked_markets() == ["a", "b"]
+    tut = (Path(__file__).resolve().parents[1] / "scenarios" / "tutorial.yaml").read_text()
+    nofam = tmp_path / "nofam.yaml"
+    nofam.write_text(tut.replace("magnet:      {unit: t, family: magnets,", "magnet:      {unit: t,", 1))
+    assert run_cli(["run", str(nofam), "-n", "2", "-o", str(tmp_path / "o"), "--focus", "XX"]) == 2
+    assert "families: other" in capsys.readouterr().err

@@ -127,17 +127,23 @@ class ReportData:
         out: dict[str, set[str]] = {"market": set(self.market_ids()), "region": set(), "sector": set(),
                                     "family": set()}
         for m in self.market_ids():
-            for k in ("region", "sector", "family"):
+            for k in ("region", "sector"):
                 if meta.get(m, {}).get(k):
                     out[k].add(str(meta[m][k]))
+            out["family"].update(self._families(m))
         return out
+
+    def _families(self, market: str) -> set[str]:
+        """The families a market buys from: 'magnets+optical' is in magnets and in optical."""
+        fam = self.meta().get("markets", {}).get(market, {}).get("family")
+        return {f for f in str(fam).split("+") if f} if fam else set()
 
     def in_focus(self, market: str) -> bool:
         """True when ``focus`` names the market, its region, its sector or its family."""
         if not self.focus:
             return False
         m = self.meta().get("markets", {}).get(market, {})
-        return any(f in (market, m.get("region"), m.get("sector"), m.get("family")) for f in self.focus)
+        return any(f in (market, m.get("region"), m.get("sector")) or f in self._families(market) for f in self.focus)
 
     def meta(self) -> dict[str, dict[str, Any]]:
         """``meta`` merged over the scenarios (later scenarios add what earlier lack)."""

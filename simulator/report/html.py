@@ -478,7 +478,8 @@ def check_focus(data: ReportData) -> None:
         allowed = "; ".join(f"{PLURAL[k]}: {', '.join(sorted(v)[:12])}{' ...' if len(v) > 12 else ''}"
                             for k, v in words.items() if v and k != "market")
         raise UsageError(f"--focus {', '.join(bad)}: not a market, region, sector or family of these results "
-                         f"(allowed: a market id, or {allowed})")
+                         f"(allowed: a market id" + (f", or {allowed})" if allowed else
+                                                     "; these results predate regions and families in summary.json)"))
 
 
 def _subtitle(data: ReportData) -> str:
