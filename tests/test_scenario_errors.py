@@ -730,3 +730,34 @@ def test_an_event_outside_the_horizon_is_noted_with_its_line(tmp_path, capsys):
     assert "note:" not in capsys.readouterr().err
     assert run_cli(["validate", str(ROOT / "scenarios" / "tutorial.yaml"), "--set", "horizon.end=2025-03-31"]) == 0
     assert "starts 2025-04-04, after the horizon ends (2025-03-31)" in capsys.readouterr().err
+
+
+def test_notes_for_a_window_past_the_horizon_a_zero_length_event_and_a_threshold_met_in_normal_times(tmp_path):
+    """A review: a stochastic event whose window opens after the horizon and a 0-day event validated without
+    a word; and a reserve whose threshold its receiver sits at in normal operation releases (and refills)
+    with no disruption."""
+    from simulator.scenario import scenario_notes
+
+    base = (ROOT / "scenarios" / "tutorial.yaml").read_text()
+    late = base.replace("    start: 2025-04-04\n    end: 2025-09-30", "    stochastic: {rate_per_year: 1, "
+                        "duration_days: 30, window: {start: 2031-01-01, end: 2031-12-31}}", 1)
+    assert late != base
+    p = tmp_path / "late.yaml"
+    p.write_text(late)
+    (n,) = scenario_notes(p)
+    assert n.path == "events[0].stochastic.window.start"
+    assert n.message == ("event 'cn_magnet_licensing' can start only from 2031-01-01, after the horizon ends "
+                         "(2026-12-31): it never acts in this run")
+    zero = base.replace("    end: 2025-09-30", "    duration_days: 0", 1)
+    p.write_text(zero)
+    (n,) = scenario_notes(p)
+    assert n.path == "events[0].duration_days"
+    assert n.message == "event 'cn_magnet_licensing' lasts 0 days: it never acts in this run"
+    from test_mechanics import BASE, PLANT_RESERVE
+
+    p.write_text(BASE.format(body=PLANT_RESERVE.replace("cover_days: 10", "cover_days: 6")))
+    (n,) = scenario_notes(p)
+    assert n.path == "stockpiles.pile.release.when_cover_below_days"
+    assert "but 'mag' holds about 4 days on hand in normal operation (cover 6 - longest lead 1 - 1)" in n.message
+    p.write_text(BASE.format(body=PLANT_RESERVE))
+    assert scenario_notes(p) == []

@@ -409,13 +409,18 @@ def check(doc: dict[str, Any]) -> list[Problem]:
 
 
 def notes(doc: dict[str, Any]) -> list[Problem]:
-    """What is valid but probably not meant: deterministic events that never act within the horizon.
+    """What is valid but probably not meant: events that never act within the horizon, and stockpiles
+    whose release threshold a receiver sits at in normal operation.
 
     A date after the horizon's end is never reached (``Horizon.step_of``), which is how a shorter
     ``--set horizon.end`` cuts a scenario before its events; said, so that a mistyped year is seen.
     """
     if not isinstance(doc, dict):
         return []
+    return _event_notes(doc) + _release_notes(doc)
+
+
+def _event_notes(doc: dict[str, Any]) -> list[Problem]:
     h = _d(doc.get("horizon"))
     h0, h1 = _date(h.get("start")), _date(h.get("end"))
     if h0 is None or h1 is None:
@@ -424,18 +429,66 @@ def notes(doc: dict[str, Any]) -> list[Problem]:
     for i, ev in enumerate(_l(doc.get("events"))):
         ev = _d(ev)
         start, end = _date(ev.get("start")), _date(ev.get("end"))
-        if start is None:
-            continue
+        where: tuple[Any, ...] = ("events", i, "start")
         dur = ev.get("duration_days")
-        if end is None and isinstance(dur, (int, float)) and not isinstance(dur, bool):
-            end = start + dt.timedelta(days=float(dur))
-        if start > h1:
-            why = f"starts {start}, after the horizon ends ({h1})"
-        elif end is not None and end <= h0:
-            why = f"ends {end}, before the horizon starts ({h0})"
+        if start is None:  # a stochastic event: its window of starts
+            win = _d(_d(ev.get("stochastic")).get("window"))
+            w0, w1 = _date(win.get("start")), _date(win.get("end"))
+            where = ("events", i, "stochastic", "window", "start")
+            if w0 is not None and w0 > h1:
+                why = f"can start only from {w0}, after the horizon ends ({h1})"
+            elif w1 is not None and w1 < h0:
+                why = f"can start only until {w1}, before the horizon starts ({h0})"
+            else:
+                continue
+        elif isinstance(dur, (int, float)) and not isinstance(dur, bool) and dur <= 0 and end is None:
+            why, where = "lasts 0 days", ("events", i, "duration_days")
         else:
-            continue
-        mark, path, _ = locate(doc, ("events", i, "start"))
+            if end is None and isinstance(dur, (int, float)) and not isinstance(dur, bool):
+                end = start + dt.timedelta(days=float(dur))
+            if start > h1:
+                why = f"starts {start}, after the horizon ends ({h1})"
+            elif end is not None and end <= h0:
+                why = f"ends {end}, before the horizon starts ({h0})"
+            else:
+                continue
+        mark, path, _ = locate(doc, where)
         out.append(Problem(mark.file, mark.line, mark.col, path,
                            f"event {ev.get('id')!r} {why}: it never acts in this run"))
+    return out
+
+
+def _release_notes(doc: dict[str, Any]) -> list[Problem]:
+    """A receiver holds about cover - longest lead - 1 days on hand in normal operation (the stock it
+    orders up to counts what is in transit); a threshold at or above that releases, and refills, with
+    no disruption at all."""
+    from ..network import DEFAULT_COVER_DAYS
+
+    out = []
+    links = [_d(x) for x in _l(doc.get("links"))]
+    for sid, pile in _d(doc.get("stockpiles")).items():
+        rel = _d(_d(pile).get("release"))
+        thr = rel.get("when_cover_below_days")
+        if not isinstance(thr, (int, float)) or isinstance(thr, bool):
+            continue
+        for r in _strs(rel.get("to")):
+            node = _d(_d(doc.get("facilities")).get(r)) or _d(_d(doc.get("markets")).get(r))
+            uses = set(_d(node.get("inputs"))) | set(_d(node.get("demand")))
+            for p in _d(_d(pile).get("holds")):
+                if p not in uses:
+                    continue
+                cover = _d(_d(node.get("stock")).get(p)).get("cover_days", DEFAULT_COVER_DAYS)
+                leads = [x.get("lead_days") for x in links if x.get("to") == r and x.get("product") == p
+                         and x.get("from") != sid]
+                leads = [v for v in leads if isinstance(v, (int, float)) and not isinstance(v, bool)]
+                if not isinstance(cover, (int, float)) or not leads:
+                    continue
+                on_hand = cover - max(leads) - 1
+                if thr >= on_hand:
+                    mark, path, _ = locate(doc, ("stockpiles", sid, "release", "when_cover_below_days"))
+                    out.append(Problem(mark.file, mark.line, mark.col, path,
+                                       f"stockpile {sid!r} releases {p} to {r!r} below {thr:g} days, but {r!r} "
+                                       f"holds about {on_hand:g} days on hand in normal operation (cover "
+                                       f"{cover:g} - longest lead {max(leads):g} - 1): it releases, and refills, "
+                                       "with no disruption"))
     return out
