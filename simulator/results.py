@@ -49,6 +49,8 @@ def _stage_products(result: Result, net: Any, fs: list[int], regions: list[str])
         where.setdefault(p, set()).add(g)
     out = {}
     for p in sorted(made, key=lambda p: net.products[p]):
+        if not made[p].any():  # made only by plants on line after the horizon: no supply to be concentrated
+            continue
         hhi, top3 = _hhi(made[p])
         out[net.products[p]] = {"hhi": stat(hhi), "top3_share": stat(top3),
                                 "output_by_region": {regions[g]: stat(made[p][:, g]) for g in sorted(where[p])}}

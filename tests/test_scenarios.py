@@ -192,6 +192,9 @@ def test_stage_hhi_by_product_hand_computed() -> None:
     assert by["ce_oxide"]["hhi"]["mean"] == pytest.approx(1e4 * (64 + 25) / 169)
     assert by["ce_oxide"]["output_by_region"]["A"]["mean"] == pytest.approx(80.0)
     assert by["ndpr_oxide"]["top3_share"]["mean"] == pytest.approx(1.0)
+    res.output_t[:, 1] = 0.0  # sep_b never runs, and sep_a with it: nothing made, no HHI of 0
+    res.output_t[:, 0] = 0.0
+    assert _stage_products(res, net, [0, 1], ["A", "B"]) == {}  # type: ignore[arg-type]
 
 
 def test_baseline_magnet_concentration_is_that_of_magnets_not_of_the_component_stage(baseline) -> None:  # type: ignore[no-untyped-def]
