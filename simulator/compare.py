@@ -41,9 +41,10 @@ from .scenario.models import Scenario
 F64 = npt.NDArray[np.float64]
 B = npt.NDArray[np.bool_]
 
-METRICS = ("fill_rate", "unmet_t", "lost_days", "max_shortfall", "tts_days", "ttr_days", "cost_usd", "substituted_t")
+METRICS = ("fill_rate", "unmet_t", "lost_days", "max_shortfall", "tts_days", "ttr_days", "cost_usd", "substituted_t",
+           "window_fill")
 #: True where a larger value is better for the market (used by ``p_better``).
-HIGHER_IS_BETTER = {"fill_rate": True, "tts_days": True}
+HIGHER_IS_BETTER = {"fill_rate": True, "tts_days": True, "window_fill": True}
 CENSORED = ("tts_days", "ttr_days")
 FAMILY_PREFIX, BLOC_PREFIX = "family:", "bloc:"
 
@@ -77,6 +78,9 @@ class Outcome:
     days: float  #: horizon length [d]
     #: demand given up to substitution [t] (not in ``demand``, so not unmet either); None: none
     substituted: F64 | None = None
+    #: fill rate inside the reference event's window [-]; None: no such window (or a group of markets,
+    #: whose window demand is not kept)
+    window: F64 | None = None
 
     @property
     def values(self) -> dict[str, F64]:
@@ -89,7 +93,8 @@ class Outcome:
         return {"fill_rate": fill, "unmet_t": unmet, "lost_days": lost,
                 "max_shortfall": self.max_shortfall, "tts_days": self.tts, "ttr_days": self.ttr,
                 "cost_usd": self.cost,
-                "substituted_t": np.zeros_like(self.demand) if self.substituted is None else self.substituted}
+                "substituted_t": np.zeros_like(self.demand) if self.substituted is None else self.substituted,
+                "window_fill": np.full_like(self.demand, np.nan) if self.window is None else self.window}
 
     def censored(self, metric: str) -> B | None:
         """Censoring flags [R] of ``tts_days`` / ``ttr_days``; None for other metrics."""
@@ -159,12 +164,14 @@ def outcomes(result: Result, net: Network, markets: Sequence[str] | None = None)
     midx = {mid: m for m, mid in enumerate(result.markets)}
     days = float(result.n_steps * result.step_days)
     cost = market_cost(result, net)
+    win = result.window_fill.get(result.reference_event) if result.reference_event else None
     out: dict[str, Outcome] = {}
     for mid in ids:
         m = midx[mid]
         out[mid] = Outcome(result.served_t[:, m], result.demand_t[:, m], result.max_shortfall[:, m],
                            result.tts_days[:, m], result.tts_censored[:, m], result.ttr_days[:, m],
-                           result.ttr_censored[:, m], cost[:, m], days, result.substituted_t[:, m])
+                           result.ttr_censored[:, m], cost[:, m], days, result.substituted_t[:, m],
+                           None if win is None else win[:, m])
     groups: dict[str, list[int]] = {}
     for mid in ids:
         m = midx[mid]
@@ -209,6 +216,8 @@ def outcome_stats(o: Outcome) -> dict[str, Any]:
     vals = o.values
     out: dict[str, Any] = {}
     for metric in METRICS:
+        if metric == "window_fill" and o.window is None:  # groups, and runs without a reference window
+            continue
         cen = o.censored(metric)
         out[metric] = censored_stat(vals[metric], cen) if cen is not None else stat(vals[metric])
     return out
@@ -267,7 +276,8 @@ def differences(first: dict[str, Outcome], other: dict[str, Outcome]) -> dict[st
         if ob is None:
             continue
         va, vb = oa.values, ob.values
-        out[key] = {m: paired_difference(va[m], vb[m], m, oa.censored(m), ob.censored(m)) for m in METRICS}
+        out[key] = {m: paired_difference(va[m], vb[m], m, oa.censored(m), ob.censored(m)) for m in METRICS
+                    if m != "window_fill" or (oa.window is not None and ob.window is not None)}
     return out
 
 

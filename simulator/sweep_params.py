@@ -22,7 +22,7 @@ import numpy as np
 from .exceptions import UsageError
 
 METRIC_NAMES = ("fill_rate", "unmet_t", "lost_days", "max_shortfall", "tts_days", "ttr_days", "cost_usd",
-                "substituted_t")  # compare.METRICS (a test checks that they agree)
+                "substituted_t", "window_fill")  # compare.METRICS (a test checks that they agree)
 CENSORED = ("tts_days", "ttr_days")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _INT = re.compile(r"^[+-]?\d+$")
@@ -187,7 +187,8 @@ class Metric:
 METRIC_LABELS = {"fill_rate": "fill rate", "unmet_t": "unmet demand [t]", "lost_days": "lost days of supply [d]",
                  "max_shortfall": "max shortfall", "tts_days": "time to survive [d]",
                  "ttr_days": "time to recover [d]", "cost_usd": "procurement cost [USD]",
-                 "substituted_t": "demand given up to substitution [t]"}
+                 "substituted_t": "demand given up to substitution [t]",
+                 "window_fill": "fill rate in the reference event's window"}
 
 
 def parse_metric(text: str, allowed_keys: Sequence[str] | None = None) -> Metric:
@@ -207,6 +208,9 @@ def parse_metric(text: str, allowed_keys: Sequence[str] | None = None) -> Metric
         raise UsageError(f"--metric {text!r}: no metric {metric!r}"
                          + (f" (did you mean {hint[0]!r}?)" if hint else "")
                          + f"; allowed: {', '.join(METRIC_NAMES)}")
+    if metric == "window_fill" and ":" in key:
+        raise UsageError(f"--metric {text!r}: window_fill is kept per market, not for families or blocs "
+                         f"(e.g. ev_jp.window_fill)")
     if allowed_keys is not None and key not in allowed_keys:
         hint = difflib.get_close_matches(key, list(allowed_keys), n=1)
         shown = ", ".join(list(allowed_keys)[:15]) + (", ..." if len(allowed_keys) > 15 else "")
