@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
+from .assumptions import scenario_assumptions
 from .metrics import censored_stat, stat
 from .network import market_family
 from .result import Result
@@ -146,6 +147,7 @@ def summary_dict(result: Result, net: Any, provenance: dict[str, Any]) -> dict[s
         "random": random_elements(sc),
         "trace_stages": list(result.trace_stages),
         "traced_replicates": result.traced_replicates,
+        "assumptions": scenario_assumptions(sc),
     }
     return {
         "scenario": result.scenario,

@@ -469,3 +469,9 @@ def test_the_difference_in_the_reference_windows_fill_is_paired_per_market(tmp_p
         (out / "tables" / "differences_tutorial_allied.csv").open(encoding="utf-8"))}
     assert float(rows["ev_us"][f"Δ fill in {ref} pp"]) == pytest.approx(100 * float(want.mean()))
     assert rows["family:magnets"][f"Δ fill in {ref} pp"] == "—"
+    # what the answer rests on: the first scenario's assumptions, then what the plan adds (a review found the
+    # controls' severity, stockpile sizes and plant dates nowhere in the report)
+    text = (out / "report.html").read_text(encoding="utf-8")
+    rests = text[text.index("<section id='assumptions'>"):].split("</section>")[0]
+    assert "75 % withheld of magnet from CN to all but CN; 2025-04-04 to 2025-09-30" in rests
+    assert "tutorial_allied: what it adds or changes" in rests and "magnet_us (US, component)" in rests

@@ -323,3 +323,24 @@ def test_the_us_reserve_set_up_in_2026_carries_us_users_through_2027() -> None:
     with_it, without, late = us_fill([]), us_fill(["stockpiles.us_vault.online=2030-01-01"]), \
         us_fill(["stockpiles.us_vault.online=2027-09-01"])
     assert with_it > without + 0.10 and with_it > late + 0.05, (with_it, without, late)
+
+
+def test_assumptions_say_what_the_flagship_rests_on() -> None:
+    """The controls' share and dates, the stockpiles' holdings, the plants' dates and the thrifting rule, in
+    words, with their sources (a policy review found none of them in the report)."""
+    from simulator.assumptions import scenario_assumptions
+
+    rows = {(r["kind"], r["what"]): r for r in scenario_assumptions(load("controls_2027_allied.yaml"))}
+    ctl = rows[("event", "China's 2027 controls (Oct-2025 package)")]
+    assert ctl["value"].startswith("74 % withheld of sm_oxide, sm_metal, eu_oxide, dy_oxide")
+    assert ctl["value"].endswith("from CN to all but CN; 2027-01-01 to 2028-01-01")
+    assert ctl["source"].startswith("M61; M70")
+    jog = rows[("stockpile", "Japan's national rare-earth stockpile (JOGMEC) with private stocks")]["value"]
+    assert "dy_metal 30 t (refilled to 90 t); tb_metal 6 t (refilled to 18 t)" in jog
+    assert "set up 2026-07-01" in rows[("stockpile", "US critical-minerals reserve ('Project Vault')")]["value"]
+    assert rows[("plant", "Vulcan Elements, Benson NC")]["value"] == "on line 2027-01-01, ramp 1095 d; capacity 10,000 a year"
+    (sub,) = [r for r in rows.values() if r["kind"] == "substitution"]
+    assert sub["value"] == ("30 % of ndfeb_magnet demand given up for good after 30 days below 95 % fill, phased in "
+                            "over 365 days")
+    assert "ev_jp" in sub["what"]
+    assert rows[("event", "US-Japan critical-minerals framework")]["value"].startswith("reroute_after_days = 30;")

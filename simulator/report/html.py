@@ -212,10 +212,11 @@ def write_report(results_dir: Path, focus: Sequence[str] = ()) -> Path:
         t.write_csv(tabdir)
 
     title = _title(data)
+    rests_on = _assumptions_html(data)
     nav = ["findings", "headline"] + (["differences"] if data.is_compare else []) + \
-        [_slug(s) for s in sections] + ["terms", "provenance"]
+        (["assumptions"] if rests_on else []) + [_slug(s) for s in sections] + ["terms", "provenance"]
     names = {"findings": "Findings", "headline": "Headline", "differences": "Differences", "terms": "Terms",
-             "provenance": "Provenance", **{_slug(s): s for s in sections}}
+             "provenance": "Provenance", "assumptions": "Assumptions", **{_slug(s): s for s in sections}}
     parts.append(f"<header><h1>{_e(title)}</h1><p class='sub'>{_e(_subtitle(data))}</p></header>")
     parts.append("<nav>" + "".join(f"<a href='#{n}'>{_e(names[n])}</a>" for n in nav) + "</nav>")
     parts.append("<section id='findings'><h2>Findings</h2><ul class='findings'>"
@@ -224,6 +225,8 @@ def write_report(results_dir: Path, focus: Sequence[str] = ()) -> Path:
     if data.is_compare:
         parts.append("<section id='differences'><h2>Differences</h2>"
                      + "".join(f"<h3>{_e(t.title)}</h3>{_table_html(t)}" for t in tables[1:]) + "</section>")
+    if rests_on:
+        parts.append(f"<section id='assumptions'><h2>Assumptions</h2>{rests_on}</section>")
     for s, items in sections.items():
         extra = f"<h3>{_e(pile.title)}</h3>{_table_html(pile)}" if (pile and s == "Stocks") else ""
         parts.append(f"<section id='{_slug(s)}'><h2>{_e(s)}</h2>{''.join(items)}{extra}</section>")
@@ -500,6 +503,48 @@ def _subtitle(data: ReportData) -> str:
         n = sum(data.in_focus(m) for m in data.market_ids())
         bits.append(f"focus: {', '.join(data.focus)} ({n} market{'s' if n != 1 else ''} shown first)")
     return " — ".join(bits)
+
+
+def _assumptions_html(data: ReportData) -> str:
+    """What the answer rests on (``meta.assumptions``): the first scenario's events, stockpiles, plants coming
+    on line, substitution rules and policies, then what each other scenario adds or changes ('' when the
+    results predate them)."""
+    rows = [v.meta.get("assumptions") for v in data.views]
+    if not rows or rows[0] is None:
+        return ""
+
+    def table(items: list[dict[str, str]]) -> str:
+        head = "<tr><th>kind</th><th>what</th><th>assumed</th><th>source</th></tr>"
+        body = "".join(f"<tr><td>{_e(r.get('kind', ''))}</td><td>{_e(r.get('what', ''))}</td>"
+                       f"<td>{_e(r.get('value', ''))}</td><td class='files'>{_e(r.get('source', ''))}</td></tr>"
+                       for r in items)
+        return f"<div class='scroll'><table><thead>{head}</thead><tbody>{body}</tbody></table></div>"
+
+    first = data.views[0]
+    out = [f"<h3>{_e(first.name)}</h3>{table(rows[0])}"]
+    key = lambda r: (r.get("kind"), r.get("what"), r.get("value"))
+    base = {key(r) for r in rows[0]}
+    for v, items in zip(data.views[1:], rows[1:]):
+        if items is None:
+            continue
+        new = [r for r in items if key(r) not in base]
+        listed = {r.get("what") for r in new}
+        extra = [f"{f} ({d.get('region')}, {d.get('stage')})" for f, d in (v.meta.get("facilities") or {}).items()
+                 if f not in (first.meta.get("facilities") or {}) and f not in listed]
+        if extra:  # plants of this scenario only, running from the start (those coming on line are rows above)
+            new.append({"kind": "plant", "what": f"{len(extra)} more from the start",
+                        "value": ", ".join(extra), "source": "the scenario file"})
+        mine = {key(r) for r in items}
+        gone = [r for r in rows[0] if key(r) not in mine]
+        out.append(f"<h3>{_e(v.name)}: what it adds or changes</h3>"
+                   + (table(new) if new else "<p>Nothing: the same assumptions as "
+                      f"{_e(first.name)}.</p>")
+                   + (f"<p class='caption'>and without: {_e('; '.join(r.get('what', '') for r in gone))}</p>"
+                      if gone else ""))
+    out.append("<p class='caption'>From the scenario files: each number's source key is in the last column "
+               "('estimate' says it is one; keys in docs/data/ree-reference.md). The results above hold for these "
+               "assumptions; the intervals do not cover their uncertainty ('reesim sweep' varies them).</p>")
+    return "".join(out)
 
 
 def _provenance_html(data: ReportData) -> str:
