@@ -84,12 +84,12 @@ def scenario_assumptions(sc: Scenario) -> list[dict[str, str]]:
     """The rows of one scenario, in reading order: events, stockpiles, plants, substitution, policies."""
     rows: list[dict[str, str]] = []
 
-    def add(kind: str, what: str, value: str, source: str | None) -> None:
-        rows.append({"kind": kind, "what": what, "value": value, "source": source or ""})
+    def add(kind: str, what: str, value: str, source: str | None, ident: str = "") -> None:
+        rows.append({"kind": kind, "what": what, "value": value, "source": source or "", "id": ident})
 
     h0, h1 = sc.horizon.start, sc.horizon.end
     for ev in sc.events:
-        add("event", ev.name or ev.id, _event(ev, sc), ev.source)
+        add("event", ev.name or ev.id, _event(ev, sc), ev.source, ev.id)
     for sid, pile in sc.stockpiles.items():
         held = "; ".join(f"{p} {_n(h.initial)} t" + (f" (refilled to {_n(h.target)} t)" if h.target is not None
                                                     and h.target != h.initial else "")
@@ -98,11 +98,11 @@ def scenario_assumptions(sc: Scenario) -> list[dict[str, str]]:
         how = (f"; released to {', '.join(rel.to)} below {rel.when_cover_below_days:g} days of their use, at most "
                f"{_n(rel.max_per_day)} t/d per product" if rel else "; never released")
         when = f"; set up {pile.online}" if pile.online is not None and pile.online > h0 else ""
-        add("stockpile", pile.name or sid, held + how + when, pile.source)
+        add("stockpile", pile.name or sid, held + how + when, pile.source, sid)
     for fid, f in sc.facilities.items():
         if f.online is not None and h0 < f.online <= h1:
             ramp = f", ramp {f.ramp_days:g} d" if f.ramp_days else ""
-            add("plant", f.name or fid, f"on line {f.online}{ramp}; capacity {_n(f.capacity)} a year", f.source)
+            add("plant", f.name or fid, f"on line {f.online}{ramp}; capacity {_n(f.capacity)} a year", f.source, fid)
     rules: dict[tuple[Any, ...], list[str]] = {}
     src: dict[tuple[Any, ...], str | None] = {}
     for mid, m in sc.markets.items():

@@ -528,14 +528,14 @@ def _assumptions_html(data: ReportData) -> str:
         if items is None:
             continue
         new = [r for r in items if key(r) not in base]
-        listed = {r.get("what") for r in new}
+        listed = {r.get("id") for r in items}
         extra = [f"{f} ({d.get('region')}, {d.get('stage')})" for f, d in (v.meta.get("facilities") or {}).items()
                  if f not in (first.meta.get("facilities") or {}) and f not in listed]
         if extra:  # plants of this scenario only, running from the start (those coming on line are rows above)
             new.append({"kind": "plant", "what": f"{len(extra)} more from the start",
                         "value": ", ".join(extra), "source": "the scenario file"})
-        mine = {key(r) for r in items}
-        gone = [r for r in rows[0] if key(r) not in mine]
+        mine = {(r.get("kind"), r.get("what")) for r in items}  # a row whose value changed is in the table
+        gone = [r for r in rows[0] if (r.get("kind"), r.get("what")) not in mine]
         out.append(f"<h3>{_e(v.name)}: what it adds or changes</h3>"
                    + (table(new) if new else "<p>Nothing: the same assumptions as "
                       f"{_e(first.name)}.</p>")
