@@ -806,6 +806,8 @@ def test_focus_puts_a_regions_markets_first_and_refuses_what_the_results_lack(tm
     text = (folder / "report.html").read_text(encoding="utf-8")
     assert f"focus: {least} (1 market shown first)" in text
     assert f"the 1 of the focus ({least}) first, then those with the most unmet demand" in text
+    dep = [r["row"] for r in _csv(folder / "tables" / "dependency.csv") if r["stage"] == "mine"]
+    assert dep[0] == least and all(r.startswith("other ") for r in dep[1:])  # 45 markets: the rest by family
     r = region[least]
     write_report(folder, focus=(r,))
     rows = [row["market"] for row in _csv(folder / "tables" / "headline.csv")]

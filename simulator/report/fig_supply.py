@@ -166,22 +166,36 @@ def dependency(data: ReportData) -> FigureOut:
                                  "stage is traced (report.trace_stages) or the results predate tracing.")
     ranked = data.ranked_markets()
     by_family = len(ranked) > TOP_DEP and all(data.family_of(m) is not None for m in ranked)
+    # --focus: its markets one by one, the others by family (an analyst could not see electronics_jp's)
+    focus = [m for m in ranked if data.in_focus(m)] if by_family else []
+    if len(focus) > TOP_DEP:
+        focus = []
     rows_lab: list[str] = []
     entries: list[tuple[str, dict[str, dict[str, float]]]] = []
     for v in data.views:
         sv = shares[v.name]
         if by_family:
+            for m in focus:
+                if m in sv:
+                    entries.append((m + (f" · {v.name}" if len(data.views) > 1 else ""), sv[m]))
             fams: dict[str, list[str]] = {}
             for m in sv:
-                fams.setdefault(str(data.family_of(m)), []).append(m)
+                if m not in focus:
+                    fams.setdefault(str(data.family_of(m)), []).append(m)
             for f, ms in sorted(fams.items()):
                 avg = {st: _mean_dicts([sv[m].get(st, {}) for m in ms]) for st in stages}
-                entries.append((f"{f} ({len(ms)} markets)" + (f" · {v.name}" if len(data.views) > 1 else ""), avg))
+                label = f"{'other ' if focus else ''}{f} ({len(ms)} markets)"
+                entries.append((label + (f" · {v.name}" if len(data.views) > 1 else ""), avg))
         else:
             for m in ranked[:TOP_DEP]:
                 if m in sv:
                     entries.append((m + (f" · {v.name}" if len(data.views) > 1 else ""), sv[m]))
-    if by_family or len(data.views) == 1:
+    if by_family and focus and len(data.views) > 1:  # the focus markets' rows together, then the families
+        def at(e: tuple[str, Any]) -> tuple[int, str]:
+            head = e[0].split(" · ")[0]
+            return (focus.index(head) if head in focus else len(focus), head)  # stable: the views' order
+        order = sorted(entries, key=at)
+    elif by_family or len(data.views) == 1:
         order = entries
     else:  # market rows together: ev_jp · A, ev_jp · B, ev_us · A, ...
         order = sorted(entries, key=lambda e: (ranked.index(e[0].split(" · ")[0]), e[0]))
@@ -220,7 +234,10 @@ def dependency(data: ReportData) -> FigureOut:
            "recycled scrap, traced only at the recycler stage (where one region's recycling dominates, as "
            "China's swarf recycling for its magnet makers, that region's true share is its own plus most of "
            "the grey).")
-    if by_family:
+    if by_family and focus:
+        cap += (f" The {len(focus)} markets of the focus ({', '.join(data.focus)}) one by one; the other "
+                f"{len(ranked) - len(focus)} by family, the unweighted mean over their markets.")
+    elif by_family:
         cap += f" With {len(ranked)} markets, rows are families: the unweighted mean over their markets."
     elif len(ranked) > TOP_DEP:
         cap += f" The {TOP_DEP} markets with the most unmet demand are shown."
