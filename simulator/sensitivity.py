@@ -122,20 +122,30 @@ def analyse(method: str, X: np.ndarray, Y: np.ndarray, names: list[str], seed: i
     return out
 
 
-def tornado(Y_oat: np.ndarray, names: list[str]) -> dict[str, Any] | None:
+def tornado(Y_oat: np.ndarray, names: list[str], censored: np.ndarray | None = None) -> dict[str, Any] | None:
     """Tornado data from the one-at-a-time points (see :func:`simulator.sweep.tornado_points`).
+
+    ``censored``: the share of replicates censored at each of those points (TTS, TTR), whose values are
+    bounds at the horizon, not times.
 
     Returns
     -------
     dict or None
-        ``{"base": metric with every parameter mid-range, "params": {name: {"low", "high"}}}``;
-        None when the metric has no value at one of those points.
+        ``{"base": metric with every parameter mid-range, "params": {name: {"low", "high"}}}``, and with
+        ``censored`` the same shape of shares under ``"censored"``; None when the metric has no value at
+        one of those points.
     """
     Y = np.asarray(Y_oat, dtype=float)
     if len(Y) != 2 * len(names) + 1 or not np.all(np.isfinite(Y)):
         return None
-    return {"base": float(Y[0]),
-            "params": {n: {"low": float(Y[1 + 2 * j]), "high": float(Y[2 + 2 * j])} for j, n in enumerate(names)}}
+    out: dict[str, Any] = {
+        "base": float(Y[0]),
+        "params": {n: {"low": float(Y[1 + 2 * j]), "high": float(Y[2 + 2 * j])} for j, n in enumerate(names)}}
+    if censored is not None and len(censored) == len(Y):
+        c = np.nan_to_num(np.asarray(censored, dtype=float))
+        out["censored"] = {"base": float(c[0]), "params": {n: {"low": float(c[1 + 2 * j]), "high": float(c[2 + 2 * j])}
+                                                           for j, n in enumerate(names)}}
+    return out
 
 
 def grid_first_order(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
@@ -345,7 +355,9 @@ def analyse_sweep(outdir: Path) -> dict[str, Any]:
             cen = np.array([float(r[col + ".censored"]) for r in rows[:nd]])
             a["censored_share"] = float(np.nanmean(cen)) if np.isfinite(cen).any() else None
         label = f"{key} {METRIC_LABELS[metric]}"
-        a.update(label=label, metric=metric, tornado=tornado(Y[nd:], names),
+        cen_oat = (np.array([float(r[col + ".censored"]) for r in rows[nd:]]) if col + ".censored" in rows[0]
+                   else None)
+        a.update(label=label, metric=metric, tornado=tornado(Y[nd:], names, cen_oat),
                  sentence=drivers_sentence(label, metric, method, a, labels))
         result["metrics"][col] = a
     (outdir / "sensitivity.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

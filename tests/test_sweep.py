@@ -455,3 +455,25 @@ def test_parameter_paths_get_plain_names() -> None:
     assert param_label("stockpiles.jogmec.holds.dy_metal.initial") == "jogmec initial dy_metal [t]"
     assert param_label("events.cn_controls_2027.blocked") == "blocked fraction of cn_controls_2027"
     assert param_label("markets.ev_jp.stock.ndfeb_magnet.cover_days") == "markets.ev_jp.stock.ndfeb_magnet.cover_days"
+
+
+def test_tornado_bar_ends_over_censored_replicates_are_hatched(reference: Path) -> None:
+    # censored TTS/TTR values are bounds at the horizon; their bars were drawn as ordinary times
+    from simulator.report.fig_sweep import load_sweep, tornado
+    from simulator.sensitivity import tornado as tornado_data
+
+    names = ["a", "b"]
+    t = tornado_data(np.array([10.0, 8.0, 12.0, 9.0, 11.0]), names, np.array([0.0, 0.0, 0.5, 0.0, np.nan]))
+    assert t is not None and t["censored"] == {"base": 0.0, "params": {"a": {"low": 0.0, "high": 0.5},
+                                                                       "b": {"low": 0.0, "high": 0.0}}}
+    data = load_sweep(reference)
+    col = "family:magnets.ttr_days"
+    tor = data.analysis["metrics"][col]["tornado"]
+    first = next(iter(tor["params"]))
+    tor["censored"] = {"base": 0.0, "params": {p: {"low": 0.0, "high": 0.25 if p == first else 0.0}
+                                               for p in tor["params"]}}
+    out = tornado(data, col)
+    assert "hatched bar ends are means over such replicates in part, so lower bounds" in out.caption
+    assert sum(1 for b in out.fig.axes[0].patches if b.get_hatch()) == 1
+    del tor["censored"]
+    assert "hatched" not in tornado(data, col).caption

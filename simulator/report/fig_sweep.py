@@ -93,13 +93,18 @@ def tornado(data: SweepData, col: str) -> FigureOut:
     ax = fig.subplots(1, 1)
     y = np.arange(len(order))[::-1].astype(float)
     vals = [base] + [eff[p][e] * scale for p in order for e in ("low", "high")]
+    any_bound = False
     span = (max(vals) - min(vals)) or max(abs(base), 1.0)
     rows = []
     for yy, p in zip(y, order):
         e, par = eff[p], data.param(p)
         lo, hi = e["low"] * scale, e["high"] * scale
-        ax.barh(yy, lo - base, left=base, height=0.62, color=LOW_C)
-        ax.barh(yy, hi - base, left=base, height=0.62, color=HIGH_C)
+        cen = (t.get("censored") or {}).get("params", {}).get(p, {})
+        for v, colour, end in ((lo, LOW_C, "low"), (hi, HIGH_C, "high")):
+            bound = num_or_0(cen.get(end)) > 0  # a mean over censored replicates: a bound, drawn hatched
+            ax.barh(yy, v - base, left=base, height=0.62, color=colour, hatch="////" if bound else None,
+                    edgecolor="white" if bound else None, lw=0)
+            any_bound = any_bound or bound
         if abs(hi - lo) < 0.005 * span and abs(hi - base) < 0.005 * span and abs(lo - base) < 0.005 * span:
             ax.text(base + 0.02 * span, yy, "no change over the range", va="center", ha="left", fontsize=7,
                     color="#555555")
@@ -124,9 +129,12 @@ def tornado(data: SweepData, col: str) -> FigureOut:
     ax.grid(axis="y", visible=False)
     from matplotlib.patches import Patch
 
-    fig.legend(handles=[Patch(color=LOW_C, label="parameter at its low end"),
-                        Patch(color=HIGH_C, label="parameter at its high end")],
-               loc="outside upper center", ncol=2, frameon=False, fontsize=7.5)
+    handles = [Patch(color=LOW_C, label="parameter at its low end"),
+               Patch(color=HIGH_C, label="parameter at its high end")]
+    if any_bound:
+        handles.append(Patch(facecolor="#999999", hatch="////", edgecolor="white",
+                             label="some replicates censored: the mean is a lower bound"))
+    fig.legend(handles=handles, loc="outside upper center", ncol=len(handles), frameon=False, fontsize=7.5)
     cap = (f"{a['label']} with every parameter at the middle of its range (vertical line: "
            f"{_fmt(t['base'], a['metric'])}), and with one parameter moved to its low end (blue) or its high end "
            "(orange), the others kept mid-range; numbers at the bar ends are the parameter's values. Widest bar "
@@ -135,8 +143,19 @@ def tornado(data: SweepData, col: str) -> FigureOut:
     if a["metric"] in ("tts_days", "ttr_days"):  # a censored time is a bound, not a time
         cap += (" A replicate whose market had not yet run short (TTS) or recovered (TTR) when the horizon ended "
                 "counts at that bound, the days left in the horizon: a bar that reaches it means 'not within "
-                "the horizon', not that time.")
+                "the horizon', not that time"
+                + ("; hatched bar ends are means over such replicates in part, so lower bounds." if any_bound
+                   else "."))
     return FigureOut(name, title, cap, fig, rows=rows)
+
+
+def num_or_0(x: Any) -> float:
+    """A share from JSON (None, NaN or a number) as a number, 0 when absent."""
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return 0.0
+    return v if math.isfinite(v) else 0.0
 
 
 def _fmt(v: float, metric: str) -> str:
