@@ -443,15 +443,12 @@ def _step_block(blk, nb, t0, nsteps, S, T, N, O, A, K):  # pragma: no cover - co
                 thr = ch_cover[q] * exp_use[r, h]
                 new_trig[r, q] = on_hand[r, h] < thr - thr * TRIGGER_TIE or released[ro, q] > 0.0
             # ------------------------------------------------------------ 6. re-route, order
-            rs_ = reroute_steps[r]
-            if rs_ < 1.0:
-                rs_ = 1.0
-            any_rer = False
+            any_rer = False  # a link is re-routed once closed for max(1, reroute_steps[r, e]) steps
             for j in range(n_cl):  # elsewhere closed_for is and stays 0
                 e = closing_links[j]
                 cf = closed_for[r, e] + 1.0 if link_open[r, e] < closed_below else 0.0
                 closed_for[r, e] = cf
-                if cf >= rs_ and wnorm[e] > 0:
+                if cf >= max(1.0, reroute_steps[r, e]) and wnorm[e] > 0:
                     any_rer = True
             if any_rer and not (off_check and not use_pat):
                 # links left out other than by re-routing are the same in every replicate (base_w): the
@@ -461,7 +458,7 @@ def _step_block(blk, nb, t0, nsteps, S, T, N, O, A, K):  # pragma: no cover - co
                 if hit:
                     for j in range(n_cl):
                         e = closing_links[j]
-                        if (1.0 if closed_for[r, e] >= rs_ and wnorm[e] > 0 else 0.0) != rr_key[blk, j]:
+                        if (1.0 if closed_for[r, e] >= max(1.0, reroute_steps[r, e]) and wnorm[e] > 0 else 0.0) != rr_key[blk, j]:
                             hit = False
                             break
                 if hit:
@@ -478,7 +475,7 @@ def _step_block(blk, nb, t0, nsteps, S, T, N, O, A, K):  # pragma: no cover - co
                         orders[ro, e] = 0.0  # rerouted flags (orders is rewritten below)
                     for j in range(n_cl):
                         e = closing_links[j]
-                        rer = closed_for[r, e] >= rs_ and wnorm[e] > 0
+                        rer = closed_for[r, e] >= max(1.0, reroute_steps[r, e]) and wnorm[e] > 0
                         rr_key[blk, j] = 1.0 if rer else 0.0
                         if rer:
                             weights_out[ro, e] = 0.0
@@ -491,7 +488,7 @@ def _step_block(blk, nb, t0, nsteps, S, T, N, O, A, K):  # pragma: no cover - co
             elif off_check and not use_pat:  # plants not online yet, told apart per replicate
                 any_ex = False
                 for e in range(E):
-                    rer = closed_for[r, e] >= rs_ and wnorm[e] > 0
+                    rer = closed_for[r, e] >= max(1.0, reroute_steps[r, e]) and wnorm[e] > 0
                     ex = rer
                     if not rer and wnorm[e] > 0 and link_fac[e] >= 0:
                         fl = link_fac[e]

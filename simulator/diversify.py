@@ -256,14 +256,15 @@ def reroute(
 ) -> F64 | None:
     """Update closure counters, cancel rerouted backlog, return effective weights [R, E].
 
-    ``reroute_steps`` [R] is ``inf`` where re-routing is off. ``offline`` [R, E] marks
+    ``reroute_steps`` [R, E] (or [R]) is ``inf`` where re-routing is off. ``offline`` [R, E] marks
     links whose supplier is not producing yet (before its online date): they get no
     orders either, but keep their backlog. Returns None when no link is re-routed or
     offline (the static weights apply).
     """
     closed = link_open < closed_below
     closed_for[...] = np.where(closed, closed_for + 1.0, 0.0)
-    rerouted = (closed_for >= np.maximum(1.0, reroute_steps)[:, None]) & (weight > 0)
+    rs = np.maximum(1.0, reroute_steps)
+    rerouted = (closed_for >= (rs if rs.ndim == 2 else rs[:, None])) & (weight > 0)
     excluded = rerouted if offline is None else rerouted | (offline & (weight > 0))
     if not excluded.any():
         return None

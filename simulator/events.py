@@ -63,6 +63,8 @@ class EventPlan:
     label: str = ""
     deterministic: bool = True
     switches: dict[str, Any] | None = None  #: policy events: the switches they set
+    #: policy events scoped to buyers' regions: the links whose re-routing delay they set (None: every link)
+    scope: I64 | None = None
 
     def contribution(self, t: int) -> F64:
         """Contribution of this plan at step t, per replicate [R]."""
@@ -141,24 +143,29 @@ class Board:
         self._policy_at(0)
 
     def _policy_at(self, t: int) -> None:
-        """Policy switches per replicate: the scenario's, overridden by active policy events."""
+        """Policy switches per replicate [R] (re-routing delay per replicate and link [R, E]): the
+        scenario's, overridden by active policy events in file order (a scoped one on its links only)."""
         R, pol = self.R, self.base_policy
+        E = self.arrays["link_open"].shape[1]
         on = lambda b: np.full(R, 1.0 if b else 0.0)
         steps = self.step_days_to_steps
         self.policy = {
             "stockpile_release": on(pol.stockpile_release if pol else True),
             "substitution": on(pol.substitution if pol else True),
             "recycling": on(pol.recycling if pol else True),
-            "reroute_steps": np.full(R, steps(pol.reroute_after_days) if pol else np.inf),
+            "reroute_steps": np.full((R, E), steps(pol.reroute_after_days) if pol else np.inf),
         }
         for p in self.plans:
             if p.array != "policy" or not p.switches:
                 continue
             active = ((p.start <= t) & (t < p.end)).any(axis=1)
             for key, val in p.switches.items():
-                new = steps(val) if key == "reroute_after_days" else (1.0 if val else 0.0)
-                name = "reroute_steps" if key == "reroute_after_days" else key
-                self.policy[name] = np.where(active, new, self.policy[name])
+                if key == "reroute_after_days":
+                    cur = self.policy["reroute_steps"]
+                    cols = slice(None) if p.scope is None else p.scope
+                    cur[:, cols] = np.where(active[:, None], steps(val), cur[:, cols])
+                    continue
+                self.policy[key] = np.where(active, 1.0 if val else 0.0, self.policy[key])
 
     def step_days_to_steps(self, days: Any) -> float:
         """Reroute delay in steps (inf when none)."""
@@ -345,7 +352,10 @@ def compile_events(net: Network, streams: Streams) -> list[EventPlan]:
             sw = ev.set.model_dump(exclude_none=True)
             if "reroute_after_days" in ev.set.model_fields_set:
                 sw["reroute_after_days"] = ev.set.reroute_after_days
-            plans.append(EventPlan(ev.id, ev.type, "policy", np.zeros(0, dtype=np.int64), s, e, np.zeros(s.shape), label=label, deterministic=det, switches=sw))
+            scope = None if ev.regions is None else np.flatnonzero(np.isin(
+                np.asarray(net.link_dst_region), [net.regions.index(r) for r in ev.regions])).astype(np.int64)
+            plans.append(EventPlan(ev.id, ev.type, "policy", np.zeros(0, dtype=np.int64), s, e, np.zeros(s.shape),
+                                   label=label, deterministic=det, switches=sw, scope=scope))
     for f, fid in enumerate(net.producers):
         fac = sc.facilities.get(fid)
         if fac is None or fac.outages is None or fac.outages.rate_per_year <= 0:

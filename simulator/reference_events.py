@@ -57,8 +57,8 @@ class EventFactors:
         Market id -> product of ``factor`` over active demand shocks [-].
     stockpile_release, substitution, recycling : bool
         Policy switches in force: ``policies:`` overridden by active ``policy`` events.
-    reroute_after_days : float or None
-        Re-routing delay in force [d] (None: never re-route).
+    reroute_after_days : list of float or None
+        Per link: the re-routing delay in force for its buyer [d] (None: never re-route).
     """
 
     capacity_factor: dict[str, float]
@@ -69,7 +69,7 @@ class EventFactors:
     stockpile_release: bool = True
     substitution: bool = True
     recycling: bool = True
-    reroute_after_days: float | None = None
+    reroute_after_days: list[float | None] | None = None
 
 
 class Calendar:
@@ -102,7 +102,7 @@ class Calendar:
         self.controls: list[tuple[int, int, set[int], float, list[tuple[int, float]]]] = []
         self.logistics: list[tuple[int, int, set[int], float]] = []
         self.shocks: list[tuple[int, int, set[str], float]] = []
-        self.policy_events: list[tuple[int, int, dict[str, Any]]] = []  # file order
+        self.policy_events: list[tuple[int, int, dict[str, Any], set[int] | None]] = []  # file order
         for ev in sc.events:
             self._add(ev)
 
@@ -177,7 +177,11 @@ class Calendar:
         elif isinstance(ev, PolicyEvent):
             s, e = self._window(ev)
             sets = {k: getattr(ev.set, k) for k in _SWITCHES if getattr(ev.set, k) is not None}
-            self.policy_events.append((s, e, sets))
+            if "reroute_after_days" in ev.set.model_fields_set:  # an explicit null: never re-route
+                sets["reroute_after_days"] = ev.set.reroute_after_days
+            scope = None if ev.regions is None else {
+                i for i, (_, _, dst_r, _) in enumerate(self.links) if dst_r in ev.regions}
+            self.policy_events.append((s, e, sets, scope))
         else:  # pragma: no cover - the schema admits no other type
             raise NotImplementedError(f"reference oracle: unknown event type {ev.type!r}")
 
@@ -185,9 +189,14 @@ class Calendar:
         """Switches in force at step ``t``: ``policies:``, then active policy events in order."""
         pol = self.sc.policies
         out: dict[str, Any] = {k: getattr(pol, k) for k in _SWITCHES}
-        for s, e, sets in self.policy_events:
+        out["reroute_after_days"] = [pol.reroute_after_days] * len(self.links)  # per link: its buyer's
+        for s, e, sets, scope in self.policy_events:
             if s <= t < e:
-                out.update(sets)
+                for k, v in sets.items():
+                    if k != "reroute_after_days":
+                        out[k] = v
+                    else:
+                        out[k] = [v if scope is None or i in scope else old for i, old in enumerate(out[k])]
         return out
 
     def factors(self, t: int) -> EventFactors:
@@ -225,11 +234,11 @@ class Calendar:
                 for m in hit:
                     df[m] *= factor
         pol = self.policies(t)
-        reroute = pol["reroute_after_days"]
+        reroute = [None if x is None else float(x) for x in pol["reroute_after_days"]]
         return EventFactors(
             cf, added, open_, extra, df,
             stockpile_release=bool(pol["stockpile_release"]),
             substitution=bool(pol["substitution"]),
             recycling=bool(pol["recycling"]),
-            reroute_after_days=None if reroute is None else float(reroute),
+            reroute_after_days=reroute,
         )

@@ -294,8 +294,8 @@ class Model:
             fx = self.cal.factors(t)
             for e in range(E):
                 closed_for[e] = closed_for[e] + 1 if fx.link_open[e] < closed_below else 0
-            reroute_steps = (None if fx.reroute_after_days is None
-                             else math.ceil(fx.reroute_after_days / self.step))
+            reroute_steps = [None if x is None else math.ceil(x / self.step)
+                             for x in (fx.reroute_after_days or [None] * E)]
             keep = [1.0] * D
             for i, ru in enumerate(self.rules):
                 a = adopt_at[i]
@@ -464,7 +464,7 @@ class Model:
             w_row = [0.0] * E
             for h in self.ordering:
                 es = self.into[h]
-                rerouted = [reroute_steps is not None and closed_for[e] >= max(1, reroute_steps)
+                rerouted = [reroute_steps[e] is not None and closed_for[e] >= max(1, reroute_steps[e])
                             for e in es]
                 # a supplier before its online date (and no commissioned capacity) gets no orders
                 offline = [self._offline(e, t, fx) for e in es]

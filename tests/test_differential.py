@@ -228,3 +228,14 @@ def test_a_reserve_feeding_a_plant_agrees_with_oracle(tmp_path):
     p = tmp_path / "reserve.yaml"
     p.write_text(BASE.format(body=PLANT_RESERVE))
     assert_agree(load_scenario(p))
+
+
+def test_a_policy_scoped_to_a_region_agrees_with_oracle(tmp_path):
+    from test_mechanics import BASE, REGIONAL_REROUTE
+
+    p = tmp_path / "regional.yaml"
+    p.write_text(BASE.format(body=REGIONAL_REROUTE))
+    assert_agree(load_scenario(p))
+    p.write_text(BASE.format(body=REGIONAL_REROUTE.replace("reroute_after_days: 5}, regions: [JP]",
+                                                           "reroute_after_days: null}, regions: [JP]")))
+    assert_agree(load_scenario(p))  # an explicit null: JP's buyers never re-route (the oracle ignored it)

@@ -335,3 +335,41 @@ def test_a_reserve_feeding_a_plant_releases_every_step_and_buys_nothing_meanwhil
     assert rel[49:] == pytest.approx(10.0)
     assert trig[48:].all()
     assert to_pile.sum() == 0.0
+
+
+REGIONAL_REROUTE = """
+facilities:
+  mag_cn: {region: CN, stage: component, capacity: 1000000, outputs: {magnet: 1.0}, finished_cover_days: 0}
+  mag_au: {region: AU, stage: component, capacity: 1000000, outputs: {magnet: 1.0}, finished_cover_days: 0}
+markets:
+  m_jp: {region: JP, sector: ev_motors, demand: {magnet: {rate: 36500}}, stock: {magnet: {cover_days: 5}}}
+  m_au: {region: AU, sector: ev_motors, demand: {magnet: {rate: 36500}}, stock: {magnet: {cover_days: 5}}}
+links:
+  - {from: mag_cn, to: m_jp, product: magnet, lead_days: 1}
+  - {from: mag_au, to: m_jp, product: magnet, lead_days: 1}
+  - {from: mag_cn, to: m_au, product: magnet, lead_days: 1}
+  - {from: mag_au, to: m_au, product: magnet, lead_days: 1}
+policies: {reroute_after_days: 20}
+events:
+  - {id: ban, type: export_control, origin: CN, products: [magnet], destinations: {exclude: [CN]}, blocked: 1.0, start: 2025-02-01}
+  - {id: fw, type: policy, set: {reroute_after_days: 5}, regions: [JP], start: 2025-01-01}
+"""
+
+
+def test_a_policy_scoped_to_a_region_speeds_only_its_buyers_re_routing(tmp_path):
+    # the US-Japan framework sped up every buyer's re-sourcing in the model, so at 90 % withheld EU and
+    # rest-of-world users moved to Japan's magnet maker a month sooner and Japan ran short sooner with the
+    # plan. The ban closes both markets' Chinese links from step 31 (1 Feb): m_jp (JP, 5 days) re-routes at
+    # step 35, its closure counter reaching 5; m_au (20 days, the scenario's policy) at step 50.
+    net = build(tmp_path, REGIONAL_REROUTE)
+    rec: dict[str, list] = {}
+
+    def obs(t, s):
+        rec.setdefault("w", []).append(np.array(s["weights"][0], copy=True))
+
+    simulate(net, 1, seed=0, observer=obs, noise=False)
+    w = np.stack(rec["w"])
+    jp, au = net.links.index("mag_cn>m_jp:magnet"), net.links.index("mag_cn>m_au:magnet")
+    assert int(np.argmax(w[:, jp] == 0.0)) == 35
+    assert int(np.argmax(w[:, au] == 0.0)) == 50
+    assert w[49, au] == pytest.approx(0.5) and w[35, net.links.index("mag_au>m_jp:magnet")] == pytest.approx(1.0)

@@ -761,3 +761,21 @@ def test_notes_for_a_window_past_the_horizon_a_zero_length_event_and_a_threshold
     assert "but 'mag' holds about 4 days on hand in normal operation (cover 6 - longest lead 1 - 1)" in n.message
     p.write_text(BASE.format(body=PLANT_RESERVE))
     assert scenario_notes(p) == []
+
+
+def test_a_policy_event_scoped_to_regions_takes_re_routing_only(tmp_path):
+    """regions on a policy event scopes reroute_after_days to those buyers; other switches would silently
+    apply everywhere, so they are refused with what is allowed."""
+    base = (ROOT / "scenarios" / "tutorial.yaml").read_text()
+    p = tmp_path / "scoped.yaml"
+    ok = base.replace("events:\n", "events:\n  - {id: fw, type: policy, set: {reroute_after_days: 30}, "
+                      "regions: [JP], start: 2025-01-01}\n", 1)
+    p.write_text(ok)
+    assert load_scenario(p).events[0].regions == ["JP"]
+    for bad, want in (("set: {reroute_after_days: 30, substitution: false}, regions: [JP]",
+                       "regions scopes re-routing only: substitution would still apply everywhere"),
+                      ("set: {reroute_after_days: 30}, regions: [XX]", "unknown region 'XX'")):
+        p.write_text(ok.replace("set: {reroute_after_days: 30}, regions: [JP]", bad))
+        with pytest.raises(ScenarioError) as exc:
+            load_scenario(p)
+        assert any(want in pr.message for pr in exc.value.problems), [pr.message for pr in exc.value.problems]

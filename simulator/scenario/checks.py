@@ -334,6 +334,15 @@ class _Checker:
                 self.refs((*base, "regions"), e.get("regions"), self.regions, "region")
             elif t == "commission":
                 self.ref((*base, "facility"), e.get("facility"), self.facilities | self.recyclers, "facility")
+            elif t == "policy" and e.get("regions") is not None:
+                self.refs((*base, "regions"), e.get("regions"), self.regions, "region")
+                other = sorted(k for k in _d(e.get("set")) if k != "reroute_after_days")
+                if other or "reroute_after_days" not in _d(e.get("set")):
+                    self.add((*base, "regions"), "regions scopes re-routing only: "
+                             + (f"{', '.join(other)} would still apply everywhere" if other else "set has no "
+                                "reroute_after_days")
+                             + " (allowed: set: {reroute_after_days: N} with regions, other switches in an "
+                             "event of their own)")
             # an event dated after the horizon never happens (as a plant online after it never runs), so that a
             # horizon can be cut short with --set horizon.end=...: --set cannot remove the events it cuts off
             self.in_horizon((*base, "start"), e.get("start"), allow_after=True)

@@ -444,6 +444,11 @@ class PolicyEvent(_Event):
 
     type: Literal["policy"] = Field(description="event type")
     set: PolicySet = Field(description="the switches")
+    regions: list[Id] | None = Field(
+        default=None,
+        description="only buyers in these regions (with reroute_after_days alone: a bilateral framework "
+        "speeds its members' re-sourcing, not everyone's); default: every buyer",
+    )
 
 
 Event = Annotated[
