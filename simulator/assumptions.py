@@ -76,7 +76,8 @@ def _event(ev: Any, sc: Scenario) -> str:
     if t == "policy":
         sets = ", ".join(f"{k} = {('on' if v else 'off') if isinstance(v, bool) else _n(v)}"
                          for k, v in ev.set.model_dump(exclude_none=True).items())
-        return f"{sets}; {when}"
+        who = f" for buyers in {', '.join(ev.regions)}" if ev.regions is not None else ""
+        return f"{sets}{who}; {when}"
     return when
 
 

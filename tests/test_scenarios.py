@@ -343,4 +343,5 @@ def test_assumptions_say_what_the_flagship_rests_on() -> None:
     assert sub["value"] == ("30 % of ndfeb_magnet demand given up for good after 30 days below 95 % fill, phased in "
                             "over 365 days")
     assert "ev_jp" in sub["what"]
-    assert rows[("event", "US-Japan critical-minerals framework")]["value"].startswith("reroute_after_days = 30;")
+    assert rows[("event", "US-Japan critical-minerals framework")]["value"].startswith(
+        "reroute_after_days = 30 for buyers in US, JP;")
