@@ -59,8 +59,8 @@ def _event(ev: Any, sc: Scenario) -> str:
         dest = ev.destinations
         to = (f"to {', '.join(dest.include)}" if dest.include is not None
               else "to all but " + ", ".join(dest.exclude) if dest.exclude else "to everyone")
-        share = (", then ".join(f"{100 * s.blocked:.0f} % from {s.start}" for s in ev.schedule) if ev.schedule
-                 else f"{_dist(ev.blocked, pct=True)} withheld")
+        share = (", then ".join(f"{100 * s.blocked:.0f} % from {s.start}" for s in ev.schedule) + " withheld"
+                 if ev.schedule else f"{_dist(ev.blocked, pct=True)} withheld")
         return f"{share} of {', '.join(ev.products)} from {', '.join(ev.origin)} {to}; {when}"
     if t == "outage":
         where = ", ".join(ev.facilities or []) or " ".join(
@@ -97,7 +97,7 @@ def scenario_assumptions(sc: Scenario) -> list[dict[str, str]]:
                          for p, h in pile.holds.items())
         rel = pile.release
         how = (f"; released to {', '.join(rel.to)} below {rel.when_cover_below_days:g} days of their use, at most "
-               f"{_n(rel.max_per_day)} t/d per product" if rel else "; never released")
+               f"{_n(rel.max_per_day)} t/d to each" if rel else "; never released")
         when = f"; set up {pile.online}" if pile.online is not None and pile.online > h0 else ""
         add("stockpile", pile.name or sid, held + how + when, pile.source, sid)
     for fid, f in sc.facilities.items():
@@ -116,7 +116,8 @@ def scenario_assumptions(sc: Scenario) -> list[dict[str, str]]:
             f"{100 * frac:.0f} % of {p} demand given up for good after {after:g} days below {100 * thr:.0f} % fill, "
             f"phased in over {adopt:g} days", src[(p, frac, after, adopt, thr)])
     pol = sc.policies
-    add("policy", "policies", "orders move off a closed supplier after "
+    add("policy", "policies", f"orders move off a closed supplier (a link below {100 * pol.closed_below:.0f} % of its "
+        "normal flow) after "
         + ("never" if pol.reroute_after_days is None else f"{pol.reroute_after_days:g} days")
         + f"; substitution {'on' if pol.substitution else 'off'}; stockpile releases "
         f"{'on' if pol.stockpile_release else 'off'}; recycling {'on' if pol.recycling else 'off'}", None)

@@ -37,8 +37,9 @@ def check_focus_scenarios(focus: list[str] | None, scenarios: list[Any]) -> None
             words["market"].add(mid)
             words["region"].add(m.region)
             words["sector"].add(m.sector)
-            words["family"].update(str(sc.products[p].family or "other") for p in (m.demand or {})
-                                   if p in sc.products)  # as network.market_family names them
+            fams = list(dict.fromkeys(str(sc.products[p].family or "other") for p in (m.demand or {})
+                                      if p in sc.products))  # as network.market_family names them
+            words["family"].update(fams + ["+".join(fams)])
     known = set().union(*words.values())
     bad = [f for f in focus if f not in known]
     if bad:
@@ -178,6 +179,9 @@ def register(app: typer.Typer, load: Callable[..., Any], refuse_overwrite: Calla
         if not folder.exists():
             raise UsageError(f"{folder}: no such folder; give a folder written by reesim run or reesim compare")
         if not (folder / "summary.json").is_file():
+            if (folder / "sweep.json").is_file():  # a sweep re-renders its own report when resumed
+                raise UsageError(f"{folder} is a sweep folder; its report is re-rendered by "
+                                 f"'reesim sweep SWEEP_FILE -o {folder} --resume'")
             raise UsageError(f"{folder} has no summary.json; give a folder written by reesim run or reesim compare")
         _check_results(folder)
         try:

@@ -288,6 +288,9 @@ def test_cli_report_needs_a_results_folder(tmp_path: Path, capsys: pytest.Captur
     assert "no summary.json" in capsys.readouterr().err
     assert run_cli(["report", str(tmp_path / "typo")]) == 2  # a review read 'has no summary.json' for a typo
     assert f"{tmp_path / 'typo'}: no such folder" in capsys.readouterr().err
+    (tmp_path / "sweep.json").write_text("{}")  # a sweep folder: said, with the command that re-renders it
+    assert run_cli(["report", str(tmp_path)]) == 2
+    assert "is a sweep folder; its report is re-rendered by 'reesim sweep SWEEP_FILE" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")

@@ -834,7 +834,7 @@ def test_focus_on_a_family_takes_the_markets_that_mix_it_and_products_without_on
                         "b": {"region": "US", "sector": "s", "family": "magnets"}}}
     summ = {"markets": {m: {"unmet_t": {"mean": u}} for m, u in (("a", 1.0), ("b", 5.0))}, "meta": meta}
     data = ReportData(tmp_path, "run", summ, [View("x", summ, {}, "#000")], focus=("optical",))
-    assert data.focus_words()["family"] == {"magnets", "optical"}
+    assert data.focus_words()["family"] == {"magnets", "optical", "magnets+optical"}  # as the report names it
     assert data.ranked_markets() == ["a", "b"]
     tut = (Path(__file__).resolve().parents[1] / "scenarios" / "tutorial.yaml").read_text()
     nofam = tmp_path / "nofam.yaml"

@@ -136,7 +136,8 @@ class ReportData:
     def _families(self, market: str) -> set[str]:
         """The families a market buys from: 'magnets+optical' is in magnets and in optical."""
         fam = self.meta().get("markets", {}).get(market, {}).get("family")
-        return {f for f in str(fam).split("+") if f} if fam else set()
+        return ({f for f in str(fam).split("+") if f} | {str(fam)}) if fam else set()  # and 'magnets+optical'
+
 
     def in_focus(self, market: str) -> bool:
         """True when ``focus`` names the market, its region, its sector or its family."""

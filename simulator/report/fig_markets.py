@@ -26,6 +26,9 @@ def _rest_note(shown: int, total: int, what: str, data: ReportData | None = None
     if total <= shown:
         return ""
     n = sum(data.in_focus(m) for m in data.market_ids()) if data is not None and data.focus else 0
+    if n >= shown:  # the focus alone fills the figure
+        return (f" Showing {shown} of the {n} markets of the focus ({', '.join(data.focus)}), those with the most "
+                f"unmet demand ({total} markets in all); {what}")
     if n:
         return (f" Showing {shown} of {total} markets: the {n} of the focus ({', '.join(data.focus)}) first, "
                 f"then those with the most unmet demand; {what}")

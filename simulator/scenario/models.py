@@ -233,7 +233,7 @@ class Release(Strict):
     when_cover_below_days: NonNeg = Field(
         description="release while a receiver's cover is below this [d]"
     )
-    max_per_day: Positive = Field(description="largest release per day, per product [t/d]")
+    max_per_day: Positive = Field(description="largest release per day to each receiver, per product [t/d]")
 
 
 class Stockpile(Strict):
