@@ -43,6 +43,9 @@ TOP = 3  #: drivers named in the sentence
 #: Morris with fewer trajectories than this is a rough screen: its sentence never says a parameter "hardly
 #: matters" (μ* from two or three elementary effects can miss what the one-at-a-time tornado shows)
 FEW_TRAJECTORIES = 4
+#: Sobol' base samples below which the indices are a rough screen: a review's N = 16 ranked a driver with
+#: S_T 0.52 at N = 256 as 'hardly matters' (S_T 0.02 +-0.04), its bootstrap interval missing the value
+FEW_SOBOL = 64
 
 
 def analyse(method: str, X: np.ndarray, Y: np.ndarray, names: list[str], seed: int,
@@ -109,6 +112,7 @@ def analyse(method: str, X: np.ndarray, Y: np.ndarray, names: list[str], seed: i
                 r = sobol.analyze(problem, Y, calc_second_order=False, num_resamples=1000, conf_level=0.95,
                                   seed=seed)
                 cols = ("S1", "S1_conf", "ST", "ST_conf")
+                out["base_samples"] = len(Y) // (k + 2)
             elif method == "lhs":
                 from SALib.analyze import rbd_fast
 
@@ -285,11 +289,16 @@ def drivers_sentence(metric_label: str, metric: str, method: str, a: dict[str, A
     others = "the other parameter matters" if rest == 1 else f"the other {rest} parameters matter"
     few = a.get("trajectories") if method == "morris" else None
     rough = few is not None and few < FEW_TRAJECTORIES
-    tail = f"; {others} less" if rest and (len(parts) == TOP or rough) else (
+    n_sobol = a.get("base_samples") if method == "sobol" else None
+    rough_sobol = n_sobol is not None and n_sobol < FEW_SOBOL
+    tail = f"; {others} less" if rest and (len(parts) == TOP or rough or rough_sobol) else (
         f"; {others.replace('matter', 'hardly matter')}" if rest else "")
     if rough:
         tail += (f"; {few} trajector{'y' if few == 1 else 'ies'} make{'s' if few == 1 else ''} this a rough "
                  "screen (the tornado shows each parameter's effect alone)")
+    if rough_sobol:
+        tail += (f"; with {n_sobol} base samples the indices are a rough screen, and their intervals can miss "
+                 f"(use --samples {FEW_SOBOL * 4} or more; the tornado shows each parameter's effect alone)")
     if _overlap(a["indices"], keep, key):
         tail += " (their 95 % intervals overlap: more samples would settle the order)"
     cen = a.get("censored_share")

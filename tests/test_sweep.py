@@ -156,6 +156,18 @@ def test_a_screen_of_few_trajectories_says_it_is_rough() -> None:
     assert line.endswith("; 2 trajectories make this a rough screen (the tornado shows each parameter's effect alone).")
 
 
+def test_a_sobol_analysis_of_few_base_samples_says_it_is_rough() -> None:
+    # a review's N = 16 called a parameter with S_T 0.52 at N = 256 one that 'hardly matters'
+    X = design("sobol", 3, 16, seed=2)
+    a = analyse("sobol", X, X @ np.array([3.0, -1.0, 0.2]), ["a", "b", "c"], seed=2)
+    assert a["base_samples"] == 16
+    line = drivers_sentence("toy [t]", "unmet_t", "sobol", a, {})
+    assert "with 16 base samples the indices are a rough screen" in line and "hardly" not in line
+    big = analyse("sobol", design("sobol", 3, 64, seed=2), design("sobol", 3, 64, seed=2) @ np.array([3.0, -1.0, 0.2]),
+                  ["a", "b", "c"], seed=2)
+    assert "rough" not in drivers_sentence("toy [t]", "unmet_t", "sobol", big, {})
+
+
 def test_constant_and_undefined_metrics_are_reported_not_analysed() -> None:
     X = design("morris", 2, 4, seed=0)
     a = analyse("morris", X, np.full(len(X), 5.0), ["a", "b"], seed=0)
@@ -477,3 +489,23 @@ def test_tornado_bar_ends_over_censored_replicates_are_hatched(reference: Path) 
     assert sum(1 for b in out.fig.axes[0].patches if b.get_hatch()) == 1
     del tor["censored"]
     assert "hatched" not in tornado(data, col).caption
+
+
+def test_tornado_tells_a_small_effect_from_none_and_labels_a_narrow_axis(reference: Path) -> None:
+    # a review read 'no change over the range' for ±100 t beside 20,000 t, and ticks '438 439 440 440'
+    from simulator.report.fig_sweep import load_sweep, tornado
+
+    data = load_sweep(reference)
+    col = "ev_jp.unmet_t"
+    tor = data.analysis["metrics"][col]["tornado"]
+    names = list(tor["params"])
+    tor["base"] = 438.7
+    tor["params"] = {n: {"low": 438.7, "high": 438.7} for n in names}
+    tor["params"][names[0]] = {"low": 437.9, "high": 440.1}
+    tor["params"][names[1]] = {"low": 438.7, "high": 438.705}
+    out = tornado(data, col)
+    texts = [t.get_text() for t in out.fig.axes[0].texts]
+    assert "under 0.5 % of the widest effect" in texts and "no change over the range" in texts
+    out.fig.canvas.draw()
+    ticks = [t.get_text() for t in out.fig.axes[0].get_xticklabels() if t.get_text()]
+    assert len(ticks) == len(set(ticks)) and all("." in t for t in ticks), ticks

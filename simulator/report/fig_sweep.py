@@ -106,8 +106,9 @@ def tornado(data: SweepData, col: str) -> FigureOut:
                     edgecolor="white" if bound else None, lw=0)
             any_bound = any_bound or bound
         if abs(hi - lo) < 0.005 * span and abs(hi - base) < 0.005 * span and abs(lo - base) < 0.005 * span:
-            ax.text(base + 0.02 * span, yy, "no change over the range", va="center", ha="left", fontsize=7,
-                    color="#555555")
+            # a review read 'no change' for Vulcan's ±100 t beside effects of 20,000 t: say which it is
+            small = "no change over the range" if lo == hi == base else "under 0.5 % of the widest effect"
+            ax.text(base + 0.02 * span, yy, small, va="center", ha="left", fontsize=7, color="#555555")
         else:
             for v, end in ((lo, "low"), (hi, "high")):
                 other = hi if end == "low" else lo
@@ -124,8 +125,9 @@ def tornado(data: SweepData, col: str) -> FigureOut:
     if min(vals) >= 0:  # room for the labels left of zero, but no negative ticks for a quantity
         from matplotlib.ticker import FuncFormatter
 
+        dec = 0 if span >= 10 else (1 if span >= 1 else 2)  # a 2-day axis read '438 439 440 440'
         ax.xaxis.set_major_formatter(FuncFormatter(
-            lambda x, _: "" if x < 0 else (f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}")))
+            lambda x, _: "" if x < 0 else (f"{x:,.{dec}f}" if abs(x) >= 100 else f"{x:.3g}")))
     ax.grid(axis="y", visible=False)
     from matplotlib.patches import Patch
 
