@@ -104,6 +104,11 @@ def scenario_assumptions(sc: Scenario) -> list[dict[str, str]]:
         if f.online is not None and h0 < f.online <= h1:
             ramp = f", ramp {f.ramp_days:g} d" if f.ramp_days else ""
             add("plant", f.name or fid, f"on line {f.online}{ramp}; capacity {_n(f.capacity)} a year", f.source, fid)
+    for rid, rc in sc.recyclers.items():
+        if rc.online is not None and h0 < rc.online <= h1:
+            ramp = f", ramp {rc.ramp_days:g} d" if rc.ramp_days else ""
+            add("recycler", rc.name or rid, f"on line {rc.online}{ramp}; {_n(rc.capacity)} t of scrap a year",
+                rc.source, rid)
     rules: dict[tuple[Any, ...], list[str]] = {}
     src: dict[tuple[Any, ...], str | None] = {}
     for mid, m in sc.markets.items():
@@ -124,4 +129,12 @@ def scenario_assumptions(sc: Scenario) -> list[dict[str, str]]:
     return rows
 
 
-__all__ = ["scenario_assumptions"]
+def network_facts(sc: Scenario) -> dict[str, Any]:
+    """Capacities and links, for a comparison to say what a plan changes beyond its events and plants."""
+    cap = {k: float(f.capacity) for k, f in sc.facilities.items()} | {k: float(r.capacity)
+                                                                     for k, r in sc.recyclers.items()}
+    links = {x.key: {"weight": float(x.weight), "lead_days": float(x.lead_days)} for x in sc.links}
+    return {"capacity": cap, "links": links}
+
+
+__all__ = ["network_facts", "scenario_assumptions"]

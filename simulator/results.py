@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
-from .assumptions import scenario_assumptions
+from .assumptions import network_facts, scenario_assumptions
 from .metrics import censored_stat, stat
 from .network import market_family
 from .result import Result
@@ -148,6 +148,7 @@ def summary_dict(result: Result, net: Any, provenance: dict[str, Any]) -> dict[s
         "trace_stages": list(result.trace_stages),
         "traced_replicates": result.traced_replicates,
         "assumptions": scenario_assumptions(sc),
+        "network": network_facts(sc),
     }
     return {
         "scenario": result.scenario,

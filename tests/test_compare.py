@@ -478,3 +478,6 @@ def test_the_difference_in_the_reference_windows_fill_is_paired_per_market(tmp_p
     rests = text[text.index("<section id='assumptions'>"):].split("</section>")[0]
     assert "75 % withheld of magnet from CN to all but CN; 2025-04-04 to 2025-09-30" in rests
     assert "tutorial_allied: what it adds or changes" in rests and "magnet_us (US, component)" in rests
+    # and what it changes beyond events and plants: capacities and links (a final review found them missing)
+    assert "mine_au 15,000 → 20,000, sep_my 12,000 → 16,000" in rests
+    assert "3 added" in rests and "magnet_us&gt;ev_jp:magnet" in rests

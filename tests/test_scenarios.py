@@ -339,6 +339,8 @@ def test_assumptions_say_what_the_flagship_rests_on() -> None:
     assert "dy_metal 30 t (refilled to 90 t); tb_metal 6 t (refilled to 18 t)" in jog
     assert "set up 2026-07-01" in rows[("stockpile", "US critical-minerals reserve ('Project Vault')")]["value"]
     assert rows[("plant", "Vulcan Elements, Benson NC")]["value"] == "on line 2027-01-01, ramp 1095 d; capacity 10,000 a year"
+    rec = {r["id"]: r["value"] for r in rows.values() if r["kind"] == "recycler"}
+    assert set(rec) == {"rec_us", "rec_jp", "rec_eu"} and rec["rec_jp"].startswith("on line 2026-01-01")
     (sub,) = [r for r in rows.values() if r["kind"] == "substitution"]
     assert sub["value"] == ("30 % of ndfeb_magnet demand given up for good after 30 days below 95 % fill, phased in "
                             "over 365 days")

@@ -534,6 +534,7 @@ def _assumptions_html(data: ReportData) -> str:
         if extra:  # plants of this scenario only, running from the start (those coming on line are rows above)
             new.append({"kind": "plant", "what": f"{len(extra)} more from the start",
                         "value": ", ".join(extra), "source": "the scenario file"})
+        new += _network_changes(first.meta.get("network"), v.meta.get("network"))
         mine = {(r.get("kind"), r.get("what")) for r in items}  # a row whose value changed is in the table
         gone = [r for r in rows[0] if (r.get("kind"), r.get("what")) not in mine]
         out.append(f"<h3>{_e(v.name)}: what it adds or changes</h3>"
@@ -545,6 +546,32 @@ def _assumptions_html(data: ReportData) -> str:
                "('estimate' says it is one; keys in docs/data/ree-reference.md). The results above hold for these "
                "assumptions; the intervals do not cover their uncertainty ('reesim sweep' varies them).</p>")
     return "".join(out)
+
+
+def _network_changes(a: dict[str, Any] | None, b: dict[str, Any] | None) -> list[dict[str, str]]:
+    """Rows for what scenario b changes in capacities and links against a (from ``meta.network``)."""
+    if not a or not b:
+        return []
+
+    def some(items: list[str], n: int = 12) -> str:
+        return ", ".join(items[:n]) + (f" and {len(items) - n} more" if len(items) > n else "")
+
+    rows = []
+    ca, cb = a.get("capacity") or {}, b.get("capacity") or {}
+    changed = [f"{k} {ca[k]:,.0f} → {cb[k]:,.0f}" for k in cb if k in ca and cb[k] != ca[k]]
+    if changed:
+        rows.append({"kind": "capacity", "what": f"{len(changed)} changed", "value": some(changed),
+                     "source": "the scenario file"})
+    la, lb = a.get("links") or {}, b.get("links") or {}
+    added = [k for k in lb if k not in la]
+    gone = [k for k in la if k not in lb]
+    rew = [f"{k} weight {la[k]['weight']:g} → {lb[k]['weight']:g}" for k in lb
+           if k in la and la[k].get("weight") != lb[k].get("weight")]
+    for what, items in (("added", added), ("removed", gone), ("re-weighted", rew)):
+        if items:
+            rows.append({"kind": "links", "what": f"{len(items)} {what}", "value": some(items),
+                         "source": "the scenario file"})
+    return rows
 
 
 def _provenance_html(data: ReportData) -> str:
