@@ -239,13 +239,15 @@ def direction(a: dict[str, Any], name: str, method: str) -> str:
     """``higher values raise it`` / ``lower it`` / ``no clear direction`` for one parameter.
 
     Morris: the sign of μ when |μ| is at least half of μ* (else the effect changes
-    sign across the design); other methods: the main effect (mean metric at the
-    high end minus at the low end), when it is at least 5 % of the largest one.
+    sign across the design) and μ*'s 95 % interval excludes 0 (a review read 'raises it' for
+    μ* 12 ±23); other methods: the main effect (mean metric at the high end minus at the
+    low end), when it is at least 5 % of the largest one.
     """
     if method == "morris":
         idx = a["indices"][name]
         mu, mu_star = idx.get("mu") or 0.0, idx.get("mu_star") or 0.0
-        if mu_star <= 0 or abs(mu) < 0.5 * mu_star:
+        conf = idx.get("mu_star_conf") or 0.0
+        if mu_star <= 0 or abs(mu) < 0.5 * mu_star or mu_star - conf <= 0:
             return "no clear direction"
         return "higher values raise it" if mu > 0 else "higher values lower it"
     effects = a["effects"]
@@ -293,19 +295,25 @@ def drivers_sentence(metric_label: str, metric: str, method: str, a: dict[str, A
     rough_sobol = n_sobol is not None and n_sobol < FEW_SOBOL
     tail = f"; {others} less" if rest and (len(parts) == TOP or rough or rough_sobol) else (
         f"; {others.replace('matter', 'hardly matter')}" if rest else "")
+    # exactly no effect (not 'matter less'), unless the screen is too rough to say so
+    idle = rest and not (rough or rough_sobol) and all((a["indices"][n][key] or 0.0) == 0.0 for n in ranked[len(parts):])
+    if idle:
+        tail = ("; the other parameter has no effect over its range" if rest == 1
+                else f"; the other {rest} parameters have no effect over their ranges")
     if rough:
         tail += (f"; {few} trajector{'y' if few == 1 else 'ies'} make{'s' if few == 1 else ''} this a rough "
                  "screen (the tornado shows each parameter's effect alone)")
     if rough_sobol:
         tail += (f"; with {n_sobol} base samples the indices are a rough screen, and their intervals can miss "
                  f"(use --samples {FEW_SOBOL * 4} or more; the tornado shows each parameter's effect alone)")
-    if _overlap(a["indices"], keep, key):
-        tail += " (their 95 % intervals overlap: more samples would settle the order)"
+    # the drivers' intervals: said beside them, not after what follows about the others
+    ov = " (their 95 % intervals overlap: more samples would settle the order)" if _overlap(
+        a["indices"], keep, key) else ""
     cen = a.get("censored_share")
     if cen:
         tail += (f"; {100 * cen:.0f} % of the replicate values are cut off by the horizon and count at "
                  "their lower bound")
-    return f"Top {word} of {metric_label}: {body}{tail}."
+    return f"Top {word} of {metric_label}: {body}{ov}{tail}."
 
 
 def _overlap(indices: dict[str, dict[str, Any]], names: list[str], key: str) -> bool:

@@ -166,7 +166,7 @@ def _method_note(data: FW.SweepData) -> str:
         return ("Ranked by Morris μ*: the typical change of the metric over one step of a parameter, scaled up to "
                 "its whole range, the others held at a design point (± is the 95 % bootstrap half-width; a slope, "
                 "so it can exceed the spread of the values seen where the metric saturates). 'Higher values "
-                "raise/lower it' is the sign of the mean effect μ, given when |μ| is at least half of μ*.")
+                "raise/lower it' is the sign of the mean effect μ, given when |μ| is at least half of μ* and μ*'s interval excludes 0.")
     if method == "sobol":
         return ("Ranked by the total-order Sobol' index S_T: the share of the metric's variance over the sweep "
                 "that goes away if the parameter is fixed (± is the 95 % bootstrap half-width). " + _DIR_NOTE)
