@@ -375,7 +375,8 @@ def compare_runs(runs: Sequence[Run]) -> dict[str, Any]:
     cost = {r.name: {k: stat(v.cost) for k, v in o.items() if ":" not in k} for r, o in zip(runs, outs)}
     h = runs[0].network.scenario.horizon
     span = str(h.start.year) if h.start.year == h.end.year else f"{h.start.year}\u2013{h.end.year}"
-    lines = [headline(runs[0].name, r.name, base, o, diffs[r.name], span) for r, o in zip(runs[1:], outs[1:])]
+    late = frozenset(m for m, mk in runs[0].network.scenario.markets.items() if mk.unmet == "backorder")
+    lines = [headline(runs[0].name, r.name, base, o, diffs[r.name], span, late) for r, o in zip(runs[1:], outs[1:])]
     return {"differences": diffs, "groups": groups, "market_cost_usd": cost, "headline": lines,
             "markets": keep}
 
@@ -414,10 +415,11 @@ def _signed(x: float, digits: int = 0) -> str:
 
 
 def headline(first: str, name: str, base: dict[str, Outcome], other: dict[str, Outcome],
-             diffs: dict[str, dict[str, Any]], span: str = "") -> str:
+             diffs: dict[str, dict[str, Any]], span: str = "", late: frozenset[str] = frozenset()) -> str:
     """One plain-language sentence on what scenario ``name`` changes against ``first``.
 
     ``span``: the years the shortfalls are summed over (``2025–2030``), named after "shortfall".
+    ``late``: backorder markets, whose shortfall is served later, not lost (said so).
 
     It names the market whose mean unmet demand changes most, gives both means,
     the relative change with its 95 % CI (the CI of the mean paired difference
@@ -443,14 +445,15 @@ def headline(first: str, name: str, base: dict[str, Outcome], other: dict[str, O
         return (f"{name} changes no market's shortfall by as much as half a tonne against {first} "
                 f"(largest change: {key}, {_signed(d['mean'] or 0.0, 2)} t)")
     verb = "cuts" if d["mean"] < 0 else "raises"
+    what = "shortfall (tonnes served late, not lost)" if key in late else "shortfall"
     no_short_b = float(np.mean(other[key].max_shortfall <= 1.0 - SHORT_FILL))
     if b < 0.5 and no_short_b >= 0.995:
         over = f" over {span}" if span else ""
-        text = (f"{name} removes {key}'s shortfall of {fmt_tonnes(a)}{over} in {first} "
+        text = (f"{name} removes {key}'s {what} of {fmt_tonnes(a)}{over} in {first} "
                 f"(95 % CI of the cut {fmt_tonnes(-hi)} to {fmt_tonnes(-lo)}): "
                 f"no day below {100 * SHORT_FILL:.0f} % fill in any replicate")
         return text
-    text = f"{name} {verb} {key}'s shortfall{' over ' + span if span else ''} from {fmt_tonnes(a)} to {fmt_tonnes(b)}"
+    text = f"{name} {verb} {key}'s {what}{' over ' + span if span else ''} from {fmt_tonnes(a)} to {fmt_tonnes(b)}"
     if a >= 0.5:
         rel, rlo, rhi = (100.0 * x / a for x in (d["mean"], lo, hi))
         text += f" ({_relative_change(rel, rlo, rhi)})"
