@@ -267,7 +267,10 @@ def _fmt_diff(d: dict[str, Any], scale: float = 1.0, digits: int = 0) -> str:
     lo, hi = d["ci95"]
     out = f"{fmt_signed(d['mean'], digits, scale)} ±{(hi - lo) / 2 * scale:,.{digits}f}"  # no '−0' or '+0'
     if d.get("excluded"):
-        out += f" ({100 * d['excluded']:.0f} % excl.)"
+        from .report.data import fmt_share
+
+        out += f" ({fmt_share(d['excluded'])} excl.)"  # 0.3 % read '0 % excl.'
+
     return out
 
 

@@ -841,3 +841,10 @@ def test_focus_on_a_family_takes_the_markets_that_mix_it_and_products_without_on
     nofam.write_text(tut.replace("magnet:      {unit: t, family: magnets,", "magnet:      {unit: t,", 1))
     assert run_cli(["run", str(nofam), "-n", "2", "-o", str(tmp_path / "o"), "--focus", "XX"]) == 2
     assert "families: other" in capsys.readouterr().err
+
+
+def test_a_trace_of_censored_replicates_is_not_called_zero() -> None:
+    # industrial_us read '(0 % excl.)' and '> 1,461 d (0 %)' for 0.3 % of its replicates
+    from simulator.report.data import fmt_share
+
+    assert [fmt_share(x) for x in (0.0, 0.003, 0.0004, 0.05, 1.0)] == ["0 %", "0.3 %", "< 0.1 %", "5 %", "100 %"]

@@ -366,6 +366,12 @@ def share_pct(c: float) -> str:
     return out
 
 
+def fmt_share(x: float) -> str:
+    """A share in % as read: whole from 1 %, one decimal below, '< 0.1 %' for a trace (not '0 %')."""
+    p = 100 * x
+    return f"{p:.0f} %" if p >= 1 or p == 0 else (f"{p:.1f} %" if p >= 0.1 else "< 0.1 %")
+
+
 def fmt_ttx(s: dict[str, Any] | None) -> str:
     """A TTS/TTR censored STAT as ``66 d``, ``> 637 d`` (all censored), ``66 d; 30 % > 637 d`` or, when
     most replicates are censored, ``> 637 d in 99.5 %; 195 d in the rest`` (the median of the rest)."""

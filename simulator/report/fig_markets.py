@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .canvas import FigureOut, date_axis, grid_shape, new_figure, shade_windows, skip, top_legend
-from .data import ReportData, Series, View, fmt_ttx, half_width, interval_word, num
+from .data import ReportData, Series, View, fmt_share, fmt_ttx, half_width, interval_word, num
 
 TOP_SERIES = 12  #: markets drawn as small multiples
 TOP_BARS = 15  #: markets drawn as bars before the rest are summed
@@ -394,9 +394,8 @@ def _ttx_marker(ax: Any, y: float, s: dict[str, Any], colour: str) -> None:
                         fontsize=7, color=colour)
     if cen > 0 and bound is not None:
         ax.plot([num(bound)], [y], marker="o", mfc="white", mec=colour, mew=1.3, ms=6, ls="none")
-        pct = 100 * cen  # a share under 1 % read '(0 %)' beside a marker that says some replicates are there
-        share = f"{pct:.0f} %" if pct >= 1 else (f"{pct:.1f} %" if pct >= 0.1 else "< 0.1 %")
-        text = f"> {num(bound):,.0f} d" + ("" if not n else f" ({share})")
+        # a share under 1 % read '(0 %)' beside a marker that says some replicates are there
+        text = f"> {num(bound):,.0f} d" + ("" if not n else f" ({fmt_share(cen)})")
         ax.annotate(text, (num(bound), y), xytext=(6, 0), textcoords="offset points", va="center",
                     fontsize=7, color=colour)
     if not n and bound is None:

@@ -25,6 +25,7 @@ from .data import (
     fmt_ci,
     fmt_days,
     fmt_pct,
+    fmt_share,
     fmt_signed,
     fmt_t,
     fmt_ttx,
@@ -355,7 +356,7 @@ def _diff_cell(d: dict[str, Any] | None, key: str, digits: int = 0, scale: float
     if censored:
         extra += (("% of replicates left out", 100.0 * num(d.get("excluded", 0.0))),)
     if d.get("excluded"):
-        sub += f"; {100 * d['excluded']:.0f} % excl."
+        sub += f"; {fmt_share(d['excluded'])} excl."
     return _c(fmt_signed(d["mean"], k, scale), d["mean"], key, sub, scale, extra)
 
 
