@@ -772,6 +772,8 @@ def test_a_policy_event_scoped_to_regions_takes_re_routing_only(tmp_path):
                       "regions: [JP], start: 2025-01-01}\n", 1)
     p.write_text(ok)
     assert load_scenario(p).events[0].regions == ["JP"]
+    p.write_text(ok.replace("set: {reroute_after_days: 30}", "set: {reroute_after_days: 30, substitution: null}"))
+    assert load_scenario(p).events[0].regions == ["JP"]  # a null switch sets nothing anywhere: allowed
     for bad, want in (("set: {reroute_after_days: 30, substitution: false}, regions: [JP]",
                        "regions scopes re-routing only: substitution would still apply everywhere"),
                       ("set: {reroute_after_days: 30}, regions: [XX]", "unknown region 'XX'")):

@@ -336,7 +336,8 @@ class _Checker:
                 self.ref((*base, "facility"), e.get("facility"), self.facilities | self.recyclers, "facility")
             elif t == "policy" and e.get("regions") is not None:
                 self.refs((*base, "regions"), e.get("regions"), self.regions, "region")
-                other = sorted(k for k in _d(e.get("set")) if k != "reroute_after_days")
+                # a null switch sets nothing (the engine skips it): only the ones given a value would apply
+                other = sorted(k for k, v in _d(e.get("set")).items() if k != "reroute_after_days" and v is not None)
                 if other or "reroute_after_days" not in _d(e.get("set")):
                     self.add((*base, "regions"), "regions scopes re-routing only: "
                              + (f"{', '.join(other)} would still apply everywhere" if other else "set has no "
