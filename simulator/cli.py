@@ -40,12 +40,12 @@ def _err(msg: str) -> None:
 
 
 def _load(path: Path, sets: list[str] | None):  # type: ignore[no-untyped-def]
-    from .scenario import load_scenario, scenario_notes
+    from .scenario import load_with_notes
 
     if not path.is_file():  # the command line names a file that is not there: a usage error (exit 2)
         raise UsageError(_not_a_file(path))
-    sc = load_scenario(path, sets or [])
-    for p in scenario_notes(path, sets or []):  # valid, but probably not meant (an event outside the horizon)
+    sc, notes = load_with_notes(path, sets or [])
+    for p in notes:  # valid, but probably not meant (an event outside the horizon)
         _err(f"note: {p}")
     return sc
 

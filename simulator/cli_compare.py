@@ -40,15 +40,9 @@ def check_focus_scenarios(focus: list[str] | None, scenarios: list[Any]) -> None
             fams = list(dict.fromkeys(str(sc.products[p].family or "other") for p in (m.demand or {})
                                       if p in sc.products))  # as network.market_family names them
             words["family"].update(fams + ["+".join(fams)])
-    known = set().union(*words.values())
-    bad = [f for f in focus if f not in known]
-    if bad:
-        from .report.html import PLURAL
+    from .report.data import refuse_focus
 
-        allowed = "; ".join(f"{PLURAL[k]}: {', '.join(sorted(v)[:12])}{' ...' if len(v) > 12 else ''}"
-                            for k, v in words.items() if v and k != "market")
-        raise UsageError(f"--focus {', '.join(bad)}: not a market, region, sector or family of the scenario "
-                         f"(allowed: a market id, or {allowed})")
+    refuse_focus(focus, words, "the scenario")
 
 
 def register(app: typer.Typer, load: Callable[..., Any], refuse_overwrite: Callable[[Path, bool], None],

@@ -61,7 +61,8 @@ def run(net, R=1, **kw):
     rec: dict[str, list] = {}
 
     def obs(t, s):
-        for k in ("served", "demand", "released", "collected", "weights", "substituted", "on_hand", "shipped"):
+        for k in ("served", "demand", "released", "collected", "weights", "substituted", "on_hand", "shipped",
+                  "triggered"):
             rec.setdefault(k, []).append(np.array(s[k], copy=True))
 
     res = simulate(net, R, seed=0, observer=obs, noise=False, **kw)
@@ -320,16 +321,10 @@ def test_a_reserve_feeding_a_plant_releases_every_step_and_buys_nothing_meanwhil
     # re-ordered from sep, buying back what it released (JOGMEC's Dy in 2027). A channel that released
     # stays triggered, and a triggered reserve orders nothing.
     net = build(tmp_path, PLANT_RESERVE)
-    rec: dict[str, list] = {}
-
-    def obs(t, s):
-        for k in ("released", "triggered", "shipped"):
-            rec.setdefault(k, []).append(np.array(s[k], copy=True))
-
-    simulate(net, 1, seed=0, observer=obs, noise=False)
-    rel = np.stack(rec["released"])[:, 0, 0]
-    trig = np.stack(rec["triggered"])[:, 0, 0]
-    to_pile = np.stack(rec["shipped"])[:, 0, net.links.index("sep>pile:oxide")]
+    _, rec = run(net)
+    rel = rec["released"][:, 0, 0]
+    trig = rec["triggered"][:, 0, 0]
+    to_pile = rec["shipped"][:, 0, net.links.index("sep>pile:oxide")]
     assert rel[:48].sum() == 0.0 and not trig[:48].any()
     assert rel[48] == pytest.approx(20.0)
     assert rel[49:] == pytest.approx(10.0)
@@ -362,13 +357,8 @@ def test_a_policy_scoped_to_a_region_speeds_only_its_buyers_re_routing(tmp_path)
     # plan. The ban closes both markets' Chinese links from step 31 (1 Feb): m_jp (JP, 5 days) re-routes at
     # step 35, its closure counter reaching 5; m_au (20 days, the scenario's policy) at step 50.
     net = build(tmp_path, REGIONAL_REROUTE)
-    rec: dict[str, list] = {}
-
-    def obs(t, s):
-        rec.setdefault("w", []).append(np.array(s["weights"][0], copy=True))
-
-    simulate(net, 1, seed=0, observer=obs, noise=False)
-    w = np.stack(rec["w"])
+    _, rec = run(net)
+    w = rec["weights"][:, 0]
     jp, au = net.links.index("mag_cn>m_jp:magnet"), net.links.index("mag_cn>m_au:magnet")
     assert int(np.argmax(w[:, jp] == 0.0)) == 35
     assert int(np.argmax(w[:, au] == 0.0)) == 50

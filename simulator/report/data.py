@@ -19,6 +19,7 @@ import csv
 import datetime as dt
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -197,6 +198,28 @@ class ReportData:
 
 
 # --------------------------------------------------------------------------- loading
+
+
+#: the plural of each kind of word a focus may name (in the message refusing one)
+PLURAL = {"region": "regions", "sector": "sectors", "family": "families", "market": "markets"}
+
+
+def refuse_focus(focus: Sequence[str], words: dict[str, set[str]], whose: str) -> None:
+    """Raise UsageError for a focus naming nothing in ``words`` (kind -> names), listing what it may name.
+
+    ``whose``: what the names belong to (``the scenario`` before a run, ``these results`` after it).
+    """
+    known = set().union(*words.values())
+    bad = [f for f in focus if f not in known]
+    if not bad:
+        return
+    from ..exceptions import UsageError
+
+    allowed = "; ".join(f"{PLURAL[k]}: {', '.join(sorted(v)[:12])}{' ...' if len(v) > 12 else ''}"
+                        for k, v in words.items() if v and k != "market")
+    raise UsageError(f"--focus {', '.join(bad)}: not a market, region, sector or family of {whose} "
+                     f"(allowed: a market id" + (f", or {allowed})" if allowed else
+                                                 "; these results predate regions and families in summary.json)"))
 
 
 def load_results(folder: Path, focus: tuple[str, ...] = ()) -> ReportData:

@@ -36,7 +36,7 @@ from typing import Any
 from . import fig_markets as FM
 from . import fig_supply as FS
 from .canvas import FigureOut, save, style
-from .data import SAME_IN_EVERY, ReportData, load_results, num
+from .data import SAME_IN_EVERY, ReportData, load_results, num, refuse_focus
 from .tables import Table, difference_tables, findings, headline_table, stockpile_table
 
 #: (section, builder) in the order the report shows them.
@@ -200,7 +200,7 @@ def write_report(results_dir: Path, focus: Sequence[str] = ()) -> Path:
     """
     folder = Path(results_dir)
     data = load_results(folder, tuple(focus))
-    check_focus(data)
+    refuse_focus(data.focus, data.focus_words(), "these results")
     figdir, tabdir = folder / "figures", folder / "tables"
     parts: list[str] = []
     sections: dict[str, list[str]] = {}
@@ -212,7 +212,9 @@ def write_report(results_dir: Path, focus: Sequence[str] = ()) -> Path:
         t.write_csv(tabdir)
 
     title = _title(data)
-    rests_on = _assumptions_html(data)
+    from .rests_on import assumptions_html  # it draws on this module's escaping
+
+    rests_on = assumptions_html(data)
     nav = ["findings", "headline"] + (["differences"] if data.is_compare else []) + \
         (["assumptions"] if rests_on else []) + [_slug(s) for s in sections] + ["terms", "provenance"]
     names = {"findings": "Findings", "headline": "Headline", "differences": "Differences", "terms": "Terms",
@@ -467,24 +469,6 @@ def _title(data: ReportData) -> str:
     return data.baseline.title
 
 
-PLURAL = {"region": "regions", "sector": "sectors", "family": "families", "market": "markets"}
-
-
-def check_focus(data: ReportData) -> None:
-    """Refuse a focus that names nothing in the results, listing what it may name."""
-    words = data.focus_words()
-    known = set().union(*words.values())
-    bad = [f for f in data.focus if f not in known]
-    if bad:
-        from ..exceptions import UsageError
-
-        allowed = "; ".join(f"{PLURAL[k]}: {', '.join(sorted(v)[:12])}{' ...' if len(v) > 12 else ''}"
-                            for k, v in words.items() if v and k != "market")
-        raise UsageError(f"--focus {', '.join(bad)}: not a market, region, sector or family of these results "
-                         f"(allowed: a market id" + (f", or {allowed})" if allowed else
-                                                     "; these results predate regions and families in summary.json)"))
-
-
 def _subtitle(data: ReportData) -> str:
     top = data.top
     h = data.baseline.summary.get("horizon") or {}
@@ -503,75 +487,6 @@ def _subtitle(data: ReportData) -> str:
         n = sum(data.in_focus(m) for m in data.market_ids())
         bits.append(f"focus: {', '.join(data.focus)} ({n} market{'s' if n != 1 else ''} shown first)")
     return " — ".join(bits)
-
-
-def _assumptions_html(data: ReportData) -> str:
-    """What the answer rests on (``meta.assumptions``): the first scenario's events, stockpiles, plants coming
-    on line, substitution rules and policies, then what each other scenario adds or changes ('' when the
-    results predate them)."""
-    rows = [v.meta.get("assumptions") for v in data.views]
-    if not rows or rows[0] is None:
-        return ""
-
-    def table(items: list[dict[str, str]]) -> str:
-        head = "<tr><th>kind</th><th>what</th><th>assumed</th><th>source</th></tr>"
-        body = "".join(f"<tr><td>{_e(r.get('kind', ''))}</td><td>{_e(r.get('what', ''))}</td>"
-                       f"<td>{_e(r.get('value', ''))}</td><td class='files'>{_e(r.get('source', ''))}</td></tr>"
-                       for r in items)
-        return f"<div class='scroll'><table><thead>{head}</thead><tbody>{body}</tbody></table></div>"
-
-    first = data.views[0]
-    out = [f"<h3>{_e(first.name)}</h3>{table(rows[0])}"]
-    key = lambda r: (r.get("kind"), r.get("what"), r.get("value"))
-    base = {key(r) for r in rows[0]}
-    for v, items in zip(data.views[1:], rows[1:]):
-        if items is None:
-            continue
-        new = [r for r in items if key(r) not in base]
-        listed = {r.get("id") for r in items}
-        extra = [f"{f} ({d.get('region')}, {d.get('stage')})" for f, d in (v.meta.get("facilities") or {}).items()
-                 if f not in (first.meta.get("facilities") or {}) and f not in listed]
-        if extra:  # plants of this scenario only, running from the start (those coming on line are rows above)
-            new.append({"kind": "plant", "what": f"{len(extra)} more from the start",
-                        "value": ", ".join(extra), "source": "the scenario file"})
-        new += _network_changes(first.meta.get("network"), v.meta.get("network"))
-        mine = {(r.get("kind"), r.get("what")) for r in items}  # a row whose value changed is in the table
-        gone = [r for r in rows[0] if (r.get("kind"), r.get("what")) not in mine]
-        out.append(f"<h3>{_e(v.name)}: what it adds or changes</h3>"
-                   + (table(new) if new else "<p>Nothing: the same assumptions as "
-                      f"{_e(first.name)}.</p>")
-                   + (f"<p class='caption'>and without: {_e('; '.join(r.get('what', '') for r in gone))}</p>"
-                      if gone else ""))
-    out.append("<p class='caption'>From the scenario files: each number's source key is in the last column "
-               "('estimate' says it is one; keys in docs/data/ree-reference.md). The results above hold for these "
-               "assumptions; the intervals do not cover their uncertainty ('reesim sweep' varies them).</p>")
-    return "".join(out)
-
-
-def _network_changes(a: dict[str, Any] | None, b: dict[str, Any] | None) -> list[dict[str, str]]:
-    """Rows for what scenario b changes in capacities and links against a (from ``meta.network``)."""
-    if not a or not b:
-        return []
-
-    def some(items: list[str], n: int = 12) -> str:
-        return ", ".join(items[:n]) + (f" and {len(items) - n} more" if len(items) > n else "")
-
-    rows = []
-    ca, cb = a.get("capacity") or {}, b.get("capacity") or {}
-    changed = [f"{k} {ca[k]:,.0f} → {cb[k]:,.0f}" for k in cb if k in ca and cb[k] != ca[k]]
-    if changed:
-        rows.append({"kind": "capacity", "what": f"{len(changed)} changed", "value": some(changed),
-                     "source": "the scenario file"})
-    la, lb = a.get("links") or {}, b.get("links") or {}
-    added = [k for k in lb if k not in la]
-    gone = [k for k in la if k not in lb]
-    rew = [f"{k} weight {la[k]['weight']:g} → {lb[k]['weight']:g}" for k in lb
-           if k in la and la[k].get("weight") != lb[k].get("weight")]
-    for what, items in (("added", added), ("removed", gone), ("re-weighted", rew)):
-        if items:
-            rows.append({"kind": "links", "what": f"{len(items)} {what}", "value": some(items),
-                         "source": "the scenario file"})
-    return rows
 
 
 def _provenance_html(data: ReportData) -> str:

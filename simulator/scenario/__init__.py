@@ -16,7 +16,7 @@ from .errors import problems_from
 from .models import EVENT_TYPES, Scenario
 from .overlay import apply_set, load_document
 
-__all__ = ["EVENT_TYPES", "Scenario", "load_scenario", "scenario_files", "scenario_notes", "validate_document"]
+__all__ = ["EVENT_TYPES", "Scenario", "load_scenario", "load_with_notes", "scenario_files", "scenario_notes", "validate_document"]
 
 
 def validate_document(doc: Any) -> tuple[Scenario | None, list[Problem]]:
@@ -53,6 +53,18 @@ def load_scenario(path: str | Path, sets: Sequence[str] = ()) -> Scenario:
     UsageError
         If an override's path leads nowhere.
     """
+    return _load(path, sets)[0]
+
+
+def load_with_notes(path: str | Path, sets: Sequence[str] = ()) -> tuple[Scenario, list[Problem]]:
+    """:func:`load_scenario`, and the notes on what is valid but probably not meant
+    (:func:`checks.notes`), from the one parse of the file."""
+    scenario, doc = _load(path, sets)
+    return scenario, notes(doc)
+
+
+def _load(path: str | Path, sets: Sequence[str]) -> tuple[Scenario, Any]:
+    """The validated scenario and the merged document it was read from."""
     path = Path(path)
     if isinstance(sets, str):  # one override given as a string would be read letter by letter
         raise UsageError(f"sets={sets!r}: give a list of 'PATH=VALUE' strings, e.g. sets=[{sets!r}]")
@@ -68,17 +80,12 @@ def load_scenario(path: str | Path, sets: Sequence[str] = ()) -> Scenario:
     problems.extend(found)
     if scenario is None or problems:
         raise ScenarioError(problems)
-    return scenario
+    return scenario, doc
 
 
 def scenario_notes(path: str | Path, sets: Sequence[str] = ()) -> list[Problem]:
     """What a valid scenario holds that is probably not meant (see :func:`checks.notes`), located."""
-    doc = load_document(Path(path), [])
-    if doc is None:
-        return []
-    for s in sets:
-        apply_set(doc, s)
-    return notes(doc)
+    return load_with_notes(path, sets)[1]
 
 
 def scenario_files(path: str | Path) -> list[tuple[str, str]]:
