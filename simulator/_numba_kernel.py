@@ -48,8 +48,9 @@ TRIGGER_TIE = 1e-9  # diversify.TRIGGER_TIE (asserted equal in fused_args)
 
 
 @njit(cache=True, error_model="numpy", nogil=True, pipeline_class=StepCompiler)
-def _step_block(blk, nb, t0, nsteps, S, T, N, O, A, K):  # pragma: no cover - compiled
-    """Advance the replicates of block ``blk`` of ``nb`` by steps ``t0 .. t0+nsteps-1``: chunks blk, blk + nb, ... of CHUNK.
+def _step_block(blk, nb, t0, nsteps, S, T, N, O, A, K, ch_end):  # pragma: no cover - compiled
+    """Advance the replicates of block ``blk`` of ``nb`` by steps ``t0 .. t0+nsteps-1``: chunks blk, blk + nb, ... of CHUNK
+    below ``ch_end`` (the native backend, :mod:`simulator._native_step`, runs the chunks from there on).
 
     Interleaved chunks share the traced replicates (the first ones) out between the cores;
     chunks of 8 keep each core on whole cache lines of the [L, R] arrival ring.
@@ -109,7 +110,7 @@ def _step_block(blk, nb, t0, nsteps, S, T, N, O, A, K):  # pragma: no cover - co
     NW = win_on.shape[0]
     NB2 = noise.shape[2]
     scrap = COLL.shape[2] > 0
-    for ch in range(blk, n_chunks, nb):
+    for ch in range(blk, min(n_chunks, ch_end), nb):
         r_end = min(R, ch * CHUNK + CHUNK)
         for jr in range(nsteps * CHUNK):  # the chunk's first replicate at steps t0, t0 + 1, ..., then the next
             js = jr % nsteps  # step index in the batch

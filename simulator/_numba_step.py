@@ -42,10 +42,11 @@ def step(t0, nsteps, S, T, N, O, A, K, pool=None, threads=1):
     """
     R = S[0].shape[0]
     nb = 1 if pool is None else blocks(R, threads)
+    n_chunks = -(-R // CHUNK)
     if nb == 1:
-        _step_block(0, 1, t0, nsteps, S, T, N, O, A, K)
+        _step_block(0, 1, t0, nsteps, S, T, N, O, A, K, n_chunks)
         return
-    futures = [pool.submit(_step_block, b, nb, t0, nsteps, S, T, N, O, A, K) for b in range(nb)]
+    futures = [pool.submit(_step_block, b, nb, t0, nsteps, S, T, N, O, A, K, n_chunks) for b in range(nb)]
     for f in futures:
         f.result()
 

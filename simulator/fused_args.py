@@ -80,7 +80,9 @@ def fused_args(net: Network, R: int, observed: bool, st: State, plan: K.Plan, me
               "served": D, "consumed": D, "weights_out": E,
               "orders": E, "tag_acc": C}  # in the kernel's order
     # outputs only the step itself reads get one row per block of replicates, unless an observer wants them
-    rows = {k: R if observed or k not in fused_step.COMPACT else min(R, fused_step.BLOCKS) for k in widths}
+    # (never R of them then: the kernels tell an observed run by its outputs having R rows)
+    compact = fused_step.BLOCKS if R != fused_step.BLOCKS else fused_step.BLOCKS + 1
+    rows = {k: R if observed or k not in fused_step.COMPACT else compact for k in widths}
     out = {k: np.zeros((rows[k], w)) for k, w in widths.items()}
     new_trig = np.zeros((R, Q), dtype=np.bool_)
     S = (st.on_hand, st.backlog, st.in_transit, st.pipe, st.backorder, st.exp_use, st.fg_target, st.order_up_to,
