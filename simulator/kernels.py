@@ -30,7 +30,8 @@ B = npt.NDArray[np.bool_]
 
 # --------------------------------------------------------------------------- backend
 
-_NB: ModuleType | None = None  #: the compiled whole-step kernel when the numba backend is active
+_NB: ModuleType | None = None  #: the compiled whole-step kernel when a compiled backend (numba, native) is active
+_NAME = "numpy"  #: the active backend
 
 
 def _import_numba() -> ModuleType | None:
@@ -41,32 +42,49 @@ def _import_numba() -> ModuleType | None:
     return _numba_step
 
 
+def _import_native() -> tuple[ModuleType | None, str]:
+    """The native step (``_native_step``, SIMD across replicates in C++, built on first use), or None and why not."""
+    if _import_numba() is None:
+        return None, "the native backend needs numba too (for traced replicates): pip install 'reesim[fast]'"
+    from . import _native_step
+
+    lib, why = _native_step.load()
+    return (_native_step, "") if lib is not None else (None, f"the native backend is unavailable: {why}")
+
+
 def set_backend(name: str = "auto") -> str:
-    """Choose the kernels: ``numba``, ``numpy`` or ``auto`` (numba when importable); return the choice.
+    """Choose the kernels: ``numba``, ``native`` (numba's kernel plus SIMD across replicates in C++ for
+    the untraced replicates), ``numpy`` or ``auto`` (numba when importable); return the choice.
 
     Raises
     ------
     ImportError
-        When ``numba`` is asked for and cannot be imported.
+        When ``numba`` or ``native`` is asked for and cannot be had.
     """
-    global _NB
+    global _NB, _NAME
     name = (name or "auto").strip().lower()
-    if name not in ("auto", "numba", "numpy"):
-        raise ValueError(f"unknown backend {name!r}: use numba, numpy or auto")
+    if name not in ("auto", "numba", "native", "numpy"):
+        raise ValueError(f"unknown backend {name!r}: use numba, native, numpy or auto")
+    if name == "native":
+        mod, why = _import_native()
+        if mod is None:
+            raise ImportError(why)
+        _NB, _NAME = mod, "native"
+        return backend()
     mod = None if name == "numpy" else _import_numba()
     if name == "numba" and mod is None:
         raise ImportError("the numba backend needs numba: pip install 'reesim[fast]'")
-    _NB = mod
+    _NB, _NAME = mod, ("numba" if mod is not None else "numpy")
     return backend()
 
 
 def backend() -> str:
-    """The active backend, ``numba`` or ``numpy``."""
-    return "numba" if _NB is not None else "numpy"
+    """The active backend, ``numba``, ``native`` or ``numpy``."""
+    return _NAME
 
 
 def compiled() -> ModuleType | None:
-    """The compiled-kernel module when the numba backend is active, else None."""
+    """The compiled-step module when a compiled backend (numba or native) is active, else None."""
     return _NB
 
 
