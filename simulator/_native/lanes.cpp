@@ -22,6 +22,9 @@
 #include <cstring>
 #include <limits>
 #include <vector>
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 
 typedef double V __attribute__((vector_size(64)));
 typedef int64_t VI __attribute__((vector_size(64)));
@@ -30,6 +33,15 @@ typedef int64_t i64;
 typedef uint64_t u64;
 typedef uint8_t b8;
 
+#ifndef PF_NEXT_CHUNK
+#define PF_NEXT_CHUNK 0
+#endif
+#ifndef PF_NOISE
+#define PF_NOISE 1
+#endif
+#ifndef PF_LOC
+#define PF_LOC 3
+#endif
 static constexpr int L = 8;  // lanes (replicates) of a chunk
 static constexpr double SHORT = 0.99;
 static constexpr double RECOVERED = 0.99;
@@ -38,9 +50,15 @@ static constexpr double TRIGGER_TIE = 1e-9;
 static inline V bc(double x) { V v = {x, x, x, x, x, x, x, x}; return v; }
 static inline VI bci(i64 x) { VI v = {x, x, x, x, x, x, x, x}; return v; }
 static inline bool any(VI m) {
+#ifdef __AVX512F__
+    __m512i x;
+    std::memcpy(&x, &m, sizeof(x));
+    return _mm512_test_epi64_mask(x, x) != 0;
+#else
     i64 r = 0;
     for (int l = 0; l < L; l++) r |= m[l];
     return r != 0;
+#endif
 }
 static inline V sel(VI m, V a, V b) { return m ? a : b; }
 static inline VI seli(VI m, VI a, VI b) { return m ? a : b; }
@@ -428,13 +446,13 @@ static void run_chunk(const Args& A, i64 ch) {
     tin_idx(lo, A.link_open, E, A.closing_links, n_cl, r0, nl);
     tin_idx(rsteps, A.reroute_steps, E, A.closing_links, n_cl, r0, nl);
     for (i64 j = 0; j < capJ; j++) tin(cap + j * F, A.CAP + j * R * F, F, r0, nl);
-    for (i64 js = 0; js < nsteps; js++) {
-        i64 slot = (t0 + js) % NB2;
-        for (i64 d = 0; d < D; d++) {
-            V v = bc(0.0);
-            for (int l = 0; l < nl; l++) v[l] = A.noise[((r0 + l) * D + d) * NB2 + slot];
-            nz[js * D + d] = v;
-        }
+    for (i64 x = 0; x < nsteps * D; x++) nz[x] = bc(0.0);
+    i64 slots[64];
+    for (i64 js = 0; js < nsteps && js < 64; js++) slots[js] = (t0 + js) % NB2;
+    for (int l = 0; l < nl; l++) {  // each lane's row of the noise ring in its order
+        const double* row = A.noise + (r0 + l) * D * NB2;
+        for (i64 d = 0; d < D; d++, row += NB2)
+            for (i64 js = 0; js < nsteps; js++) nz[js * D + d][l] = row[js < 64 ? slots[js] : (t0 + js) % NB2];
     }
     tin(flows, A.flows, P, r0, nl);
     tin(aout, A.a_output, F, r0, nl);
@@ -505,21 +523,20 @@ static void run_chunk(const Args& A, i64 ch) {
         const u64* ARj = A.AR + js * E;
         // the ring rows of the next step (or of this block's next chunk's first step) are fetched while
         // this step runs: each is a line of L3 or memory, read once per chunk and step
-        const u64* ARn = js + 1 < nsteps ? ARj + E : A.AR;
-        const double* pn = js + 1 < nsteps ? A.pipe + ch * A.ring_rows * L
+        const u64* ARn = PF_NEXT_CHUNK ? ARj : js + 1 < nsteps ? ARj + E : A.AR;
+        const double* pn = PF_NEXT_CHUNK ? (ch + A.nb < A.ch_hi ? A.pipe + (ch + A.nb) * A.ring_rows * L : nullptr)
+                                         : js + 1 < nsteps ? A.pipe + ch * A.ring_rows * L
                                            : (ch + A.nb < A.ch_hi ? A.pipe + (ch + A.nb) * A.ring_rows * L : nullptr);
         for (i64 e = 0; e < E; e++) {
-            if (pn) __builtin_prefetch(pn + ARn[e] * L, 1, 3);
+            if (pn) __builtin_prefetch(pn + ARn[e] * L, 1, PF_LOC);
             u64 row = ARj[e];
             V a = pipe[row];
             arr[e] = a;
             VI m = a != 0.0;
-            if (any(m)) {
-                pipe[row] = sel(m, bc(0.0), a);
-                V v = it[e] - a;
-                v = sel(v < 0.0, bc(0.0), v);
-                it[e] = sel(m, v, it[e]);
-            }
+            pipe[row] = sel(m, bc(0.0), a);  // written back also when nothing arrives: the line is at hand
+            V v = it[e] - a;
+            v = sel(v < 0.0, bc(0.0), v);
+            it[e] = sel(m, v, it[e]);
         }
         for (i64 u = 0; u < n_dst; u++) {
             V s = ss<V>([&](u64 e) { return arr[e]; }, A.dst_perm, A.dst_starts[u], A.dst_ends[u]);
@@ -619,12 +636,11 @@ static void run_chunk(const Args& A, i64 ch) {
             oh[h] = avail - sent;
         }
         const u64* DRj = A.DR + js * E;
-        const u64* DRn = js + 1 < nsteps ? DRj + E : A.DR;
+        const u64* DRn = PF_NEXT_CHUNK ? DRj : js + 1 < nsteps ? DRj + E : A.DR;
         for (i64 e = 0; e < E; e++) {
-            if (pn && !A.use_lead_re) __builtin_prefetch(pn + DRn[e] * L, 1, 3);
+            if (pn && !A.use_lead_re) __builtin_prefetch(pn + DRn[e] * L, 1, PF_LOC);
             V s = shp[e];
             VI m = (s != 0.0) & live;
-            if (!any(m)) continue;
             it[e] = sel(m, it[e] + s, it[e]);
             if (A.use_lead_re) {  // row ring_off + (t + lead) % ring_len, per lane
                 for (int l = 0; l < nl; l++) {
@@ -640,6 +656,20 @@ static void run_chunk(const Args& A, i64 ch) {
         }
         // ------------------------------------------------------------ 5. demand, consume
         const V* nzj = nz + js * D;
+#if PF_NOISE
+        if (ch + A.nb < A.ch_hi) {  // the next chunk's noise rows (memory: the draws wrote them a while ago)
+            const i64 rn = (ch + A.nb) * L;
+            const i64 s0 = t0 % NB2, s1 = (t0 + nsteps - 1) % NB2;
+            for (int l = (int)js; l < L; l += (int)nsteps) {
+                if (rn + l >= R) break;
+                const double* row = A.noise + (rn + l) * D * NB2;
+                for (i64 d = 0; d < D; d++) {
+                    __builtin_prefetch(row + d * NB2 + s0, 0, 2);
+                    if (s1 / 8 != s0 / 8) __builtin_prefetch(row + d * NB2 + s1, 0, 2);
+                }
+            }
+        }
+#endif
         for (i64 d = 0; d < D; d++) {
             V x = A.G[js * D + d] * dfac[d];
             V y = 1.0 + A.cv[d] * nzj[d];
@@ -868,10 +898,7 @@ static void run_chunk(const Args& A, i64 ch) {
                 for (int l = 0; l < nl; l++) c[l] = A.COLL[(js * R + r0 + l) * n_prod + p];
                 flows[p] += c;
             }
-            for (i64 d = 0; d < D; d++) {
-                V c = cons[d];
-                for (int l = 0; l < nl; l++) A.cons_k[(js * R + r0 + l) * D + d] = c[l];
-            }
+            tout(A.cons_k + js * R * D, cons, D, r0, nl);
         }
     }
 
