@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-n", type=int, default=1000, help="replicates (default 1000)")
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("-o", "--output", type=Path, default=Path("/tmp/flag-e2e"))
-    ap.add_argument("--backend", choices=("auto", "numba", "numpy"), default=None)
+    ap.add_argument("--backend", choices=("auto", "numba", "native", "numpy"), default=None)
     ap.add_argument("--warm", action="store_true", help="compile/load the numba kernels before timing")
     ap.add_argument("--json", type=Path, help="write the phase times here")
     ap.add_argument("--scheduler", default=None,
