@@ -1,5 +1,10 @@
-"""Box–Muller for the demand noise, compiled (numba backend): the numbers of :meth:`simulator.rng.Streams.normals`.
+"""Demand noise, compiled (numba backend): the numbers of :meth:`simulator.rng.Streams.uniforms` and ``normals``.
 
+:func:`philox_into` is numpy's Philox4x64-10 generator and its ``random()`` doubles, bit for bit,
+vectorised over the counter blocks of a call (7 against ~31 µs for a block of 256 x 32 uniforms,
+numpy's ``Generator.random`` being a scalar loop plus the generator's set-up).
+
+:func:`box_muller_into`: 
 numpy runs the transform as about thirty passes over temporaries; this does it in one
 vectorised pass per replicate. It takes ``log1p(-u1)`` from numpy (numpy's SIMD
 ``log1p`` and glibc's differ in the last bit) and does the rest with the operations of
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from numba import njit
 
 TWO_PI = 2.0 * math.pi  # == simulator.rng.TWO_PI
@@ -56,3 +62,61 @@ def box_muller_into(u, l1, out, m):  # pragma: no cover - compiled
                 if q >= 2:
                     s = -s
                 out[r, m + j] = rho * s
+
+
+# numpy's Philox4x64 (numpy/random/src/philox/philox.h): multipliers and Weyl key increments
+PM0, PM1 = np.uint64(0xD2E7470EE14C6C93), np.uint64(0xCA5A826395121157)
+PW0, PW1 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBB67AE8584CAA73B)
+LO32, SH32, SH11 = np.uint64(0xFFFFFFFF), np.uint64(32), np.uint64(11)
+INV_2_53 = 1.0 / 9007199254740992.0  # numpy's next_double: (word >> 11) * 2**-53
+
+
+@njit(cache=True, inline="always")
+def _mulhi(a, b):  # pragma: no cover - compiled
+    """The high 64 bits of the 128-bit product a * b (unsigned), from 32-bit halves."""
+    alo = a & LO32
+    ahi = a >> SH32
+    blo = b & LO32
+    bhi = b >> SH32
+    hl = ahi * blo
+    cross = ((alo * blo) >> SH32) + (hl & LO32) + alo * bhi
+    return ahi * bhi + (hl >> SH32) + (cross >> SH32)
+
+
+@njit(cache=True, error_model="numpy", nogil=True)
+def philox_into(k0, k1, c0, out):  # pragma: no cover - compiled
+    """``out`` [R, n] (n a multiple of 4, C-contiguous) = the doubles numpy's
+    ``Generator(Philox(key=(k0, k1)) advanced by c0).random(R * n)`` returns: the i-th block of four
+    words is Philox4x64-10 of the counter ``c0 + i + 1`` (numpy raises the counter before it fills its
+    buffer), its words taken in order. ``c0 + R * n / 4 + 1`` must stay below 2**64 (no carry into the
+    counter's second word; the caller checks)."""
+    flat = out.reshape(-1)
+    N = flat.shape[0] // 4
+    X0 = np.empty(N, np.uint64)
+    X1 = np.zeros(N, np.uint64)
+    X2 = np.zeros(N, np.uint64)
+    X3 = np.zeros(N, np.uint64)
+    for i in range(N):
+        X0[i] = c0 + np.uint64(i + 1)
+    a = k0
+    b = k1
+    for rnd in range(10):  # rounds outermost, blocks innermost: the block loop vectorises
+        if rnd > 0:
+            a = a + PW0
+            b = b + PW1
+        for i in range(N):
+            x0 = X0[i]
+            x2 = X2[i]
+            hi0 = _mulhi(PM0, x0)
+            lo0 = PM0 * x0
+            hi1 = _mulhi(PM1, x2)
+            lo1 = PM1 * x2
+            X0[i] = hi1 ^ X1[i] ^ a
+            X1[i] = lo1
+            X2[i] = hi0 ^ X3[i] ^ b
+            X3[i] = lo0
+    for i in range(N):
+        flat[4 * i] = np.float64(X0[i] >> SH11) * INV_2_53
+        flat[4 * i + 1] = np.float64(X1[i] >> SH11) * INV_2_53
+        flat[4 * i + 2] = np.float64(X2[i] >> SH11) * INV_2_53
+        flat[4 * i + 3] = np.float64(X3[i] >> SH11) * INV_2_53

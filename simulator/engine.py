@@ -110,15 +110,15 @@ def simulate(
     Q = len(mech.ch_pile)
     plan = K.build_plan(net, extra_steps)
     fused = K.compiled()  # the whole-step kernel (numba backend), or None: the numpy kernels
-    box_muller = None
-    if fused is not None:  # demand noise through the compiled Box–Muller (the same numbers)
-        from ._numba_noise import box_muller_into as box_muller
+    fast_noise = None
+    if fused is not None:  # demand noise through the compiled generator and transform (the same numbers)
+        from . import _numba_noise as fast_noise
     st = State.allocate(net, R, plan.ring_rows, Q, ring_chunk=None if fused is None else fused.CHUNK)
     Rt = traced_replicates(sc.report.trace_replicates, r0, R)
     tracer = Tracer(net, Rt) if sc.report.trace_stages else None
     tr = slice(0, Rt)  # the traced replicates of this chunk
     scrap = V.ScrapRing(R, mech) if len(mech.rec_producer) else None
-    dnoise = DemandNoise(net, streams, noise, box_muller)
+    dnoise = DemandNoise(net, streams, noise, fast_noise)
 
     # contiguous transposes: a matmul with a transposed view is ~100x slower on some BLAS builds
     use_t = np.ascontiguousarray(net.nominal_use.T)

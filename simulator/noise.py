@@ -10,8 +10,8 @@ step reads the ring itself.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
 from concurrent.futures import Executor
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -36,20 +36,20 @@ class DemandNoise:
         The run's streams (seed, first replicate, R).
     on : bool
         Noise on (off: no entry is noisy and the ring stays 0).
-    box_muller : callable, optional
-        The compiled transform (:mod:`simulator._numba_noise`; the same numbers, faster).
+    fast : module, optional
+        The compiled generator and transform (:mod:`simulator._numba_noise`; the same numbers, faster).
     """
 
     def __init__(self, net: Any, streams: Streams, on: bool = True,
-                 box_muller: Callable[..., None] | None = None) -> None:
+                 fast: ModuleType | None = None) -> None:
         D = len(net.dem_hold)
         self.seed, self.r0, self.R = streams.seed, streams.r0, streams.R
-        self.box_muller = box_muller
+        self.fast = fast
         self.ring = np.zeros((self.R, D, 2 * NOISE_BLOCK))
         self.noisy = [d for d in range(D) if net.dem_noise_cv[d] > 0] if on else []
         self.names = [f"demand:{net.markets[net.dem_market[d]]}:{net.products[net.hold_product[net.dem_hold[d]]]}"
                       for d in range(D)]
-        self.parts = [(0, self.R, Streams(self.seed, self.r0, self.R, box_muller))]
+        self.parts = [(0, self.R, Streams(self.seed, self.r0, self.R, fast))]
         self.pool: Executor | None = None
         self.drawn = -1  # the last block drawn into the ring
 
@@ -58,7 +58,7 @@ class DemandNoise:
         (a replicate's draws do not depend on which others are drawn with it; numpy releases the GIL
         while it generates and transforms them)."""
         cuts = [self.R * i // threads for i in range(threads + 1)]
-        self.parts = [(a, e, Streams(self.seed, self.r0 + a, e - a, self.box_muller))
+        self.parts = [(a, e, Streams(self.seed, self.r0 + a, e - a, self.fast))
                       for a, e in itertools.pairwise(cuts)]
         self.pool = pool
 

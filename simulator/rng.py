@@ -23,7 +23,7 @@ operations, so both give the same bits.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from types import ModuleType
 
 import numpy as np
 import numpy.typing as npt
@@ -41,22 +41,28 @@ def component_key(name: str) -> int:
 class Streams:
     """Draws for replicates ``r0 .. r0+R-1`` of a run seeded with ``seed``.
 
-    ``box_muller``: the compiled transform of :mod:`simulator._numba_noise` (the same numbers,
-    faster), or None for numpy's.
+    ``fast``: the compiled generator and transform (:mod:`simulator._numba_noise`: the same
+    numbers, faster), or None for numpy's.
     """
 
-    def __init__(self, seed: int, r0: int, n_rep: int, box_muller: Callable[..., None] | None = None):
+    def __init__(self, seed: int, r0: int, n_rep: int, fast: ModuleType | None = None):
         self.seed = int(seed)
         self.r0 = int(r0)
         self.R = int(n_rep)
-        self.box_muller = box_muller
+        self.fast = fast
 
     def uniforms(self, component: str, n: int, block: int = 0) -> F64:
         """``n`` uniforms in [0, 1) per replicate for a component and block, shape [R, n]."""
         n4 = -(-n // 4) * 4  # Philox yields 4 words per counter step
         ss = np.random.SeedSequence(self.seed, spawn_key=(component_key(component), int(block)))
+        c0 = self.r0 * n4 // 4
+        if self.fast is not None and c0 + self.R * n4 // 4 < 2**63:  # no carry in the compiled counter
+            key = ss.generate_state(2, np.uint64)  # what Philox(ss) takes as its key
+            out = np.empty((self.R, n4))
+            self.fast.philox_into(key[0], key[1], np.uint64(c0), out)
+            return out[:, :n]
         bg = np.random.Philox(ss)
-        bg.advance(self.r0 * n4 // 4)
+        bg.advance(c0)
         u = np.random.Generator(bg).random(self.R * n4).reshape(self.R, n4)
         return u[:, :n]
 
@@ -72,9 +78,9 @@ class Streams:
         m = -(-n // 2)
         u = self.uniforms(component, 2 * m, block)
         l1 = np.log1p(-u[:, :m])
-        if self.box_muller is not None:
+        if self.fast is not None:
             out = np.empty((self.R, n))
-            self.box_muller(u, l1, out, m)
+            self.fast.box_muller_into(u, l1, out, m)
             return out
         rho = np.sqrt(-2.0 * l1)
         cos, sin = cos_sin_2pi(u[:, m:])

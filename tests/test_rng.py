@@ -81,17 +81,17 @@ def test_replicate_draws_do_not_depend_on_the_chunk():
     np.testing.assert_array_equal(part, whole[40:60])
 
 
-def test_compiled_box_muller_gives_numpys_numbers():
-    """The numba backend's transform (simulator/_numba_noise.py) returns numpy's deviates bit for bit:
+def test_compiled_noise_gives_numpys_numbers():
+    """The numba backend's generator and transform (simulator/_numba_noise.py) return numpy's deviates bit for bit:
     odd and even counts, a million uniforms, and the edges u = 0, 0.25, 0.5, 0.75 and just below 1."""
     import pytest
 
     pytest.importorskip("numba")
-    from simulator._numba_noise import box_muller_into
+    from simulator import _numba_noise as nn
 
     for n in (1, 2, 7, 32, 33):
         for comp, block, R in (("demand:x:y", 0, 3000), ("demand:a:b", 5, 17)):
-            fast = Streams(13, 250, R, box_muller_into).normals(comp, n, block)
+            fast = Streams(13, 250, R, nn).normals(comp, n, block)
             slow = Streams(13, 250, R).normals(comp, n, block)
             assert fast.shape == slow.shape == (R, n)
             np.testing.assert_array_equal(fast, slow)
@@ -103,6 +103,24 @@ def test_compiled_box_muller_gives_numpys_numbers():
             u[:, :: 3] = np.array([0.0, 0.25, 0.5, 0.75, np.nextafter(1.0, 0.0)])[np.arange(self.R) % 5, None]
             return u
 
-    np.testing.assert_array_equal(Edges(1, 0, 40, box_muller_into).normals("e", 64), Edges(1, 0, 40).normals("e", 64))
-    np.testing.assert_array_equal(np.signbit(Edges(1, 0, 40, box_muller_into).normals("e", 64)),
+    np.testing.assert_array_equal(Edges(1, 0, 40, nn).normals("e", 64), Edges(1, 0, 40).normals("e", 64))
+    np.testing.assert_array_equal(np.signbit(Edges(1, 0, 40, nn).normals("e", 64)),
                                   np.signbit(Edges(1, 0, 40).normals("e", 64)))
+
+
+def test_compiled_philox_gives_numpys_uniforms():
+    """The compiled Philox4x64-10 returns numpy's ``Generator(Philox).random()`` doubles bit for bit: first
+    replicates 0 and far ones (a counter past 2**32), widths that are and are not multiples of 4, and the
+    carry guard (a counter near 2**63 goes to numpy's generator)."""
+    import pytest
+
+    pytest.importorskip("numba")
+    from simulator import _numba_noise as fast
+
+    for r0, R, n in ((0, 1, 4), (0, 300, 32), (7, 33, 5), (2**31, 64, 64), (123_456_789, 9, 3)):
+        a = Streams(99, r0, R, fast).uniforms("demand:jp:magnet", n, block=4)
+        b = Streams(99, r0, R).uniforms("demand:jp:magnet", n, block=4)
+        assert a.shape == b.shape == (R, n)
+        np.testing.assert_array_equal(a, b)
+    big = 2**63 // 8
+    np.testing.assert_array_equal(Streams(5, big, 2, fast).uniforms("c", 32), Streams(5, big, 2).uniforms("c", 32))
