@@ -32,8 +32,12 @@ puts them back together:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
+import os
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -90,31 +94,106 @@ def split(replications: int, chunk: int, align: int = CHUNK_ALIGN) -> list[tuple
 
 
 def simulate_chunk(scenario: Scenario, r0: int, n: int, seed: int, checks: str = "error",
-                   keep_values: bool = True, threads: int | None = None) -> Result:
+                   keep_values: bool = True, threads: int | None = None,
+                   store: dict[str, str] | None = None) -> Result:
     """Replicates ``r0 .. r0+n-1`` of a scenario (the task each worker runs).
 
     With ``keep_values`` the engine keeps the per-replicate interval values of the
-    time series, so that the merge of the chunks' quantiles is exact. ``threads``: the
-    compiled step's threads (1 on an executor's workers, which already fill the cores).
+    time series, so that the merge of the chunks' quantiles is exact; with ``store``
+    (a local pool: :meth:`SeriesStore.files`) it writes them into the store's files
+    instead of returning them. ``threads``: the compiled step's threads (1 on an
+    executor's workers, which already fill the cores).
 
     A replicate's results equal those of the same replicate in one big run bit for bit when
     ``r0`` and ``n`` are multiples of :data:`CHUNK_ALIGN` (as :func:`split` cuts them) or
     ``n`` is the rest of the run; other cuts (e.g. ``n = 1``) can differ by ~1e-16 relative in
     the fields computed through matrix products (see the module docstring).
     """
-    return simulate(compile_network(scenario), n, seed, r0=r0, checks=checks, keep_series_values=keep_values,
-                    threads=threads)
+    net = compile_network(scenario)
+    if not (keep_values and store):
+        return simulate(net, n, seed, r0=r0, checks=checks, keep_series_values=keep_values, threads=threads)
+    arrays = {k: np.load(path, mmap_mode="r+") for k, path in store.items()}
+    try:
+        sink = {k: a[:, slice(*_store_rows(net, k, r0, n))] for k, a in arrays.items()}
+        res = simulate(net, n, seed, r0=r0, checks=checks, keep_series_values=True, threads=threads,
+                       series_sink=sink)
+        for k, a in sink.items():
+            if len(res.series_times) != a.shape[0]:
+                raise RuntimeError(f"series {k!r}: {len(res.series_times)} intervals written, the store has "
+                                   f"{a.shape[0]} (a bug: please report it)")
+        return res
+    finally:
+        for a in arrays.values():
+            a.flush()
+        del arrays
+
+
+def series_shapes(net: Network, replications: int) -> dict[str, tuple[int, int, int]]:
+    """The per-replicate interval values of a whole run's time series: [intervals, rows, columns] by name
+    (the origin series' rows are the traced replicates)."""
+    rep = net.scenario.report
+    n_int = -(-net.n_steps // max(1, -(-rep.interval_days // net.step_days)))
+    traced = traced_replicates(rep.trace_replicates, 0, replications)
+    M, R = len(net.markets), replications
+    piles = int(np.count_nonzero(np.asarray(net.hold_kind) == 4))  # stockpile holdings: a column per product held
+    shapes = {"fill": (n_int, R, M), "market_cover_days": (n_int, R, M), "stockpile_t": (n_int, R, len(net.stockpiles)),
+              "stockpile_product_t": (n_int, R, piles)}
+    shapes.update({f"china_share_{k}": (n_int, traced, M) for k in rep.trace_stages})
+    return shapes
+
+
+def _store_rows(net: Network, name: str, r0: int, n: int) -> tuple[int, int]:
+    """Rows of a series' store that replicates ``r0 .. r0+n-1`` fill (their traced ones for origin series)."""
+    if name.startswith("china_share_"):
+        return r0, r0 + _traced(net, r0, n)
+    return r0, r0 + n
+
+
+class SeriesStore:
+    """Files holding the per-replicate interval values of a run's time series ([intervals, R, columns] per
+    series, ``.npy`` in shared memory, ``/dev/shm``, where there is room), which a local pool's workers write
+    straight into (:func:`simulate_chunk`) and this process reads for the exact merge.
+
+    Sent back with each chunk's result, these values were most of what a worker pickled and this process
+    unpickled (113 MB for 368 replicates of the flagship network): on two cores that took 0.8-1.0 s of a
+    6 s run of 1000 replicates. The files go when it closes
+    (:func:`_series_stores` closes it).
+    """
+
+    def __init__(self, shapes: dict[str, tuple[int, int, int]], directory: str) -> None:
+        self.dir = tempfile.mkdtemp(prefix="reesim-series-", dir=directory)
+        self.arrays: dict[str, np.ndarray] = {}
+        self.files: dict[str, str] = {}
+        for i, (k, shape) in enumerate(shapes.items()):
+            path = os.path.join(self.dir, f"{i}.npy")
+            self.arrays[k] = np.lib.format.open_memmap(path, mode="w+", dtype=np.float64, shape=shape)
+            self.files[k] = path
+
+    @classmethod
+    def open(cls, net: Network, replications: int) -> SeriesStore | None:
+        """A store for a run, or None where no temporary directory has room for it (the values then come
+        back with the results)."""
+        shapes = series_shapes(net, replications)
+        need = 8 * sum(a * b * c for a, b, c in shapes.values())
+        for d in ("/dev/shm", tempfile.gettempdir()):
+            with contextlib.suppress(OSError):
+                if os.path.isdir(d) and os.access(d, os.W_OK) and shutil.disk_usage(d).free > need + need // 4:
+                    return cls(shapes, d)
+        return None
+
+    def attach(self, net: Network, res: Result) -> Result:
+        """A chunk's result with its series values: views of the store's rows it wrote."""
+        views = {k: a[:, slice(*_store_rows(net, k, res.r0, res.replications))] for k, a in self.arrays.items()}
+        return dataclasses.replace(res, series_values=views)
+
+    def close(self) -> None:
+        self.arrays = {}
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def series_values_bytes(net: Network, replications: int) -> int:
     """Memory the per-replicate series values of a whole run take when merged [bytes]."""
-    rep = net.scenario.report
-    n_int = -(-net.n_steps // max(1, -(-rep.interval_days // net.step_days)))
-    traced = traced_replicates(rep.trace_replicates, 0, replications)
-    piles = len(net.stockpiles) + int(np.count_nonzero(np.asarray(net.hold_kind) == 4))  # totals and products
-    cols = replications * (2 * len(net.markets) + piles) + traced * len(net.markets) * len(
-        rep.trace_stages)
-    return 8 * n_int * cols
+    return 8 * sum(a * b * c for a, b, c in series_shapes(net, replications).values())
 
 
 def run_chunked(
@@ -174,23 +253,41 @@ def run_chunked(
             done += n
             if progress is not None:
                 progress(done, replications)
+        merged = merge_results(results)
     else:
-        def collect(_: int, res: Result) -> None:
-            results.append(res)
-            if progress is not None:
-                progress(sum(r.replications for r in results), replications)
+        with _series_stores(executor, [(net, keep)], replications) as (store,):
+            def collect(_: int, res: Result) -> None:
+                results.append(res if store is None else store.attach(net, res))
+                if progress is not None:
+                    progress(sum(r.replications for r in results), replications)
 
-        _gather(executor, [(sc, r0, n, keep) for r0, n in parts], seed, checks, collect)
-    merged = merge_results(results)
+            _gather(executor, [(sc, r0, n, keep, store) for r0, n in parts], seed, checks, collect)
+            merged = merge_results(results)  # while the store is open: the chunks' values are views of it
     return dataclasses.replace(merged, timings={**merged.timings, "wall_s": time.perf_counter() - t0})
 
 
-def _gather(executor: Any, tasks: Sequence[tuple[Scenario, int, int, bool]], seed: int, checks: str,
-            on_result: Callable[[int, Result], None]) -> None:
-    """Run :func:`simulate_chunk` for each task ``(scenario, r0, n, keep_values)`` on the executor and
+@contextlib.contextmanager
+def _series_stores(executor: Any, runs: Sequence[tuple[Network, bool]], replications: int) -> Any:
+    """A :class:`SeriesStore` per run that keeps its series values, on a local pool (None elsewhere: Dask
+    workers may be other machines, and the values come back with the results); closed on the way out."""
+    stores: list[SeriesStore | None] = []
+    try:
+        for net, keep in runs:
+            local = getattr(executor, "name", None) == "local"
+            stores.append(SeriesStore.open(net, replications) if keep and local else None)
+        yield tuple(stores)
+    finally:
+        for st in stores:
+            if st is not None:
+                st.close()
+
+
+def _gather(executor: Any, tasks: Sequence[tuple[Scenario, int, int, bool, SeriesStore | None]], seed: int,
+            checks: str, on_result: Callable[[int, Result], None]) -> None:
+    """Run :func:`simulate_chunk` for each task ``(scenario, r0, n, keep_values, store)`` on the executor and
     call ``on_result(task index, result)`` as each finishes; if one fails, cancel the rest and raise."""
-    futs = {executor.submit(simulate_chunk, sc, r0, n, seed, checks, keep, 1): i
-            for i, (sc, r0, n, keep) in enumerate(tasks)}
+    futs = {executor.submit(simulate_chunk, sc, r0, n, seed, checks, keep, 1, None if st is None else st.files): i
+            for i, (sc, r0, n, keep, st) in enumerate(tasks)}
     try:
         for f in executor.as_completed(list(futs)):
             on_result(futs[f], f.result())
@@ -215,34 +312,49 @@ def _chunk_plan(net: Network, replications: int, executor: Any, chunk: int | Non
     return parts, len(parts) > 1 and series_values_bytes(net, replications) <= SERIES_VALUES_BUDGET
 
 
-TRACED_COST = 2.5  #: a traced replicate's run time in untraced ones (origin tags; measured on the flagship)
+#: a traced replicate's run time in untraced ones, by backend (origin tags; measured on the flagship network
+#: in one process: 96 traced replicates against 96 and 192 untraced, per-run overhead taken out, 2026-11-28).
+#: The native step runs only untraced replicates in SIMD, so there a traced one costs far more of them.
+TRACED_COST = {"numpy": 2.9, "numba": 3.0, "native": 5.6}
 
 
-def balanced(parts: list[tuple[int, int]], traced: int, align: int = CHUNK_ALIGN) -> list[tuple[int, int]]:
+def traced_cost() -> float:
+    """:data:`TRACED_COST` of the active backend (the workers of a pool run the same one)."""
+    from . import kernels
+
+    return TRACED_COST.get(kernels.backend(), TRACED_COST["numba"])
+
+
+def balanced(parts: list[tuple[int, int]], traced: int, align: int = CHUNK_ALIGN,
+             cost: float | None = None) -> list[tuple[int, int]]:
     """The same number of chunks over the same replicates, with boundaries (multiples of ``align``) moved so
     that each chunk's expected run time is about the same: the first ``traced`` replicates trace origins and
-    count :data:`TRACED_COST` times. Without traced replicates, or where no such boundaries exist, ``parts``.
+    count ``cost`` times (default: :func:`traced_cost`). Without traced replicates, or where no such
+    boundaries exist, ``parts``.
 
     On a pool the chunk holding the traced replicates used to be the longest and to finish last: for
-    R = 1000 on two workers, chunks of 256 cost 396, 256, 256 and 232 units (the pool waits for 628),
-    balanced ones 294, 288, 288 and 280 (574).
+    R = 1000 on two workers and a traced replicate costing 2.5 untraced ones, chunks of 256 cost 396, 256,
+    256 and 232 units (the pool waits for 628), balanced ones 294, 288, 288 and 280 (574).
 
     Examples
     --------
-    >>> balanced([(0, 256), (256, 256), (512, 256), (768, 232)], 100, 16)
+    >>> balanced([(0, 256), (256, 256), (512, 256), (768, 232)], 100, 16, cost=2.5)
     [(0, 144), (144, 288), (432, 288), (720, 280)]
+    >>> balanced([(0, 256), (256, 256), (512, 256), (768, 232)], 100, 16, cost=5.6)
+    [(0, 64), (64, 208), (272, 368), (640, 360)]
     """
+    TRACED = traced_cost() if cost is None else float(cost)
     k = len(parts)
     R = parts[-1][0] + parts[-1][1] if parts else 0
     traced = min(traced, R)
     if k < 2 or traced == 0:
         return parts
-    extra = TRACED_COST - 1.0
+    extra = TRACED - 1.0
     total = R + extra * traced
     bounds = [0]
     for i in range(1, k):
         target = total * i / k
-        r = target / TRACED_COST if target <= TRACED_COST * traced else target - extra * traced
+        r = target / TRACED if target <= TRACED * traced else target - extra * traced
         b = round(r / align) * align
         if b <= bounds[-1] or b >= R - 1:  # an empty chunk, or a last one of a single replicate
             return parts
@@ -253,9 +365,9 @@ def balanced(parts: list[tuple[int, int]], traced: int, align: int = CHUNK_ALIGN
 
 def _chunk_cost(net: Network, r0: int, n: int) -> float:
     """A chunk's expected run time, for ordering [arbitrary units]: replicates x network size, a traced
-    replicate counted :data:`TRACED_COST` times."""
+    replicate counted :func:`traced_cost` times."""
     sz = net.sizes
-    return (n + (TRACED_COST - 1.0) * _traced(net, r0, n)) * (sz["E"] + sz["H"] + sz["F"] + sz["D"]) * net.n_steps
+    return (n + (traced_cost() - 1.0) * _traced(net, r0, n)) * (sz["E"] + sz["H"] + sz["F"] + sz["D"]) * net.n_steps
 
 
 def _traced(net: Network, r0: int, n: int) -> int:
@@ -370,16 +482,19 @@ def run_scenarios_chunked(
     order = sorted(((-_chunk_cost(net, r0, n), i, r0, n) for i, net in enumerate(nets) for r0, n in parts))
     results: list[list[Result]] = [[] for _ in scenarios]
 
-    def collect(k: int, res: Result) -> None:
-        i = order[k][1]
-        results[i].append(res)
-        if progress is not None:
-            progress(i, sum(r.replications for r in results[i]), replications)
+    with _series_stores(executor, list(zip(nets, keep, strict=True)), replications) as stores:
+        def collect(k: int, res: Result) -> None:
+            i = order[k][1]
+            st = stores[i]
+            results[i].append(res if st is None else st.attach(nets[i], res))
+            if progress is not None:
+                progress(i, sum(r.replications for r in results[i]), replications)
 
-    _gather(executor, [(scenarios[i][1], r0, n, keep[i]) for _, i, r0, n in order], seed, checks, collect)
-    wall = time.perf_counter() - t0
+        _gather(executor, [(scenarios[i][1], r0, n, keep[i], stores[i]) for _, i, r0, n in order], seed, checks,
+                collect)
+        wall = time.perf_counter() - t0
+        merged_all = [merge_results(rs) for rs in results]  # while the stores are open (views of them)
     runs = []
-    for (name, sc), net, rs in zip(scenarios, nets, results, strict=True):
-        merged = merge_results(rs)
+    for (name, sc), net, merged in zip(scenarios, nets, merged_all, strict=True):
         runs.append(Run(name, sc, net, dataclasses.replace(merged, timings={**merged.timings, "wall_s": wall})))
     return runs

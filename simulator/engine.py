@@ -61,6 +61,7 @@ def simulate(
     keep_series_values: bool = False,
     steps: int | None = None,
     threads: int | None = None,
+    series_sink: dict[str, F64] | None = None,
 ) -> Result:
     """Run replicates ``r0 .. r0+replications-1`` of a compiled network.
 
@@ -80,6 +81,9 @@ def simulate(
     steps : simulate only the first ``steps`` steps of the horizon (benchmarks).
     threads : threads of the compiled step (default: one per core from 64 replicates,
         ``_numba_step.threads_for``); the chunks of a pool run with 1.
+    series_sink : arrays ``[n_intervals, rows, K]`` by series name to write each interval's per-replicate
+        values into (a pool's worker writes them straight into files the main process reads, see
+        ``chunks.SeriesStore``); ``Result.series_values`` is then None.
 
     Raises
     ------
@@ -158,12 +162,13 @@ def simulate(
                if p.deterministic and p.type not in ("commission", "policy") and p.start.size and p.start[0, 0] < T]
     win_all = np.zeros((len(windows), R, M, 2))  # event-window sums of served and demand, one block per window
     win_acc = {w[0]: win_all[i] for i, w in enumerate(windows)}
-    series = {name: SeriesQuantiles(keep_series_values)
+    sink = series_sink or {}
+    series = {name: SeriesQuantiles(keep_series_values, sink.get(name))
               for name in ("fill", "market_cover_days", "stockpile_t", "stockpile_product_t")}
     china = np.array([net.blocs[b] == "china" for b in net.region_bloc] + [False])
     stages = tuple(sc.report.trace_stages)
     for k in stages:
-        series[f"china_share_{k}"] = SeriesQuantiles(keep_series_values)
+        series[f"china_share_{k}"] = SeriesQuantiles(keep_series_values, sink.get(f"china_share_{k}"))
     china_cols = (china[tracer.col_g] if tracer is not None else np.zeros(0, dtype=bool))
     dep_int = np.zeros((Rt, M, tracer.C if tracer is not None else 0))
     series_times: list[int] = []
@@ -577,7 +582,8 @@ def simulate(
         holding_cost_usd=acc["holding_cost"], substituted_t=acc["substituted_t"], collected_t=acc["collected_t"],
         dependency=dep, trace_stages=stages, regions=net.regions,
         series_times=tuple(series_times), series={k: v.array() for k, v in series.items()}, series_labels=labels,
-        series_values={k: v.values_array() for k, v in series.items()} if keep_series_values else None,
+        series_values=({k: v.values_array() for k, v in series.items()}
+                       if keep_series_values and series_sink is None else None),
         event_windows=tuple((w[0], w[1], w[2] * step, min(w[3], T) * step) for w in windows),
         reference_event=ref_id, mass_balance_error=worst,
         timings={"setup_s": setup_s, "simulate_s": sim_s, "steps": T,

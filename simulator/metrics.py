@@ -176,14 +176,24 @@ class SeriesQuantiles:
     quantiles worked out at the end: chunks of one run merge them exactly.
     """
 
-    def __init__(self, keep: bool = False) -> None:
+    def __init__(self, keep: bool = False, sink: F64 | None = None) -> None:
         self.rows: list[F64] = []
-        self.keep = keep
+        self.keep = keep or sink is not None
         self.values: list[F64] = []
+        #: with a sink ([n_intervals, R, K], e.g. a view of a file a pool's worker shares with the main
+        #: process), interval i's values go to sink[i] instead of a list
+        self.sink = sink
+        self.n = 0
 
     def add(self, x: F64) -> None:
         """Append p5, p50, p95 and mean of ``x[R, K]`` as a [K, 4] row (NaN when R = 0)."""
-        if self.keep:
+        if self.sink is not None:
+            if self.n >= self.sink.shape[0] or x.shape != self.sink.shape[1:]:
+                raise ValueError(f"series values {x.shape} of interval {self.n} do not fit the sink "
+                                 f"{self.sink.shape} (a bug: please report it)")
+            self.sink[self.n] = x
+            self.n += 1
+        elif self.keep:
             self.values.append(np.array(x, dtype=float))
         else:
             self.rows.append(quantile_rows(x[None])[0])
@@ -197,7 +207,9 @@ class SeriesQuantiles:
         return np.stack(self.rows)
 
     def values_array(self) -> F64:
-        """The kept values [n_intervals, R, K] (``keep`` only)."""
+        """The kept values [n_intervals, R, K] (``keep`` only; with a sink, its rows written so far)."""
+        if self.sink is not None:
+            return self.sink[: self.n]
         return np.stack(self.values) if self.values else np.zeros((0, 0, 0))
 
 

@@ -52,6 +52,51 @@ def test_chunks_here_and_on_a_pool_equal_one_run(tutorial) -> None:  # type: ign
         np.testing.assert_allclose(pooled.series[k], s, rtol=1e-12, atol=1e-12, err_msg=k)
 
 
+def test_pool_workers_write_series_values_into_a_shared_store_that_goes_with_the_run(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """On a local pool the workers write their per-replicate series values into the run's store (files in
+    shared memory) instead of sending them back: the results arrive without them, the merged quantiles equal
+    one run's bit for bit (origin series too, with the traced replicates ending inside a chunk), and the
+    store's files are gone after the run, also when it fails."""
+    import os
+
+    import simulator.chunks as C
+
+    sc = load_scenario(ROOT / "scenarios" / "tutorial.yaml", [*SHORT, "report.trace_replicates=3"])
+    assert sc.report.trace_stages
+    whole = simulate(compile_network(sc), 7, 5)
+    dirs, arrived = [], []
+    real_open, real_attach = C.SeriesStore.open, C.SeriesStore.attach
+
+    def spy_open(net, R):  # type: ignore[no-untyped-def]
+        st = real_open(net, R)
+        dirs.append(st.dir)
+        return st
+
+    def spy_attach(self, net, res):  # type: ignore[no-untyped-def]
+        arrived.append(res.series_values)
+        return real_attach(self, net, res)
+
+    monkeypatch.setattr(C.SeriesStore, "open", staticmethod(spy_open))
+    monkeypatch.setattr(C.SeriesStore, "attach", spy_attach)
+    ex = make_executor("local", workers=2)
+    try:
+        pooled = run_chunked(compile_network(sc), 7, 5, executor=ex, chunk=2, align=2)
+    finally:
+        ex.close()
+    assert len(dirs) == 1 and not os.path.exists(dirs[0])
+    assert arrived == [None] * 3  # chunks [0, 2) [2, 4) [4, 7): no values in the results
+    _same_per_replicate(pooled, whole)
+    assert pooled.timings["series_chunks"] == 1.0 and pooled.series_values is None
+    assert any(k.startswith("china_share_") for k in whole.series)
+    for k, s in whole.series.items():
+        np.testing.assert_array_equal(pooled.series[k], s, err_msg=k)
+    with pytest.raises(RuntimeError), C._series_stores(type("Pool", (), {"name": "local"})(),
+                                                       [(compile_network(sc), True)], 7) as (st,):
+        assert os.path.isdir(st.dir)
+        raise RuntimeError("a chunk failed")
+    assert not os.path.exists(st.dir)
+
+
 def test_chunks_beyond_the_memory_budget_merge_quantiles_approximately(tutorial, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import simulator.chunks as CH
 
@@ -215,14 +260,15 @@ def test_chunks_on_an_executor_step_on_one_thread(tutorial, monkeypatch) -> None
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.integers(2, 3000), st.integers(1, 600), st.integers(0, 3000), st.sampled_from([1, 8, 16]))
-def test_balanced_chunks_cover_the_run_aligned_and_no_less_even(R, size, traced, align) -> None:
+@given(st.integers(2, 3000), st.integers(1, 600), st.integers(0, 3000), st.sampled_from([1, 8, 16]),
+       st.sampled_from([2.5, 3.0, 5.6]))
+def test_balanced_chunks_cover_the_run_aligned_and_no_less_even(R, size, traced, align, TRACED_COST) -> None:
     """Balanced boundaries: the same number of chunks, contiguous over 0 .. R-1, starts multiples of align,
     no single-replicate last chunk, and the costliest chunk no costlier than with the uniform split."""
-    from simulator.chunks import TRACED_COST, balanced
+    from simulator.chunks import balanced
 
     parts = split(R, size, align)
-    out = balanced(parts, traced, align)
+    out = balanced(parts, traced, align, cost=TRACED_COST)
     assert len(out) == len(parts)
     assert out[0][0] == 0 and all(a + n == b for (a, n), (b, _) in zip(out, out[1:])) and out[-1][0] + out[-1][1] == R
     assert all(n >= 1 for _, n in out) and all(a % align == 0 for a, _ in out)
