@@ -58,7 +58,7 @@ i64, f64, u64, b8 = np.int64, np.float64, np.uint64, np.bool_
 # --------------------------------------------------------------------------- the argument struct
 # the fields of lanes.cpp's struct Args, in its order: (name, kind), kind "i" int64, "d" double,
 # or a numpy dtype for a pointer to an array of it
-_SIZES = ("R H E F D M Q W NC n_dst n_src n_out n_in n_chp n_ph n_ql n_cl n_prod NW NB2 ring_rows n_rel n_hc "
+_SIZES = ("R H E F D M Q W NC n_dst n_src n_out n_in n_chp n_ph n_ql n_cl n_prod NW NB2 ring_rows n_rel n_hc "  # noqa: SIM905
           "cap_rows P t0 nsteps ch_lo ch_hi blk nb use_lead_re off_check use_pat pat_any scrap").split()
 _PTRS: list[tuple[str, Any]] = [
     *((n, f64) for n in ("on_hand", "backlog", "in_transit", "pipe", "backorder", "exp_use", "fg_target",
@@ -110,7 +110,8 @@ _reason: str | None = None  #: why the backend is unavailable (None: not tried y
 BUILD_SECONDS: float | None = None  #: time of the last compile in this process (None: loaded from the cache)
 
 
-def _compiler() -> list[str] | None:
+def compiler() -> list[str] | None:
+    """The C++ compiler's command: ``$CXX``, else ``g++`` or ``c++`` on the PATH; None without one."""
     cxx = os.environ.get("CXX", "").strip()
     if cxx:
         return shlex.split(cxx)
@@ -164,11 +165,11 @@ def _build() -> tuple[Any, str | None]:
     global BUILD_SECONDS
     import time
 
-    cxx = _compiler()
+    cxx = compiler()
     if cxx is None:
         return None, "no C++ compiler found (set CXX, or install g++)"
     try:
-        version = subprocess.run([*cxx, "--version"], capture_output=True, text=True, timeout=60).stdout
+        version = subprocess.run([*cxx, "--version"], capture_output=True, text=True, timeout=60, check=False).stdout
     except (OSError, subprocess.SubprocessError) as exc:
         return None, f"the C++ compiler {' '.join(cxx)!r} does not run: {exc}"
     try:
@@ -194,7 +195,7 @@ def _build() -> tuple[Any, str | None]:
         try:
             t = time.perf_counter()
             proc = subprocess.run([*cxx, *FLAGS, "-o", tmp, str(SOURCE)], capture_output=True, text=True,
-                                  timeout=600)
+                                  timeout=600, check=False)
             if proc.returncode != 0:
                 err = (proc.stderr or proc.stdout).strip().splitlines()
                 return None, f"{' '.join(cxx)} failed to compile {SOURCE.name}: " + (err[0] if err else "no output")

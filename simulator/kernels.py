@@ -32,6 +32,7 @@ B = npt.NDArray[np.bool_]
 
 _NB: ModuleType | None = None  #: the compiled whole-step kernel when a compiled backend (numba, native) is active
 _NAME = "numpy"  #: the active backend
+_AUTO = False  #: native chosen by ``auto`` and its library not tried yet
 
 
 def _import_numba() -> ModuleType | None:
@@ -53,18 +54,24 @@ def _import_native() -> tuple[ModuleType | None, str]:
 
 
 def set_backend(name: str = "auto") -> str:
-    """Choose the kernels: ``numba``, ``native`` (numba's kernel plus SIMD across replicates in C++ for
-    the untraced replicates), ``numpy`` or ``auto`` (numba when importable); return the choice.
+    """Choose the kernels: ``native`` (numba's kernel plus SIMD across replicates in C++ for the untraced
+    replicates), ``numba``, ``numpy`` or ``auto``; return the choice.
+
+    ``auto`` takes native where numba imports and a C++ compiler is found, numba where only numba
+    imports, else numpy. The native library is then built (or loaded from its cache) on first use,
+    not here, and if that fails the run goes on with numba's kernel (the same results) and
+    :func:`backend` says ``numba``.
 
     Raises
     ------
     ImportError
         When ``numba`` or ``native`` is asked for and cannot be had.
     """
-    global _NB, _NAME
+    global _NB, _NAME, _AUTO
     name = (name or "auto").strip().lower()
     if name not in ("auto", "numba", "native", "numpy"):
-        raise ValueError(f"unknown backend {name!r}: use numba, native, numpy or auto")
+        raise ValueError(f"unknown backend {name!r}: use native, numba, numpy or auto")
+    _AUTO = False
     if name == "native":
         mod, why = _import_native()
         if mod is None:
@@ -75,16 +82,29 @@ def set_backend(name: str = "auto") -> str:
     if name == "numba" and mod is None:
         raise ImportError("the numba backend needs numba: pip install 'reesim[fast]'")
     _NB, _NAME = mod, ("numba" if mod is not None else "numpy")
+    if name == "auto" and mod is not None:
+        from . import _native_step
+
+        if _native_step.compiler() is not None:
+            _NB, _NAME, _AUTO = _native_step, "native", True
+            return _NAME  # not built here: on first use (backend() then tells whether it was)
     return backend()
 
 
 def backend() -> str:
-    """The active backend, ``numba``, ``native`` or ``numpy``."""
+    """The active backend, ``native``, ``numba`` or ``numpy`` (for ``auto``'s native, after building or
+    loading its library: ``numba`` when that failed)."""
+    global _NB, _NAME, _AUTO
+    if _AUTO:
+        _AUTO = False
+        if _NB is not None and _NB.load()[0] is None:
+            _NB, _NAME = _import_numba(), "numba"
     return _NAME
 
 
 def compiled() -> ModuleType | None:
-    """The compiled-step module when a compiled backend (numba or native) is active, else None."""
+    """The compiled-step module when a compiled backend (native or numba) is active, else None. The native
+    one runs numba's kernel where its library could not be built (``_native_step.step``)."""
     return _NB
 
 

@@ -378,7 +378,7 @@ def test_unknown_backend_in_the_environment_is_a_usage_error(tmp_path: Path) -> 
     out = subprocess.run([sys.executable, "-m", "simulator", "run", str(TUTORIAL), "-n", "2", "-o", str(tmp_path / "x")],
                          capture_output=True, text=True, env=env, check=False)
     assert out.returncode == 2, out.stderr
-    assert "REESIM_BACKEND='numbaa': unknown backend 'numbaa': use numba, native, numpy or auto" in out.stderr
+    assert "REESIM_BACKEND='numbaa': unknown backend 'numbaa': use native, numba, numpy or auto" in out.stderr
     assert "Traceback" not in out.stderr
 
 

@@ -105,7 +105,7 @@ def test_commission_in_some_replicates_before_online_identical(tmp_path):
     """Capacity commissioned in some replicates only (stochastic) for a plant not online yet: the order
     shares differ per replicate (the per-lane path for plants not online yet), plus re-routing."""
     doc = yaml.safe_load(make_network_yaml(3, 3, 3, 4, 5, seed=5, horizon_days=400, with_stockpile=True))
-    late = sorted(f for f, x in doc["facilities"].items() if x["stage"] == "separation")[0]
+    late = min(f for f, x in doc["facilities"].items() if x["stage"] == "separation")
     doc["facilities"][late]["online"] = "2025-09-01"
     doc["facilities"][late]["ramp_days"] = 0
     doc["events"] = [{"id": "new", "type": "commission", "facility": late, "capacity": 3000, "ramp_days": 10,
@@ -153,6 +153,32 @@ def test_backend_selection_and_unavailable(monkeypatch):
     with pytest.raises(ImportError, match="unavailable"):
         K.set_backend("native")
     assert K.backend() == prev
+
+
+def test_auto_takes_native_lazily_and_falls_back_to_numba(monkeypatch):
+    """``auto`` picks native where a compiler is found without building anything at once; when the build
+    then fails, backend() says numba and runs give numba's results (the library is tried once)."""
+    from simulator import _native_step
+
+    net = compile_network(load_scenario(ROOT / "scenarios" / "tutorial.yaml"))
+    prev = K.backend()
+    try:
+        K.set_backend("numba")
+        ref = simulate(net, 12, seed=3)
+        monkeypatch.setattr(_native_step, "_lib", None)
+        monkeypatch.setattr(_native_step, "_reason", None)
+        monkeypatch.setenv("CXX", "/nonexistent/c++")
+        assert K.set_backend("auto") == "native" and K.compiled() is _native_step
+        assert _native_step._lib is None and _native_step._reason is None  # nothing tried yet
+        assert K.backend() == "numba" and K.compiled() is not _native_step
+        assert "does not run" in (_native_step._reason or "")
+        assert_identical(ref, simulate(net, 12, seed=3))
+        monkeypatch.delenv("CXX")
+        monkeypatch.setenv("PATH", "/nonexistent")
+        assert K.set_backend("auto") == "numba"  # no compiler at all
+    finally:
+        monkeypatch.undo()
+        K.set_backend(prev)
 
 
 def test_build_failure_is_a_reason(monkeypatch, tmp_path):
