@@ -87,19 +87,25 @@ _PTRS: list[tuple[str, Any]] = [
     ("AR", u64), ("DR", u64), ("pat_shares", f64), ("quota_links", u64), ("closing_links", u64), ("win", f64),
     ("win_on", b8), ("cons_k", f64), ("base_w", f64),
 ]
-_DTYPE = dict(_PTRS)
+#: after them (the end of struct Args): the tags' sizes and arrays
+_TAG_SIZES = ("Rt", "C", "single_input")
+_TAG_PTRS: list[tuple[str, Any]] = [(n, f64) for n in ("hold_tag", "pipe_tag", "dep", "dep_int", "c_keep", "c_onehot",
+                                                       "c_none")]
+_DTYPE = dict(_PTRS + _TAG_PTRS)
 #: arrays the native step writes: they must be the engine's own (C-contiguous), never copies
 _WRITES = {"on_hand", "backlog", "in_transit", "pipe", "backorder", "closed_for", "short_run", "adopt_at",
            "triggered", "new_trig", "consumed", "flows", "a_output", "a_act", "a_cap", "a_surplus", "a_shipped",
            "a_subst", "a_released", "a_hcost", "tr_demand", "tr_served", "tr_int_d", "tr_int_s", "tr_maxsf",
-           "tr_ring_d", "tr_ring_s", "tr_roll_d", "tr_roll_s", "tr_short", "tr_recover", "tr_dip", "win", "cons_k"}
+           "tr_ring_d", "tr_ring_s", "tr_roll_d", "tr_roll_s", "tr_short", "tr_recover", "tr_dip", "win", "cons_k",
+           "hold_tag", "pipe_tag", "dep", "dep_int"}
 
 
 class Args(ctypes.Structure):
     """lanes.cpp's ``struct Args``."""
 
     _fields_ = ([(n, ctypes.c_int64) for n in _SIZES] + [("step_days", ctypes.c_double), ("closed_below", ctypes.c_double)]
-                + [(n, ctypes.c_void_p) for n, _ in _PTRS])
+                + [(n, ctypes.c_void_p) for n, _ in _PTRS]
+                + [(n, ctypes.c_int64) for n in _TAG_SIZES] + [(n, ctypes.c_void_p) for n, _ in _TAG_PTRS])
 
 
 # --------------------------------------------------------------------------- build and load
@@ -244,11 +250,12 @@ def _run_fields(S: tuple, T: tuple, N: tuple, O: tuple, A: tuple) -> dict[str, A
      pile_of_q, pile_h, pile_of_h, pile_cost,
      c_keep, c_onehot, c_none, single_input, rec_hold, step_days, closed_below, ref_step) = N
     consumed = O[16]
+    hold_tag, pipe_tag, dep, dep_int = T
     (flows, a_output, a_act, a_cap, a_surplus, a_shipped, a_subst, a_released, a_hcost,
      tr_demand, tr_served, tr_int_d, tr_int_s, tr_maxsf, tr_ring_d, tr_ring_s, tr_roll_d, tr_roll_s,
      tr_short, tr_recover, tr_dip) = A
     loc = locals()
-    arrays = {n: loc[n] for n, _ in _PTRS if n in loc}
+    arrays = {n: loc[n] for n, _ in _PTRS + _TAG_PTRS if n in loc}
     R, H = on_hand.shape
     E, D = backlog.shape[1], backorder.shape[1]
     F = out_ptr.shape[0] - 1
@@ -256,7 +263,9 @@ def _run_fields(S: tuple, T: tuple, N: tuple, O: tuple, A: tuple) -> dict[str, A
     sizes = dict(R=R, H=H, E=E, F=F, D=D, M=M, Q=ch_pile.shape[0], W=tr_ring_d.shape[0], NC=rec_hold.shape[0],
                  n_dst=dst_uniq.shape[0], n_src=src_uniq.shape[0], n_out=out_hold.shape[0], n_in=in_hold.shape[0],
                  n_chp=chp_uniq.shape[0], n_ph=pile_h.shape[0], ring_rows=pipe.shape[1],
-                 n_rel=a_released.shape[1], n_hc=a_hcost.shape[1], P=flows.shape[1])
+                 n_rel=a_released.shape[1], n_hc=a_hcost.shape[1], P=flows.shape[1],
+                 Rt=hold_tag.shape[0], C=hold_tag.shape[2], single_input=bool(single_input))
+    Rt, C = hold_tag.shape[0], hold_tag.shape[2]
     shapes = {"pipe": (-(-R // LANES), pipe.shape[1], LANES), "tr_ring_d": (tr_ring_d.shape[0], R, M),
               "tr_ring_s": (tr_ring_d.shape[0], R, M), "consumed": (R, D), "ref_step": (R,)}
     for n in ("on_hand", "exp_use", "fg_target", "order_up_to"):
@@ -271,6 +280,8 @@ def _run_fields(S: tuple, T: tuple, N: tuple, O: tuple, A: tuple) -> dict[str, A
     for n in ("a_output", "a_act", "a_cap"):
         shapes[n] = (R, F)
     shapes["triggered"] = shapes["new_trig"] = (R, sizes["Q"])
+    shapes.update(hold_tag=(Rt, H, C), pipe_tag=(Rt, E, C), dep=(Rt, M, C), dep_int=(Rt, M, C), c_keep=(F, C),
+                  c_onehot=(F, C), c_none=(C,))
     # a market without demand entries would make the numba kernel read past its row (see mkt_ends)
     if M and not (np.asarray(mkt_ends) > np.asarray(mkt_starts)).all():
         raise _Unsupported("a market without demand entries")
@@ -383,6 +394,9 @@ def _batch_args(base: Args, t0: int, nsteps: int, K: tuple, keep: list[Any]) -> 
 
 # --------------------------------------------------------------------------- the step
 
+#: run the chunks holding traced replicates on numba's kernel, as before lanes.cpp had the tag operations
+#: (for comparisons: tests and timings)
+TRACED_ON_NUMBA = False
 #: why the last step ran wholly on numba's kernel (None: it ran natively where it could)
 last_fallback: str | None = None
 
@@ -401,7 +415,8 @@ def step(t0, nsteps, S, T, N, O, A, K, pool=None, threads=1):
     nb = 1 if pool is None else blocks(R, threads)
     n_chunks = -(-R // CHUNK)
     hold_tag = T[0]
-    split = -(-hold_tag.shape[0] // CHUNK) if hold_tag.shape[2] > 0 else 0  # chunks with traced replicates
+    # chunks with traced replicates on numba's kernel (none unless TRACED_ON_NUMBA)
+    split = -(-hold_tag.shape[0] // CHUNK) if hold_tag.shape[2] > 0 and TRACED_ON_NUMBA else 0
     lib, why = load()
     keep: list[Any] = []
     base = None

@@ -119,6 +119,10 @@ struct Args {
     const b8 *win_on;
     double *cons_k;
     const double *base_w;
+    // T: origin tags of the first Rt replicates (Rt may be 0, C may be 0), and N's tag tables
+    i64 Rt, C, single_input;
+    double *hold_tag, *pipe_tag, *dep, *dep_int;  // [Rt, H, C], [Rt, E, C], [Rt, M, C], [Rt, M, C]
+    const double *c_keep, *c_onehot, *c_none;      // [F, C], [F, C], [C]
 };
 
 extern "C" i64 reesim_lanes_args_size() { return (i64)sizeof(Args); }
@@ -321,6 +325,7 @@ struct Scratch {
     Buf<V> v;
     Buf<VI> vi;
     Buf<double> d;
+    Buf<double> lg;  // the traced lanes' record of a batch
 };
 static thread_local Scratch scratch;
 
@@ -339,6 +344,411 @@ struct SharesCache {
     void clear() { ent.clear(); next = 0; }
 };
 static thread_local SharesCache shares_cache;
+
+// --------------------------------------------------------------------------- origin tags
+// A traced replicate's tag rows are its own rows of the [Rt, X, C] arrays (row-major, as Python holds
+// them): the tag operations run lane by lane, each over the C tag columns in vectors of 8 columns (the
+// last one masked), every column with the scalar operations of numba's kernel in its order.
+
+struct Cols {
+    int n;  // columns in this block (1..8)
+#ifdef __AVX512F__
+    __mmask8 k;
+#endif
+};
+static inline V cld(const double* p, Cols m) {
+    V v;
+#ifdef __AVX512F__
+    __m512d x = _mm512_maskz_loadu_pd(m.k, p);
+    std::memcpy(&v, &x, sizeof(v));
+#else
+    if (m.n == L) {
+        std::memcpy(&v, p, sizeof(v));
+    } else {
+        v = bc(0.0);
+        for (int i = 0; i < m.n; i++) v[i] = p[i];
+    }
+#endif
+    return v;
+}
+static inline void cst(double* p, V v, Cols m) {
+#ifdef __AVX512F__
+    __m512d x;
+    std::memcpy(&x, &v, sizeof(x));
+    _mm512_mask_storeu_pd(p, m.k, x);
+#else
+    if (m.n == L) {
+        std::memcpy(p, &v, sizeof(v));
+    } else {
+        for (int i = 0; i < m.n; i++) p[i] = v[i];
+    }
+#endif
+}
+// f(c, m) for the blocks of columns c .. c + m.n - 1
+template <class Fn>
+static inline void cols(i64 C, Fn f) {
+    for (i64 c = 0; c < C; c += L) {
+        Cols m;
+        m.n = (int)(C - c < L ? C - c : L);
+#ifdef __AVX512F__
+        m.k = (__mmask8)((1u << m.n) - 1u);
+#endif
+        f(c, m);
+    }
+}
+// _mix: d[c] = d[c] + (s[c] - d[c]) * w
+static inline void tmix(double* d, const double* s, double w, i64 C) {
+    cols(C, [&](i64 c, Cols m) {
+        V x = cld(d + c, m);
+        cst(d + c, x + (cld(s + c, m) - x) * w, m);
+    });
+}
+
+// dst[l * stride + x] = src[x][l] for the first nl lanes (a lane-major record of the traced lanes)
+static void tlog(double* dst, i64 stride, const V* src, i64 X, int nl) {
+    if (X <= 0) return;
+    i64 x = 0;
+    if (nl == L) {
+        for (; x + 8 <= X; x += 8) {
+            const V* rows = src + x;
+            V a[L], b[L];
+            for (int l = 0; l < L; l += 2) {
+                a[l] = __builtin_shuffle(rows[l], rows[l + 1], (VI){0, 8, 2, 10, 4, 12, 6, 14});
+                a[l + 1] = __builtin_shuffle(rows[l], rows[l + 1], (VI){1, 9, 3, 11, 5, 13, 7, 15});
+            }
+            for (int l = 0; l < L; l += 4) {
+                for (int k = 0; k < 2; k++) {
+                    b[l + k] = __builtin_shuffle(a[l + k], a[l + k + 2], (VI){0, 1, 8, 9, 4, 5, 12, 13});
+                    b[l + k + 2] = __builtin_shuffle(a[l + k], a[l + k + 2], (VI){2, 3, 10, 11, 6, 7, 14, 15});
+                }
+            }
+            for (int k = 0; k < 4; k++) {
+                V lo = __builtin_shuffle(b[k], b[k + 4], (VI){0, 1, 2, 3, 8, 9, 10, 11});
+                V hi = __builtin_shuffle(b[k], b[k + 4], (VI){4, 5, 6, 7, 12, 13, 14, 15});
+                std::memcpy(dst + k * stride + x, &lo, sizeof(V));
+                std::memcpy(dst + (k + 4) * stride + x, &hi, sizeof(V));
+            }
+        }
+    }
+    for (; x < X; x++) {
+        V v = src[x];
+        for (int l = 0; l < nl; l++) dst[l * stride + x] = v[l];
+    }
+}
+
+// (tag_steps for any number of columns: rows through memory.) The tag operations of numba's kernel (the `if tr` sections of arrive, produce, release, ship, consume)
+// for traced replicate r through the batch's steps, after the vector pass: they read only values the
+// step computed (recorded per step at rec0 + js * stride, offsets as run_chunk's f_*) and nothing else
+// reads the tags, so running them afterwards, replicate by replicate as numba does, gives the same
+// values, with one replicate's tags (not eight) in cache. acc: C doubles (numba's tag_acc row).
+static void tag_steps_any(const Args& A, i64 r, const double* rec0, i64 stride, double* acc) {
+    const i64 H = A.H, E = A.E, F = A.F, D = A.D, M = A.M, Q = A.Q, C = A.C;
+    const i64 n_dst = A.n_dst, n_out = A.n_out, n_in = A.n_in;
+    const i64 f_arr = 0, f_ohd = f_arr + E, f_made = f_ohd + n_dst, f_used = f_made + n_out, f_bout = f_used + n_in,
+              f_rel = f_bout + n_out, f_rb = f_rel + Q, f_shp = f_rb + Q, f_it = f_shp + E, f_cons = f_it + E;
+    double* const ht = A.hold_tag + r * H * C;
+    double* const pt = A.pipe_tag + r * E * C;
+    double* const dp = A.dep + r * M * C;
+    double* const di = A.dep_int + r * M * C;
+    for (i64 js = 0; js < A.nsteps; js++) {
+        const double* const rec = rec0 + js * stride;
+        const double *arr = rec + f_arr, *ohd = rec + f_ohd, *made = rec + f_made, *used = rec + f_used,
+                     *bout = rec + f_bout, *rel = rec + f_rel, *rb = rec + f_rb, *shp = rec + f_shp, *it = rec + f_it,
+                     *cons = rec + f_cons;
+        // ---- arrive: arrivals' tags (mass-weighted) into the buyers' stock
+        for (i64 u = 0; u < n_dst && E > 0; u++) {
+            const u64 a0 = A.dst_starts[u], b0 = A.dst_ends[u], h = A.dst_uniq[u];
+            if (b0 - a0 == 1) {
+                const u64 e = A.dst_perm[a0];
+                const double s = arr[e];
+                if (!(s > 0.0)) continue;
+                double old = ohd[u] - s;
+                if (old < 0.0) old = 0.0;
+                tmix(ht + h * C, pt + e * C, s / (old + s), C);
+                continue;
+            }
+            double s = 0.0;
+            for (u64 j = a0; j < b0; j++) s += arr[A.dst_perm[j]];
+            if (!(s > 0.0)) continue;
+            for (i64 c = 0; c < C; c++) acc[c] = 0.0;
+            for (u64 j = a0; j < b0; j++) {
+                const u64 e = A.dst_perm[j];
+                const double ae = arr[e];
+                if (ae != 0.0) {
+                    const double* src = pt + e * C;
+                    cols(C, [&](i64 c, Cols m) { cst(acc + c, cld(acc + c, m) + ae * cld(src + c, m), m); });
+                }
+            }
+            double old = ohd[u] - s;
+            if (old < 0.0) old = 0.0;
+            const double w = s / (old + s);
+            double* d = ht + h * C;
+            cols(C, [&](i64 c, Cols m) {
+                V x = cld(d + c, m);
+                cst(d + c, x + (cld(acc + c, m) / s - x) * w, m);
+            });
+        }
+        // ---- produce: what each producer made, tagged from the inputs it used
+        for (i64 f = 0; f < F; f++) {
+            const u64 o0 = A.out_ptr[f], o1 = A.out_ptr[f + 1];
+            bool moved = false;
+            for (u64 o = o0; o < o1; o++)
+                if (made[o] > 0.0) moved = true;
+            if (!moved) continue;
+            const u64 i0 = A.in_ptr[f], i1 = A.in_ptr[f + 1];
+            if (i1 == i0) {
+                for (i64 c = 0; c < C; c++) acc[c] = A.c_none[c];
+            } else if (A.single_input) {
+                const double* src = ht + A.in_hold[i0] * C;
+                for (i64 c = 0; c < C; c++) acc[c] = src[c];
+            } else {
+                double tot = 0.0;
+                for (u64 i = i0; i < i1; i++) tot += used[i];
+                if (tot > 0.0) {
+                    for (i64 c = 0; c < C; c++) acc[c] = 0.0;
+                    for (u64 i = i0; i < i1; i++) {
+                        const double ui = used[i];
+                        if (ui != 0.0) {
+                            const double* src = ht + A.in_hold[i] * C;
+                            cols(C, [&](i64 c, Cols m) { cst(acc + c, cld(acc + c, m) + ui * cld(src + c, m), m); });
+                        }
+                    }
+                    cols(C, [&](i64 c, Cols m) { cst(acc + c, cld(acc + c, m) / tot, m); });
+                } else {
+                    for (i64 c = 0; c < C; c++) acc[c] = A.c_none[c];
+                }
+            }
+            const double *kp = A.c_keep + f * C, *oh1 = A.c_onehot + f * C;
+            cols(C, [&](i64 c, Cols m) { cst(acc + c, cld(acc + c, m) * cld(kp + c, m) + cld(oh1 + c, m), m); });
+            for (u64 o = o0; o < o1; o++) {
+                const double mo = made[o];
+                if (!(mo > 0.0)) continue;
+                const double tot = bout[o] + mo;
+                tmix(ht + A.out_hold[o] * C, acc, mo / (tot > 0.0 ? tot : 1.0), C);
+            }
+        }
+        // ---- release: releases' tags into the receivers, channel by channel
+        for (i64 q = 0; q < Q; q++) {
+            const double add = rel[q];
+            if (!(add > 0.0)) continue;
+            const u64 h = A.ch_recv[q];
+            double before = rb[q];  // the receiver's mass after earlier channels into it
+            for (i64 q2 = 0; q2 < q; q2++)
+                if (A.ch_recv[q2] == h) before = before + rel[q2];
+            const double tot = before + add;
+            tmix(ht + h * C, ht + A.ch_pile[q] * C, add / (tot > 0.0 ? tot : 1.0), C);
+        }
+        // ---- ship: shipments (the supplier's tag) into each link's pipeline
+        for (i64 e = 0; e < E; e++) {
+            const double s = shp[e];
+            if (!(s > 0.0)) continue;
+            const double tot = it[e] + s;
+            tmix(pt + e * C, ht + A.link_src[e] * C, s / (tot > 0.0 ? tot : 1.0), C);
+        }
+        // ---- consume: each market's consumption by tag
+        for (i64 d = 0; d < D; d++) {
+            const double x = cons[d];
+            if (x == 0.0) continue;
+            const double* src = ht + A.dem_hold[d] * C;
+            const u64 m = A.dem_market[d];
+            cols(C, [&](i64 c, Cols k) {
+                V v = x * cld(src + c, k);
+                cst(dp + m * C + c, cld(dp + m * C + c, k) + v, k);
+                cst(di + m * C + c, cld(di + m * C + c, k) + v, k);
+            });
+        }
+    }
+}
+
+// A row of C <= 8 * NB tag columns in NB vectors (registers): the last one masked.
+template <int NB>
+struct Row {
+    V v[NB];
+};
+// With C >= 8 the last vector holds columns C - 8 .. C - 1 (overlapping the one before it, whose shared
+// columns it computes to the same values): unmasked loads and stores that end at the row's end. A masked
+// store's 64 bytes reach into the next row, and a load of that row waits for the store to retire.
+template <int NB>
+static inline Row<NB> ldr(const double* p, Cols t) {
+    Row<NB> x;
+    for (int b = 0; b + 1 < NB; b++) std::memcpy(&x.v[b], p + b * L, sizeof(V));
+    if (NB > 1 || t.n == L)
+        std::memcpy(&x.v[NB - 1], p + (NB - 1) * L + t.n - L, sizeof(V));
+    else
+        x.v[NB - 1] = cld(p, t);
+    return x;
+}
+template <int NB>
+static inline void str(double* p, const Row<NB>& x, Cols t) {
+    for (int b = 0; b + 1 < NB; b++) std::memcpy(p + b * L, &x.v[b], sizeof(V));
+    if (NB > 1 || t.n == L)
+        std::memcpy(p + (NB - 1) * L + t.n - L, &x.v[NB - 1], sizeof(V));
+    else
+        cst(p, x.v[NB - 1], t);
+}
+template <int NB>
+static inline Row<NB> zr() {
+    Row<NB> x;
+    for (int b = 0; b < NB; b++) x.v[b] = bc(0.0);
+    return x;
+}
+
+// tag_steps for C in (8 * (NB - 1), 8 * NB]: the same operations, with a row being mixed or summed kept
+// in registers (a sum through memory waits on its masked store at every term)
+template <int NB>
+static void tag_steps_nb(const Args& A, i64 r, const double* rec0, i64 stride) {
+    const i64 H = A.H, E = A.E, F = A.F, D = A.D, M = A.M, Q = A.Q, C = A.C;
+    const i64 n_dst = A.n_dst, n_out = A.n_out, n_in = A.n_in;
+    const i64 f_arr = 0, f_ohd = f_arr + E, f_made = f_ohd + n_dst, f_used = f_made + n_out, f_bout = f_used + n_in,
+              f_rel = f_bout + n_out, f_rb = f_rel + Q, f_shp = f_rb + Q, f_it = f_shp + E, f_cons = f_it + E;
+    Cols t;
+    t.n = (int)(C - (NB - 1) * L);
+#ifdef __AVX512F__
+    t.k = (__mmask8)((1u << t.n) - 1u);
+#endif
+    double* const ht = A.hold_tag + r * H * C;
+    double* const pt = A.pipe_tag + r * E * C;
+    double* const dp = A.dep + r * M * C;
+    double* const di = A.dep_int + r * M * C;
+    auto mix = [&](double* d, const Row<NB>& sv, double w) {  // _mix
+        Row<NB> x = ldr<NB>(d, t);
+        for (int b = 0; b < NB; b++) x.v[b] = x.v[b] + (sv.v[b] - x.v[b]) * w;
+        str<NB>(d, x, t);
+    };
+    for (i64 js = 0; js < A.nsteps; js++) {
+        const double* const rec = rec0 + js * stride;
+        const double *arr = rec + f_arr, *ohd = rec + f_ohd, *made = rec + f_made, *used = rec + f_used,
+                     *bout = rec + f_bout, *rel = rec + f_rel, *rb = rec + f_rb, *shp = rec + f_shp, *it = rec + f_it,
+                     *cons = rec + f_cons;
+        // ---- arrive: arrivals' tags (mass-weighted) into the buyers' stock
+        for (i64 u = 0; u < n_dst && E > 0; u++) {
+            const u64 a0 = A.dst_starts[u], b0 = A.dst_ends[u], h = A.dst_uniq[u];
+            if (b0 - a0 == 1) {
+                const u64 e = A.dst_perm[a0];
+                const double s = arr[e];
+                if (!(s > 0.0)) continue;
+                double old = ohd[u] - s;
+                if (old < 0.0) old = 0.0;
+                mix(ht + h * C, ldr<NB>(pt + e * C, t), s / (old + s));
+                continue;
+            }
+            double s = 0.0;
+            for (u64 j = a0; j < b0; j++) s += arr[A.dst_perm[j]];
+            if (!(s > 0.0)) continue;
+            Row<NB> acc = zr<NB>();
+            for (u64 j = a0; j < b0; j++) {
+                const u64 e = A.dst_perm[j];
+                const double ae = arr[e];
+                if (ae != 0.0) {
+                    Row<NB> x = ldr<NB>(pt + e * C, t);
+                    for (int b = 0; b < NB; b++) acc.v[b] = acc.v[b] + ae * x.v[b];
+                }
+            }
+            double old = ohd[u] - s;
+            if (old < 0.0) old = 0.0;
+            const double w = s / (old + s);
+            double* d = ht + h * C;
+            Row<NB> x = ldr<NB>(d, t);
+            for (int b = 0; b < NB; b++) x.v[b] = x.v[b] + (acc.v[b] / s - x.v[b]) * w;
+            str<NB>(d, x, t);
+        }
+        // ---- produce: what each producer made, tagged from the inputs it used
+        const Row<NB> none = ldr<NB>(A.c_none, t);
+        for (i64 f = 0; f < F; f++) {
+            const u64 o0 = A.out_ptr[f], o1 = A.out_ptr[f + 1];
+            bool moved = false;
+            for (u64 o = o0; o < o1; o++)
+                if (made[o] > 0.0) moved = true;
+            if (!moved) continue;
+            const u64 i0 = A.in_ptr[f], i1 = A.in_ptr[f + 1];
+            Row<NB> acc;
+            if (i1 == i0) {
+                acc = none;
+            } else if (A.single_input) {
+                acc = ldr<NB>(ht + A.in_hold[i0] * C, t);
+            } else {
+                double tot = 0.0;
+                for (u64 i = i0; i < i1; i++) tot += used[i];
+                if (tot > 0.0) {
+                    acc = zr<NB>();
+                    for (u64 i = i0; i < i1; i++) {
+                        const double ui = used[i];
+                        if (ui != 0.0) {
+                            Row<NB> x = ldr<NB>(ht + A.in_hold[i] * C, t);
+                            for (int b = 0; b < NB; b++) acc.v[b] = acc.v[b] + ui * x.v[b];
+                        }
+                    }
+                    for (int b = 0; b < NB; b++) acc.v[b] = acc.v[b] / tot;
+                } else {
+                    acc = none;
+                }
+            }
+            const Row<NB> kp = ldr<NB>(A.c_keep + f * C, t), oh1 = ldr<NB>(A.c_onehot + f * C, t);
+            for (int b = 0; b < NB; b++) acc.v[b] = acc.v[b] * kp.v[b] + oh1.v[b];
+            for (u64 o = o0; o < o1; o++) {
+                const double mo = made[o];
+                if (!(mo > 0.0)) continue;
+                const double tot = bout[o] + mo;
+                mix(ht + A.out_hold[o] * C, acc, mo / (tot > 0.0 ? tot : 1.0));
+            }
+        }
+        // ---- release: releases' tags into the receivers, channel by channel
+        for (i64 q = 0; q < Q; q++) {
+            const double add = rel[q];
+            if (!(add > 0.0)) continue;
+            const u64 h = A.ch_recv[q];
+            double before = rb[q];  // the receiver's mass after earlier channels into it
+            for (i64 q2 = 0; q2 < q; q2++)
+                if (A.ch_recv[q2] == h) before = before + rel[q2];
+            const double tot = before + add;
+            mix(ht + h * C, ldr<NB>(ht + A.ch_pile[q] * C, t), add / (tot > 0.0 ? tot : 1.0));
+        }
+        // ---- ship: shipments (the supplier's tag) into each link's pipeline
+        for (i64 e = 0; e < E; e++) {
+            const double s = shp[e];
+            if (!(s > 0.0)) continue;
+            const double tot = it[e] + s;
+            mix(pt + e * C, ldr<NB>(ht + A.link_src[e] * C, t), s / (tot > 0.0 ? tot : 1.0));
+        }
+        // ---- consume: each market's consumption by tag (a market's rows held while its entries follow)
+        i64 mc = -1;
+        Row<NB> xp, xi;
+        for (i64 d = 0; d < D; d++) {
+            const double x = cons[d];
+            if (x == 0.0) continue;
+            const i64 m = (i64)A.dem_market[d];
+            if (m != mc) {
+                if (mc >= 0) {
+                    str<NB>(dp + mc * C, xp, t);
+                    str<NB>(di + mc * C, xi, t);
+                }
+                mc = m;
+                xp = ldr<NB>(dp + m * C, t);
+                xi = ldr<NB>(di + m * C, t);
+            }
+            const Row<NB> src = ldr<NB>(ht + A.dem_hold[d] * C, t);
+            for (int b = 0; b < NB; b++) {
+                V v = x * src.v[b];
+                xp.v[b] = xp.v[b] + v;
+                xi.v[b] = xi.v[b] + v;
+            }
+        }
+        if (mc >= 0) {
+            str<NB>(dp + mc * C, xp, t);
+            str<NB>(di + mc * C, xi, t);
+        }
+    }
+}
+
+static void tag_steps(const Args& A, i64 r, const double* rec0, i64 stride, double* acc) {
+    switch ((A.C + L - 1) / L) {
+        case 1: return tag_steps_nb<1>(A, r, rec0, stride);
+        case 2: return tag_steps_nb<2>(A, r, rec0, stride);
+        case 3: return tag_steps_nb<3>(A, r, rec0, stride);
+        case 4: return tag_steps_nb<4>(A, r, rec0, stride);
+        default: return tag_steps_any(A, r, rec0, stride, acc);
+    }
+}
 
 // --------------------------------------------------------------------------- per-lane order shares
 // _reroute_shares of _numba_parts.py for lane l: w (weights with left-out links zeroed) and fl (1 on
@@ -392,6 +802,9 @@ static void run_chunk(const Args& A, i64 ch) {
     const i64 capJ = A.cap_rows;
     VI live;
     for (int l = 0; l < L; l++) live[l] = l < nl ? -1 : 0;
+    // lanes 0 .. ntr-1 are traced replicates (the first Rt), with tags
+    const i64 C = A.C;
+    const int ntr = C > 0 && A.Rt > r0 ? (int)(A.Rt - r0 < nl ? A.Rt - r0 : nl) : 0;
 
     // ---- scratch layout (lane vectors)
     i64 nv = 0;
@@ -406,14 +819,15 @@ static void run_chunk(const Args& A, i64 ch) {
               o_cons = take(D), o_arr = take(E), o_blo = take(H), o_act = take(F), o_used = take(n_in),
               o_made = take(n_out), o_extra = take(n_out), o_rel = take(Q), o_shp = take(E), o_want = take(E),
               o_dem = take(D), o_srv = take(D), o_rsub = take(D), o_blk = take(H), o_sh = take(E),
-              o_pol = take(2);
+              o_pol = take(2), o_bout = take(ntr ? n_out : 0), o_rb = take(ntr ? Q : 0),
+              o_ohd = take(ntr ? n_dst : 0);
     i64 nvi = 0;
     auto takei = [&](i64 k) { i64 o = nvi; nvi += k > 0 ? k : 0; return o; };
     const i64 o_trig = takei(Q), o_ntrig = takei(Q), o_short = takei(M), o_rec = takei(M), o_dip = takei(M),
               o_lead = takei(A.use_lead_re ? E : 0), o_ref = takei(1);
     V* const base = scratch.v.get((size_t)nv);
     VI* const basei = scratch.vi.get((size_t)nvi);
-    double* const dsc = scratch.d.get((size_t)(3 * E + 1 + n_cl / 8 + 1));
+    double* const dsc = scratch.d.get((size_t)(3 * E + 1 + n_cl / 8 + 1 + C));
     V *oh = base + o_oh, *bl = base + o_bl, *it = base + o_it, *bo = base + o_bo, *eu = base + o_eu,
       *fg = base + o_fg, *ou = base + o_ou, *qt = base + o_qt, *cf = base + o_cf, *srun = base + o_srun,
       *adopt = base + o_adopt, *dfac = base + o_dfac, *lo = base + o_lo, *rsteps = base + o_rs, *cap = base + o_cap,
@@ -424,11 +838,18 @@ static void run_chunk(const Args& A, i64 ch) {
       *ringd = base + o_ringd, *rings = base + o_rings, *win = base + o_win, *cons = base + o_cons,
       *arr = base + o_arr, *blo = base + o_blo, *act = base + o_act, *used = base + o_used, *made = base + o_made,
       *extra = base + o_extra, *rel = base + o_rel, *shp = base + o_shp, *want = base + o_want, *dem = base + o_dem,
-      *srv = base + o_srv, *rsub = base + o_rsub, *blk = base + o_blk, *shl = base + o_sh, *pol = base + o_pol;
+      *srv = base + o_srv, *rsub = base + o_rsub, *blk = base + o_blk, *shl = base + o_sh, *pol = base + o_pol,
+      *bout = base + o_bout, *rb = base + o_rb, *ohd = base + o_ohd;
     VI *trig = basei + o_trig, *ntrig = basei + o_ntrig, *tshort = basei + o_short, *trec = basei + o_rec,
        *tdip = basei + o_dip, *lead = basei + o_lead, *ref = basei + o_ref;
     double *wl = dsc, *fll = dsc + E, *shs = dsc + 2 * E;
     uint8_t* kbuf = reinterpret_cast<uint8_t*>(dsc + 3 * E);  // n_cl bytes
+    double* const acc = dsc + 3 * E + 1 + n_cl / 8 + 1;  // C: a tag being mixed (numba's tag_acc row)
+    // the traced lanes' record of each step: [nsteps][L][X], X values per lane and step at offsets f_*
+    const i64 f_arr = 0, f_ohd = f_arr + E, f_made = f_ohd + n_dst, f_used = f_made + n_out, f_bout = f_used + n_in,
+              f_rel = f_bout + n_out, f_rb = f_rel + Q, f_shp = f_rb + Q, f_it = f_shp + E, f_cons = f_it + E,
+              X = f_cons + D;
+    double* const logb = ntr ? scratch.lg.get((size_t)(nsteps * L * X)) : nullptr;
 
     // ---- in: the chunk's rows, lane-major
     tin(oh, A.on_hand, H, r0, nl);
@@ -504,6 +925,7 @@ static void run_chunk(const Args& A, i64 ch) {
     for (i64 js = 0; js < nsteps; js++) {
         const i64 t = t0 + js;
         const double tf = (double)t;
+        double* const lg = logb + js * L * X;  // the step's record of the traced lanes
         const VI tv = bci(t);
         const i64 jc = capJ > 1 ? js : 0;
         const V* capj = cap + jc * F;
@@ -543,12 +965,18 @@ static void run_chunk(const Args& A, i64 ch) {
             u64 h = A.dst_uniq[u];
             oh[h] = sel(s != 0.0, oh[h] + s, oh[h]);
         }
+        if (ntr) {  // the buyers' stock after arrivals
+            for (i64 u = 0; u < n_dst; u++) ohd[u] = oh[A.dst_uniq[u]];
+            tlog(lg + f_ohd, X, ohd, n_dst, ntr);
+        }
         for (i64 kc = 0; kc < NC; kc++) {
             V g = bc(0.0);
             for (int l = 0; l < nl; l++) g[l] = A.GOT[(js * R + r0 + l) * NC + kc];
             oh[A.rec_hold[kc]] += g;
         }
         // ------------------------------------------------------------ 3. produce
+        if (ntr)
+            for (i64 o = 0; o < n_out; o++) bout[o] = oh[A.out_hold[o]];
         for (i64 u = 0; u < n_src; u++)
             blo[A.src_uniq[u]] = 0.0 + ss<V>([&](u64 e) { return bl[e]; }, A.src_perm, A.src_starts[u], A.src_ends[u]);
         for (i64 f = 0; f < F; f++) {
@@ -590,6 +1018,8 @@ static void run_chunk(const Args& A, i64 ch) {
         }
         // ------------------------------------------------------------ 4. release
         if (Q > 0) {
+            if (ntr)
+                for (i64 q = 0; q < Q; q++) rb[q] = oh[A.ch_recv[q]];
             for (i64 q = 0; q < Q; q++) {
                 u64 h = A.ch_recv[q];
                 V gap = A.ch_cover[q] * eu[h] - oh[h];
@@ -635,6 +1065,7 @@ static void run_chunk(const Args& A, i64 ch) {
             }
             oh[h] = avail - sent;
         }
+        if (ntr) tlog(lg + f_it, X, it, E, ntr);  // in transit before the shipments
         const u64* DRj = A.DR + js * E;
         const u64* DRn = PF_NEXT_CHUNK ? DRj : js + 1 < nsteps ? DRj + E : A.DR;
         for (i64 e = 0; e < E; e++) {
@@ -900,7 +1331,18 @@ static void run_chunk(const Args& A, i64 ch) {
             }
             tout(A.cons_k + js * R * D, cons, D, r0, nl);
         }
+        if (ntr) {  // the rest of what the tag operations read (final for the step by now)
+            tlog(lg + f_arr, X, arr, E, ntr);
+            tlog(lg + f_made, X, made, n_out, ntr);
+            tlog(lg + f_used, X, used, n_in, ntr);
+            tlog(lg + f_bout, X, bout, n_out, ntr);
+            tlog(lg + f_rel, X, rel, Q, ntr);
+            tlog(lg + f_rb, X, rb, Q, ntr);
+            tlog(lg + f_shp, X, shp, E, ntr);
+            tlog(lg + f_cons, X, cons, D, ntr);
+        }
     }
+    for (int l = 0; l < ntr; l++) tag_steps(A, r0 + l, logb + l * X, L * X, acc);
 
     // ---- out: the lanes back into the chunk's rows
     tout(A.on_hand, oh, H, r0, nl);
