@@ -215,3 +215,85 @@ def test_threads_share_nothing_between_runs():
         K.set_backend(prev)
     for o in out:
         assert_identical(ref, o)
+
+
+# --------------------------------------------------------------------------- origin tags in lanes.cpp
+# Chunks holding traced replicates run natively too (lanes.cpp's tag_steps): numba's and the native
+# backend's tags, dependency shares and interval series must agree to the last bit.
+
+
+def _tracer_of(net):
+    from simulator.tracing import Tracer
+
+    return Tracer(net, 1)
+
+
+def test_traced_lanes_mixed_with_untraced_in_a_chunk_identical():
+    """13 traced of 27 (chunk 1 holds 5 traced and 3 untraced lanes, chunk 3 has 3 lanes); allied has
+    facilities with several inputs (the used-weighted mixing of input tags) and C = 23 tag columns."""
+    from simulator import _native_step
+
+    assert not _native_step.TRACED_ON_NUMBA
+    net = compile_network(load_scenario(ROOT / "scenarios" / "allied_supply.yaml", ["report.trace_replicates=13"]))
+    tr = _tracer_of(net)
+    assert not tr._single_input and tr.C > 16
+    a, b = run_both(net, 27, seed=6, steps=450)
+    assert a.dependency.shape[0] == 13 and 0 < a.dependency.max() < 1.0 + 1e-12
+    assert_identical(a, b)
+
+
+def test_traced_run_starting_inside_the_traced_replicates_identical():
+    """Replicates 94..113 of a run tracing 100 (r0 = 94): 6 traced then untraced lanes, one thread."""
+    net = compile_network(load_scenario(ROOT / "scenarios" / "allied_supply.yaml"))
+    a, b = run_both(net, 20, seed=9, steps=300, r0=94)
+    assert a.dependency.shape[0] == 6
+    assert_identical(a, b)
+
+
+def test_untraced_lanes_unchanged_by_native_tags():
+    """The untraced replicates of a chunk give the same results whether the traced ones of their chunk
+    run natively or on numba's kernel (the previous split)."""
+    from simulator import _native_step
+
+    net = compile_network(load_scenario(ROOT / "scenarios" / "allied_supply.yaml", ["report.trace_replicates=5"]))
+    prev = K.backend()
+    try:
+        K.set_backend("native")
+        a = simulate(net, 16, seed=2, steps=300)
+        _native_step.TRACED_ON_NUMBA = True
+        b = simulate(net, 16, seed=2, steps=300)
+    finally:
+        _native_step.TRACED_ON_NUMBA = False
+        K.set_backend(prev)
+    assert_identical(a, b)
+
+
+def test_controls_allied_traced_with_releases_identical():
+    """Stockpile releases into traced replicates (the release tags, channel by channel), recycling."""
+    net = compile_network(load_scenario(ROOT / "scenarios" / "controls_2027_allied.yaml",
+                                        ["report.trace_replicates=11"]))
+    a, b = run_both(net, 17, seed=5)
+    assert a.released_t.sum() > 0 and a.dependency.shape[0] == 11
+    assert_identical(a, b)
+
+
+@pytest.mark.parametrize("name", ["tutorial_allied", "embargo_japan_2010", "random_risk"])
+def test_trace_all_identical(name):
+    """trace_replicates: all; tutorial_allied has C = 6 tag columns (a masked vector) and single inputs."""
+    net = compile_network(load_scenario(ROOT / "scenarios" / f"{name}.yaml", ["report.trace_replicates=all"]))
+    a, b = run_both(net, 19, seed=4, steps=700)
+    assert a.dependency.shape[0] == 19
+    assert_identical(a, b)
+
+
+def test_generated_network_traced_all_stages_identical(tmp_path):
+    """Stockpile and recycler, all five stages traced (23 tag columns against 11 by default)."""
+    text = make_network_yaml(10, 10, 10, 70, 25, seed=3, horizon_days=365, with_stockpile=True, with_recycler=True)
+    doc = yaml.safe_load(text)
+    doc.setdefault("report", {})["trace_stages"] = ["mine", "separation", "metal", "component", "recycler"]
+    p = tmp_path / "gen_all.yaml"
+    p.write_text(yaml.safe_dump(doc, sort_keys=False))
+    net = compile_network(load_scenario(p))
+    assert _tracer_of(net).C > 16
+    a, b = run_both(net, 11, seed=12)
+    assert_identical(a, b)
