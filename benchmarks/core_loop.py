@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     repeats = _pop(argv, "--repeats")
     if backend:
         os.environ["REESIM_BACKEND"] = backend
-    from simulator import bench, kernels, load_scenario
+    from simulator import bench, load_scenario
     from simulator.engine import simulate
     from simulator.network import compile_network
 
@@ -61,7 +61,6 @@ def main(argv: list[str] | None = None) -> int:
     tutorial = Path.cwd() / "scenarios" / "tutorial.yaml"
     if tutorial.is_file():  # compile (or load) the kernels outside the timings
         simulate(compile_network(load_scenario(tutorial)), 2, seed=1)
-    print(f"backend: {kernels.backend()}")
     return bench.main(argv)
 
 

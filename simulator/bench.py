@@ -211,8 +211,11 @@ def machine() -> dict[str, Any]:
     """Facts about the machine the figures came from."""
     import numpy as np
 
+    from . import kernels
+
     return {"python": platform.python_version(), "numpy": np.__version__, "cpus": os.cpu_count(),
-            "platform": platform.platform(), "processor": platform.processor() or platform.machine()}
+            "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "backend": kernels.backend()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -221,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", help="only networks whose label contains this")
     ap.add_argument("--json", type=Path, help="write the rows and machine facts here")
     args = ap.parse_args(argv)
+    print(f"backend: {machine()['backend']} (REESIM_BACKEND=native|numba|numpy picks one)")
     print(f"{'network':<28} {'nodes':>5} {'days':>5} {'R':>6} {'wall':>11} {'throughput':>11} {'peak mem':>12}  "
           "oracle (x faster)")
     try:
