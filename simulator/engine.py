@@ -204,7 +204,7 @@ def simulate(
         step_pool = ThreadPoolExecutor(threads, thread_name_prefix="reesim-step") if threads > 1 else None
         kernel = functools.partial(fused.step, pool=step_pool, threads=threads)
         if step_pool is not None:
-            dnoise.split(step_pool, threads)
+            dnoise.split(step_pool, threads, T)
         fused_args_, scr_f = fused_args(net, R, observer is not None, st, plan, mech, tracer, tracker,
                                         acc, flows, dep_int, ref_step, out_per_act, link_fac, static_shares)
     setup_s = time.perf_counter() - t_start
@@ -450,6 +450,7 @@ def simulate(
                     use_pat, pattern["w"], pattern["shares"], pattern["any"],
                     sparse["quota"].astype(np.uint64), sparse["closing"].astype(np.uint64), win_all, win_on, cons_k, rr_base["w"], rr_base["version"], *rr_cache)
         kernel(t, k, S_, T_, N_, O_, A_, controls)
+        dnoise.prefetch(t + k)  # the next noise block, drawn on the step's threads during the records below
         o = scr_f
         if scrap is not None:
             for j in range(k):

@@ -10,7 +10,7 @@ step reads the ring itself.
 from __future__ import annotations
 
 import itertools
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from types import ModuleType
 from typing import Any
 
@@ -52,15 +52,29 @@ class DemandNoise:
         self.parts = [(0, self.R, Streams(self.seed, self.r0, self.R, fast))]
         self.pool: Executor | None = None
         self.drawn = -1  # the last block drawn into the ring
+        self.last = -1  # the last block a step reads (see split)
+        self.pending: tuple[int, list[Future[None]]] | None = None  # a block being drawn ahead (prefetch)
 
-    def split(self, pool: Executor, threads: int) -> None:
+    def split(self, pool: Executor, threads: int, n_steps: int = 0) -> None:
         """Draw on ``pool``, each of ``threads`` contiguous parts of the replicates with streams of its own
-        (a replicate's draws do not depend on which others are drawn with it; numpy releases the GIL
-        while it generates and transforms them)."""
+        (a replicate's draws do not depend on which others are drawn with it; numpy and the compiled
+        generator release the GIL while they generate and transform them). ``n_steps``: the run's steps,
+        up to which :meth:`prefetch` draws ahead."""
         cuts = [self.R * i // threads for i in range(threads + 1)]
         self.parts = [(a, e, Streams(self.seed, self.r0 + a, e - a, self.fast))
                       for a, e in itertools.pairwise(cuts)]
         self.pool = pool
+        self.last = (n_steps - 1) // NOISE_BLOCK
+
+    def prefetch(self, t: int) -> None:
+        """Start drawing the next block on the pool while this thread does other work (the interval's records
+        and targets), when steps from t on no longer read the ring half it goes to (the draws are the same
+        whenever they are made)."""
+        nxt = self.drawn + 1
+        if (self.pool is None or len(self.parts) < 2 or self.pending is not None or nxt > self.last
+                or nxt > t // NOISE_BLOCK + 1 or not self.noisy):
+            return
+        self.pending = (nxt, [self.pool.submit(self._draw_part, p, nxt) for p in self.parts])
 
     def at(self, t: int) -> F64:
         """The deviates of step t [R, D] (after :meth:`draw` of it)."""
@@ -70,7 +84,11 @@ class DemandNoise:
         """Steps t .. t+k-1 (k <= NOISE_BLOCK): the blocks not drawn yet, into the ring."""
         for b in range(t // NOISE_BLOCK, (t + k - 1) // NOISE_BLOCK + 1):
             if b > self.drawn:
-                if self.pool is None or len(self.parts) == 1:
+                if self.pending is not None and self.pending[0] == b:
+                    for f in self.pending[1]:
+                        f.result()
+                    self.pending = None
+                elif self.pool is None or len(self.parts) == 1:
                     for p in self.parts:
                         self._draw_part(p, b)
                 else:

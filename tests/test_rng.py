@@ -124,3 +124,38 @@ def test_compiled_philox_gives_numpys_uniforms():
         np.testing.assert_array_equal(a, b)
     big = 2**63 // 8
     np.testing.assert_array_equal(Streams(5, big, 2, fast).uniforms("c", 32), Streams(5, big, 2).uniforms("c", 32))
+
+
+def test_noise_drawn_ahead_on_the_step_threads_gives_the_same_run(monkeypatch):
+    """With the compiled step on two threads the next noise block is drawn while the interval's records run
+    (DemandNoise.prefetch): it is drawn ahead (a block is taken from a prefetch), and the run is the same as
+    without drawing ahead, bit for bit."""
+    import pytest
+
+    pytest.importorskip("numba")
+    from pathlib import Path
+
+    from simulator import kernels as K
+    from simulator import load_scenario, noise
+    from simulator.engine import simulate
+    from simulator.network import compile_network
+
+    if K.compiled() is None:
+        pytest.skip("the numpy backend draws one step at a time")
+    net = compile_network(load_scenario(Path(__file__).resolve().parents[1] / "scenarios" / "tutorial.yaml"))
+    taken = []
+    real_draw = noise.DemandNoise.draw
+
+    def spy(self, t, k=1):  # type: ignore[no-untyped-def]
+        if self.pending is not None and self.pending[0] <= (t + k - 1) // noise.NOISE_BLOCK:
+            taken.append(self.pending[0])
+        return real_draw(self, t, k)
+
+    monkeypatch.setattr(noise.DemandNoise, "draw", spy)
+    ahead = simulate(net, 64, seed=9, threads=2)
+    assert len(taken) > 10
+    monkeypatch.setattr(noise.DemandNoise, "prefetch", lambda self, t: None)
+    plain = simulate(net, 64, seed=9, threads=2)
+    for f in ("demand_t", "served_t", "output_t", "shipped_t", "max_shortfall"):
+        np.testing.assert_array_equal(getattr(ahead, f), getattr(plain, f), err_msg=f)
+    assert ahead.series["fill"].tobytes() == plain.series["fill"].tobytes()
