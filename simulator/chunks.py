@@ -313,9 +313,8 @@ def _chunk_plan(net: Network, replications: int, executor: Any, chunk: int | Non
 
 
 #: a traced replicate's run time in untraced ones, by backend (origin tags; measured on the flagship network
-#: in one process: 96 traced replicates against 96 and 192 untraced, per-run overhead taken out, 2026-11-28).
-#: The native step runs only untraced replicates in SIMD, so there a traced one costs far more of them.
-TRACED_COST = {"numpy": 2.9, "numba": 3.0, "native": 5.6}
+#: in one process: 96 traced replicates against 96 and 192 untraced, per-run overhead taken out, 2026-11-28)
+TRACED_COST = {"numpy": 2.9, "numba": 3.0, "native": 2.9}
 
 
 def traced_cost() -> float:
@@ -340,8 +339,8 @@ def balanced(parts: list[tuple[int, int]], traced: int, align: int = CHUNK_ALIGN
     --------
     >>> balanced([(0, 256), (256, 256), (512, 256), (768, 232)], 100, 16, cost=2.5)
     [(0, 144), (144, 288), (432, 288), (720, 280)]
-    >>> balanced([(0, 256), (256, 256), (512, 256), (768, 232)], 100, 16, cost=5.6)
-    [(0, 64), (64, 208), (272, 368), (640, 360)]
+    >>> balanced([(0, 256), (256, 256), (512, 256), (768, 232)], 100, 16, cost=2.9)
+    [(0, 112), (112, 288), (400, 304), (704, 296)]
     """
     TRACED = traced_cost() if cost is None else float(cost)
     k = len(parts)
