@@ -131,16 +131,39 @@ def simulate(
 
     piles = V.PileSetUp(net, T)  # stockpiles set up during the run
 
+    # the compiled step's threads, once started: the interval's targets and records are split over them too
+    # (numpy releases the GIL in its array loops), as one core would otherwise idle through them
+    threads_of: list[ThreadPoolExecutor | None] = [None]
+
+    def on_threads(*jobs: Callable[[], Any]) -> list[Any]:
+        """Run ``jobs`` (independent of each other) on the step's threads and this one; their results."""
+        pool = threads_of[0]
+        if pool is None:
+            return [job() for job in jobs]
+        futures = [pool.submit(job) for job in jobs[1:]]
+        return [jobs[0](), *(f.result() for f in futures)]
+
+    def row_parts() -> list[slice]:
+        """Replicate rows in two parts cut at a multiple of 16 (each row's matrix products then round as in
+        one product over all rows: see simulator.chunks.split), or one part without the step's threads."""
+        cut = (R // 2) // 16 * 16
+        return [slice(0, cut), slice(cut, R)] if threads_of[0] is not None and cut >= 16 else [slice(0, R)]
+
     def refresh(t: int) -> None:
         growth = net.growth_factor(t * step)
-        mult = growth[None, :] * board.arrays["demand_factor"] * (1.0 - V.substituted_share(t, st.adopt_at, mech))
-        st.exp_use[...] = mult @ use_t
+
+        def rows(sl: slice) -> None:
+            sub = V.substituted_share(t, st.adopt_at[sl], mech)
+            mult = growth[None, :] * board.arrays["demand_factor"][sl] * (1.0 - sub)
+            st.exp_use[sl] = mult @ use_t
+            st.fg_target[sl] = net.fg_days * st.exp_use[sl]
+            st.order_up_to[sl] = net.cover_days * st.exp_use[sl] + piles.target
+
+        on_threads(*(functools.partial(rows, sl) for sl in row_parts()))
         # export-control quotas are a share of *normal* flows: the demand trend, not a replicate's demand
         # shocks or substitution (a licence does not shrink because the importer substitutes)
         v = int(np.searchsorted(net.quota_flow_steps, t, side="right")) - 1
         st.ref_flow[...] = (growth @ quota_t[v]) * step
-        st.fg_target[...] = net.fg_days * st.exp_use
-        st.order_up_to[...] = net.cover_days * st.exp_use + piles.target
 
     refresh(0)
     kind = net.hold_kind
@@ -202,6 +225,7 @@ def simulate(
         # the step's threads live as long as this run: none is left behind (a fork after the run, e.g.
         # of the report's figure workers, then copies no idle thread)
         step_pool = ThreadPoolExecutor(threads, thread_name_prefix="reesim-step") if threads > 1 else None
+        threads_of[0] = step_pool
         kernel = functools.partial(fused.step, pool=step_pool, threads=threads)
         if step_pool is not None:
             dnoise.split(step_pool, threads, T)
@@ -474,26 +498,41 @@ def simulate(
 
     def _record_interval(t: int) -> None:
         nonlocal worst
-        series["fill"].add(tracker.take_interval())
-        series["market_cover_days"].add(market_cover(st.on_hand[:, net.dem_hold], st.exp_use[:, net.dem_hold],
-                                                     net.dem_market, len(net.markets)))
-        levels = np.zeros((R, S))
-        if S:
-            np.add.at(levels, (slice(None), mech.pile_of_holding), st.on_hand[:, mech.pile_holdings])
-        series["stockpile_t"].add(levels)
-        series["stockpile_product_t"].add(st.on_hand[:, mech.pile_holdings])  # each product held
-        for k, sname in enumerate(stages):
-            block = tracer.col_k == k  # type: ignore[union-attr]
-            tot = dep_int[:, :, block].sum(axis=-1)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                share = np.where(tot > 0, dep_int[:, :, block & china_cols].sum(axis=-1) / np.where(tot > 0, tot, 1), 0.0)
-            series[f"china_share_{sname}"].add(share)
-        dep_int[...] = 0.0
-        series_times.append(min((t + 1) * step, sc.horizon.days))
-        if checks != "off":
+
+        def fill() -> None:
+            series["fill"].add(tracker.take_interval())
+
+        def cover() -> None:
+            series["market_cover_days"].add(market_cover(st.on_hand[:, net.dem_hold], st.exp_use[:, net.dem_hold],
+                                                         net.dem_market, len(net.markets)))
+
+        def stockpiles() -> None:
+            levels = np.zeros((R, S))
+            if S:
+                np.add.at(levels, (slice(None), mech.pile_of_holding), st.on_hand[:, mech.pile_holdings])
+            series["stockpile_t"].add(levels)
+            series["stockpile_product_t"].add(st.on_hand[:, mech.pile_holdings])  # each product held
+
+        def shares() -> None:
+            for k, sname in enumerate(stages):
+                block = tracer.col_k == k  # type: ignore[union-attr]
+                tot = dep_int[:, :, block].sum(axis=-1)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    share = np.where(tot > 0, dep_int[:, :, block & china_cols].sum(axis=-1)
+                                     / np.where(tot > 0, tot, 1), 0.0)
+                series[f"china_share_{sname}"].add(share)
+            dep_int[...] = 0.0
+
+        def invariants() -> float:
+            if checks == "off":
+                return 0.0
             stock = st.on_hand @ plan.hold_prod + st.in_transit @ plan.link_prod
-            worst = max(worst, check_invariants(t, st.on_hand, st.backlog, st.in_transit, st.backorder, stock,
-                                                stock0, flows, net.products, r0, checks))
+            return check_invariants(t, st.on_hand, st.backlog, st.in_transit, st.backorder, stock, stock0, flows,
+                                    net.products, r0, checks)
+
+        # independent of each other: each reads the state and writes its own series
+        worst = max(worst, on_threads(invariants, fill, cover, stockpiles, shares)[0])
+        series_times.append(min((t + 1) * step, sc.horizon.days))
 
     def stockpile_watch(env: simpy.Environment) -> Any:
         """Triggered policy: wait for the kernels to raise a change of release triggers."""
