@@ -11,8 +11,8 @@ script prints the wall time of both, the time per replicate-day and their ratio
 (SupplyNetPy / reesim: how many times less time reesim takes per replicate-day). When R
 SupplyNetPy runs would take longer than ``--snp-budget`` seconds (estimated from the R = 1
 runs), only ``--snp-sample`` runs are timed and the figure is extrapolated linearly (marked
-``~`` and said so below the table). reesim is timed with numba when it imports and with
-numpy (``simulator.kernels.set_backend``).
+``~`` and said so below the table). reesim is timed with each backend it can
+have (native, numba, numpy: ``simulator.kernels.set_backend``).
 
 Usage, from the repository root::
 
@@ -391,7 +391,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--snp-sample", type=int, default=5,
                     help="SupplyNetPy runs timed when R is extrapolated (default 5)")
     ap.add_argument("--backends", default=None,
-                    help="reesim backends, comma-separated (default: numba if importable, and numpy)")
+                    help="reesim backends, comma-separated (default: native and numba where they can be had, "
+                         "and numpy)")
     ap.add_argument("--noise-cv", type=float, default=0.1, help="demand noise cv in both models (default 0.1)")
     ap.add_argument("--explain", action="store_true", help="print how the two models differ and exit")
     ap.add_argument("--json", type=Path, help="write the figures here")
@@ -418,7 +419,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.backends:
         backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     else:
-        backends = (["numba"] if kernels.set_backend("auto") == "numba" else []) + ["numpy"]
+        backends = []
+        for b in ("native", "numba"):
+            try:
+                backends.append(kernels.set_backend(b))
+            except ImportError:
+                pass
+        backends.append("numpy")
     rs = [int(x) for x in args.rs.split(",")]
     days = args.days
     load0 = os.getloadavg()
