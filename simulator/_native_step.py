@@ -17,6 +17,7 @@ unavailable: :func:`load` returns the reason.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import os
@@ -167,6 +168,37 @@ def _open(path: Path) -> Any:
     return lib
 
 
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _whole(path: Path) -> bool:
+    """True when ``path`` is the library as it was written: its sha256 sits beside it (``.sha256``, written
+    after the library was flushed to disk). A partly written library can crash the process that loads it
+    (dlopen maps it; a truncated one raised SIGBUS), so nothing is loaded without this check."""
+    try:
+        return path.with_suffix(".sha256").read_text().strip() == _digest(path)
+    except OSError:
+        return False
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    with open(path, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _clear_stale(d: Path) -> None:
+    """Temporary files of builds that were killed (older than ten minutes)."""
+    import time
+
+    for f in d.glob(".lanes-*"):
+        with contextlib.suppress(OSError):
+            if time.time() - f.stat().st_mtime > 600:
+                f.unlink()
+
+
 def _build() -> tuple[Any, str | None]:
     global BUILD_SECONDS
     import time
@@ -184,15 +216,20 @@ def _build() -> tuple[Any, str | None]:
         return None, f"cannot read {SOURCE}: {exc}"
     name = f"lanes-{key}.so"
     for d in _cache_dirs():
-        if (d / name).exists():
+        failed = d / f"lanes-{key}.failed"  # this compiler failed on this source before: do not try again
+        if failed.exists():
+            with contextlib.suppress(OSError):
+                return None, failed.read_text().strip() + f" (remembered in {failed}; delete it to try again)"
+        if (d / name).exists() and _whole(d / name):
             try:
                 return _open(d / name), None
             except OSError:
-                pass  # a broken file: build anew
+                pass  # not loadable here: build anew
     last = "no writable cache directory"
     for d in _cache_dirs():
         try:
             d.mkdir(parents=True, exist_ok=True)
+            _clear_stale(d)
             fd, tmp = tempfile.mkstemp(prefix=".lanes-", suffix=".so", dir=d)
             os.close(fd)
         except OSError as exc:
@@ -204,9 +241,19 @@ def _build() -> tuple[Any, str | None]:
                                   timeout=600, check=False)
             if proc.returncode != 0:
                 err = (proc.stderr or proc.stdout).strip().splitlines()
-                return None, f"{' '.join(cxx)} failed to compile {SOURCE.name}: " + (err[0] if err else "no output")
+                why = f"{' '.join(cxx)} failed to compile {SOURCE.name}: " + (err[0] if err else "no output")
+                with contextlib.suppress(OSError):  # every later process and run falls back at once
+                    _write_synced(d / f"lanes-{key}.failed", why.encode())
+                return None, why
             BUILD_SECONDS = time.perf_counter() - t
+            data = Path(tmp).read_bytes()
+            _write_synced(Path(tmp), data)  # on disk before it gets its name: never a partial library
+            os.chmod(tmp, 0o755)  # mkstemp's 0600: others sharing the install can load it too
             os.replace(tmp, d / name)  # atomic: processes building at once each leave a whole file
+            sums = d / f"{name[:-3]}.sha256.tmp{os.getpid()}"
+            _write_synced(sums, hashlib.sha256(data).hexdigest().encode())
+            os.chmod(sums, 0o644)
+            os.replace(sums, (d / name).with_suffix(".sha256"))
             return _open(d / name), None
         except (OSError, subprocess.SubprocessError) as exc:
             return None, f"building {SOURCE.name} failed: {exc}"

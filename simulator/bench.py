@@ -224,7 +224,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", help="only networks whose label contains this")
     ap.add_argument("--json", type=Path, help="write the rows and machine facts here")
     args = ap.parse_args(argv)
-    print(f"backend: {machine()['backend']} (REESIM_BACKEND=native|numba|numpy picks one)")
+    from . import kernels
+
+    name = machine()["backend"]
+    why = ""
+    if name != "native" and (os.environ.get("REESIM_BACKEND") or "auto").lower() == "auto" and kernels.compiled():
+        from . import _native_step
+
+        why = f"; native unavailable: {_native_step.load()[1]}" if _native_step.compiler() else ""
+    print(f"backend: {name} (REESIM_BACKEND=native|numba|numpy picks one{why})")
+    print("throughput: millions of node·replicate·days per second; oracle: the plain-Python reference engine's "
+          "time for the same run, and how many times faster the engine is")
     print(f"{'network':<28} {'nodes':>5} {'days':>5} {'R':>6} {'wall':>11} {'throughput':>11} {'peak mem':>12}  "
           "oracle (x faster)")
     try:

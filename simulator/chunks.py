@@ -40,6 +40,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -160,8 +161,10 @@ class SeriesStore:
     (:func:`_series_stores` closes it).
     """
 
+    PREFIX = "reesim-series-"
+
     def __init__(self, shapes: dict[str, tuple[int, int, int]], directory: str) -> None:
-        self.dir = tempfile.mkdtemp(prefix="reesim-series-", dir=directory)
+        self.dir = tempfile.mkdtemp(prefix=f"{self.PREFIX}{os.getpid()}-", dir=directory)
         self.arrays: dict[str, np.ndarray] = {}
         self.files: dict[str, str] = {}
         for i, (k, shape) in enumerate(shapes.items()):
@@ -177,9 +180,26 @@ class SeriesStore:
         need = 8 * sum(a * b * c for a, b, c in shapes.values())
         for d in ("/dev/shm", tempfile.gettempdir()):
             with contextlib.suppress(OSError):
-                if os.path.isdir(d) and os.access(d, os.W_OK) and shutil.disk_usage(d).free > need + need // 4:
-                    return cls(shapes, d)
+                if os.path.isdir(d) and os.access(d, os.W_OK):
+                    cls.clear_orphans(d)
+                    if shutil.disk_usage(d).free > need + need // 4:
+                        return cls(shapes, d)
         return None
+
+    @classmethod
+    def clear_orphans(cls, directory: str) -> None:
+        """Remove stores whose process is gone (killed with SIGKILL, or by the out-of-memory killer, before it
+        could remove them): their directory names carry the pid of the process that made them."""
+        for path in Path(directory).glob(f"{cls.PREFIX}*-*"):
+            pid = path.name[len(cls.PREFIX):].split("-", 1)[0]
+            if not pid.isdigit() or int(pid) == os.getpid():
+                continue
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                shutil.rmtree(path, ignore_errors=True)
+            except OSError:  # another user's live process: not ours to remove
+                continue
 
     def attach(self, net: Network, res: Result) -> Result:
         """A chunk's result with its series values: views of the store's rows it wrote."""

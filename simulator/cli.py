@@ -384,6 +384,15 @@ def main(argv: list[str] | None = None) -> None:
 
 def _main(argv: list[str] | None) -> None:
     _MADE.clear()
+    import signal
+
+    def _term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM (timeout, a batch scheduler, docker stop) stops a run like Ctrl-C
+
+    try:
+        old_term = signal.signal(signal.SIGTERM, _term)
+    except ValueError:  # not the main thread: leave signals alone
+        old_term = None
     try:
         _dispatch(argv)
     except BaseException as exc:
@@ -392,6 +401,8 @@ def _main(argv: list[str] | None) -> None:
         raise
     finally:
         _MADE.clear()
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
 
 
 def _dispatch(argv: list[str] | None) -> None:

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from . import kernels
 from .engine import Result, simulate
 from .exceptions import UsageError
 from .metrics import SHORT as SHORT_FILL
@@ -538,6 +539,7 @@ def compare_summary(runs: Sequence[Run], provenance: dict[str, Any],
         "seed": first.result.seed,
         "replications": first.result.replications,
         "version": __version__,
+        "backend": kernels.backend(),  # native, numba or numpy: the same results (numpy to 1e-12)
         **provenance,
     }
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
+from . import __version__, kernels
 from .assumptions import network_facts, scenario_assumptions
 from .metrics import censored_stat, stat
 from .network import market_family
@@ -156,6 +156,7 @@ def summary_dict(result: Result, net: Any, provenance: dict[str, Any]) -> dict[s
         "seed": result.seed,
         "replications": result.replications,
         "version": __version__,
+        "backend": kernels.backend(),  # native, numba or numpy: the same results (numpy to 1e-12)
         "horizon": {"start": str(horizon.start), "end": str(horizon.end), "step_days": horizon.step_days},
         "reference_event": result.reference_event,
         "event_windows": [

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -349,3 +351,46 @@ def test_ctrl_c_on_a_pool_run_stops_quietly(tmp_path: Path) -> None:
             break
         time.sleep(0.1)
     assert left == []
+
+
+def test_sigterm_on_a_pool_run_stops_it_like_ctrl_c_and_leaves_no_series_store(tmp_path: Path) -> None:
+    # `timeout`, batch schedulers and `docker stop` send SIGTERM to the parent alone: it stops like Ctrl-C
+    # (exit 130, no traceback) and removes its series store from shared memory (hundreds of MB of RAM)
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from simulator.chunks import SeriesStore
+
+    proc = subprocess.Popen([sys.executable, "-m", "simulator", "run", str(ROOT / "scenarios" / "tutorial.yaml"),
+                             "-n", "20000", "--chunk", "64", "--scheduler", "local", "-o", str(tmp_path / "out")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    pattern = f"{SeriesStore.PREFIX}{proc.pid}-*"
+    shm = [Path(d) for d in ("/dev/shm", tempfile.gettempdir()) if Path(d).is_dir()]
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(list(d.glob(pattern)) for d in shm) and proc.poll() is None:
+        time.sleep(0.2)
+    assert any(list(d.glob(pattern)) for d in shm), "the run made no series store"
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "reesim: interrupted" in err and "Traceback" not in err
+    assert not any(list(d.glob(pattern)) for d in shm)
+
+
+def test_series_stores_of_dead_processes_are_cleared(tmp_path: Path) -> None:
+    # a run killed outright (SIGKILL, the OOM killer) leaves its store; the next run removes it, and only it
+    import subprocess
+    import sys
+
+    from simulator.chunks import SeriesStore
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    for name in (f"{dead}-abc", f"{os.getpid()}-mine", "1-init", "notapid-x"):
+        (tmp_path / f"{SeriesStore.PREFIX}{name}").mkdir()
+    SeriesStore.clear_orphans(str(tmp_path))
+    left = sorted(p.name[len(SeriesStore.PREFIX):] for p in tmp_path.iterdir())
+    assert left == sorted([f"{os.getpid()}-mine", "1-init", "notapid-x"])

@@ -181,7 +181,9 @@ def test_auto_takes_native_lazily_and_falls_back_to_numba(monkeypatch):
         K.set_backend(prev)
 
 
-def test_build_failure_is_a_reason(monkeypatch, tmp_path):
+def test_build_failure_is_a_reason_remembered(monkeypatch, tmp_path):
+    """A failed build is a reason, and is remembered: later processes fall back at once instead of compiling
+    again (every pool worker of every run did)."""
     from simulator import _native_step
 
     bad = tmp_path / "lanes.cpp"
@@ -192,6 +194,47 @@ def test_build_failure_is_a_reason(monkeypatch, tmp_path):
     monkeypatch.setattr(_native_step, "_reason", None)
     lib, why = _native_step.load()
     assert lib is None and "failed to compile" in why
+    assert list((tmp_path / "cache").glob("lanes-*.failed"))
+    monkeypatch.setattr(_native_step, "_reason", None)
+    def run(args, **kw):  # type: ignore[no-untyped-def]
+        if "--version" in args:
+            return type("Done", (), {"stdout": "g++ 12", "returncode": 0})()
+        pytest.fail("compiled again")
+
+    monkeypatch.setattr(_native_step.subprocess, "run", run)
+    monkeypatch.setattr(_native_step, "compiler", lambda: ["g++"])
+    monkeypatch.setattr(_native_step, "library_key", lambda cxx, version: next(
+        (tmp_path / "cache").glob("lanes-*.failed")).name[len("lanes-"):-len(".failed")])
+    lib, why = _native_step.load()
+    assert lib is None and "failed to compile" in why and "remembered" in why
+
+
+def test_a_damaged_cached_library_is_rebuilt_not_loaded(monkeypatch, tmp_path):
+    """A cached library cut short (a build killed or a crash while it was written) is never loaded: dlopen of a
+    truncated one crashed the process with SIGBUS. Without its checksum beside it, or with one that does not
+    match, it is built anew."""
+    from simulator import _native_step
+
+    lib, why = _native_step.load()  # this process's library (mapped: never rewrite that file in place)
+    assert lib is not None, why
+    good = next(p for d in _native_step._cache_dirs() for p in d.glob("lanes-*.so") if _native_step._whole(p))
+    whole = good.read_bytes()
+    monkeypatch.setattr(_native_step, "_cache_dirs", lambda: [tmp_path])
+    for sidecar in (False, True):
+        so = tmp_path / good.name
+        so.unlink(missing_ok=True)  # a new file: the one loaded in the first round is mapped
+        so.write_bytes(whole[:65536])
+        if sidecar:
+            so.with_suffix(".sha256").write_text(_native_step._digest(good))
+        else:
+            so.with_suffix(".sha256").unlink(missing_ok=True)
+        assert not _native_step._whole(so)
+        monkeypatch.setattr(_native_step, "_lib", None)
+        monkeypatch.setattr(_native_step, "_reason", None)
+        lib, why = _native_step.load()
+        assert lib is not None, why
+        assert _native_step._whole(so) and len(so.read_bytes()) > 65536
+        assert so.stat().st_mode & 0o044  # readable by others sharing the install
 
 
 def test_threads_share_nothing_between_runs():
