@@ -112,6 +112,9 @@ class Args(ctypes.Structure):
 # --------------------------------------------------------------------------- build and load
 
 _lock = threading.Lock()
+#: called (no arguments) just before the library is compiled, not when it comes from the cache: the command
+#: line says what the pause is (simulator.cli)
+on_build: Any = None
 _lib: Any = None
 _reason: str | None = None  #: why the backend is unavailable (None: not tried yet, or loaded)
 BUILD_SECONDS: float | None = None  #: time of the last compile in this process (None: loaded from the cache)
@@ -236,6 +239,9 @@ def _build() -> tuple[Any, str | None]:
             last = f"{d}: {exc}"
             continue
         try:
+            if on_build is not None:
+                with contextlib.suppress(Exception):
+                    on_build()
             t = time.perf_counter()
             proc = subprocess.run([*cxx, *FLAGS, "-o", tmp, str(SOURCE)], capture_output=True, text=True,
                                   timeout=600, check=False)

@@ -393,6 +393,13 @@ def _main(argv: list[str] | None) -> None:
         old_term = signal.signal(signal.SIGTERM, _term)
     except ValueError:  # not the main thread: leave signals alone
         old_term = None
+    try:  # the first run on a machine compiles the native step: say so rather than pause in silence
+        from . import _native_step
+
+        _native_step.on_build = lambda: _err("reesim: building the SIMD step for this processor "
+                                             "(once; about 2 s, cached afterwards)")
+    except ImportError:  # no numba: no native step either
+        pass
     try:
         _dispatch(argv)
     except BaseException as exc:

@@ -217,7 +217,7 @@ def test_a_damaged_cached_library_is_rebuilt_not_loaded(monkeypatch, tmp_path):
 
     lib, why = _native_step.load()  # this process's library (mapped: never rewrite that file in place)
     assert lib is not None, why
-    good = next(p for d in _native_step._cache_dirs() for p in d.glob("lanes-*.so") if _native_step._whole(p))
+    good = Path(lib._name)  # the library of this source, compiler and processor
     whole = good.read_bytes()
     monkeypatch.setattr(_native_step, "_cache_dirs", lambda: [tmp_path])
     for sidecar in (False, True):
@@ -340,3 +340,18 @@ def test_generated_network_traced_all_stages_identical(tmp_path):
     assert _tracer_of(net).C > 16
     a, b = run_both(net, 11, seed=12)
     assert_identical(a, b)
+
+
+def test_the_command_line_is_told_when_the_library_is_compiled(monkeypatch, tmp_path):
+    """on_build runs before a compile, not when the library comes from the cache (reesim prints a line then)."""
+    from simulator import _native_step
+
+    calls = []
+    monkeypatch.setattr(_native_step, "on_build", lambda: calls.append(1))
+    monkeypatch.setattr(_native_step, "_cache_dirs", lambda: [tmp_path])
+    for expected in (1, 1):  # compiled into the empty cache, then loaded from it
+        monkeypatch.setattr(_native_step, "_lib", None)
+        monkeypatch.setattr(_native_step, "_reason", None)
+        lib, why = _native_step.load()
+        assert lib is not None, why
+        assert len(calls) == expected
