@@ -174,6 +174,25 @@ static inline T ss(const X& x, const u64* perm, u64 a, u64 b) {
 }
 
 // --------------------------------------------------------------------------- transpositions
+// out[k][l] = rows[l][k]: an 8x8 transpose in three rounds of two-source shuffles
+static inline void transpose8(const V* rows, V* out) {
+    V a[L], b[L];
+    for (int l = 0; l < L; l += 2) {
+        a[l] = __builtin_shuffle(rows[l], rows[l + 1], (VI){0, 8, 2, 10, 4, 12, 6, 14});
+        a[l + 1] = __builtin_shuffle(rows[l], rows[l + 1], (VI){1, 9, 3, 11, 5, 13, 7, 15});
+    }
+    for (int l = 0; l < L; l += 4) {
+        for (int k = 0; k < 2; k++) {
+            b[l + k] = __builtin_shuffle(a[l + k], a[l + k + 2], (VI){0, 1, 8, 9, 4, 5, 12, 13});
+            b[l + k + 2] = __builtin_shuffle(a[l + k], a[l + k + 2], (VI){2, 3, 10, 11, 6, 7, 14, 15});
+        }
+    }
+    for (int k = 0; k < 4; k++) {
+        out[k] = __builtin_shuffle(b[k], b[k + 4], (VI){0, 1, 2, 3, 8, 9, 10, 11});
+        out[k + 4] = __builtin_shuffle(b[k], b[k + 4], (VI){4, 5, 6, 7, 12, 13, 14, 15});
+    }
+}
+
 // dst[x][l] = src[(r0 + l) * X + x] for the nl real lanes; the other lanes get 0.
 
 static void tin(V* dst, const double* src, i64 X, i64 r0, int nl) {
@@ -184,22 +203,7 @@ static void tin(V* dst, const double* src, i64 X, i64 r0, int nl) {
         for (; x + 8 <= X; x += 8) {
             V rows[L];
             for (int l = 0; l < L; l++) std::memcpy(&rows[l], s0 + l * X + x, sizeof(V));
-            // 8x8 transpose in three rounds of two-source shuffles
-            V a[L], b[L];
-            for (int l = 0; l < L; l += 2) {
-                a[l] = __builtin_shuffle(rows[l], rows[l + 1], (VI){0, 8, 2, 10, 4, 12, 6, 14});
-                a[l + 1] = __builtin_shuffle(rows[l], rows[l + 1], (VI){1, 9, 3, 11, 5, 13, 7, 15});
-            }
-            for (int l = 0; l < L; l += 4) {
-                for (int k = 0; k < 2; k++) {
-                    b[l + k] = __builtin_shuffle(a[l + k], a[l + k + 2], (VI){0, 1, 8, 9, 4, 5, 12, 13});
-                    b[l + k + 2] = __builtin_shuffle(a[l + k], a[l + k + 2], (VI){2, 3, 10, 11, 6, 7, 14, 15});
-                }
-            }
-            for (int k = 0; k < 4; k++) {
-                dst[x + k] = __builtin_shuffle(b[k], b[k + 4], (VI){0, 1, 2, 3, 8, 9, 10, 11});
-                dst[x + k + 4] = __builtin_shuffle(b[k], b[k + 4], (VI){4, 5, 6, 7, 12, 13, 14, 15});
-            }
+            transpose8(rows, dst + x);
         }
         for (; x < X; x++) {
             V v;
@@ -215,43 +219,9 @@ static void tin(V* dst, const double* src, i64 X, i64 r0, int nl) {
     }
 }
 
-static void tout(double* dst, const V* src, i64 X, i64 r0, int nl) {
-    if (X <= 0) return;
-    if (nl == L) {
-        double* d0 = dst + r0 * X;
-        i64 x = 0;
-        for (; x + 8 <= X; x += 8) {
-            // the transpose is its own inverse
-            const V* rows = src + x;
-            V a[L], b[L];
-            for (int l = 0; l < L; l += 2) {
-                a[l] = __builtin_shuffle(rows[l], rows[l + 1], (VI){0, 8, 2, 10, 4, 12, 6, 14});
-                a[l + 1] = __builtin_shuffle(rows[l], rows[l + 1], (VI){1, 9, 3, 11, 5, 13, 7, 15});
-            }
-            for (int l = 0; l < L; l += 4) {
-                for (int k = 0; k < 2; k++) {
-                    b[l + k] = __builtin_shuffle(a[l + k], a[l + k + 2], (VI){0, 1, 8, 9, 4, 5, 12, 13});
-                    b[l + k + 2] = __builtin_shuffle(a[l + k], a[l + k + 2], (VI){2, 3, 10, 11, 6, 7, 14, 15});
-                }
-            }
-            for (int k = 0; k < 4; k++) {
-                V lo = __builtin_shuffle(b[k], b[k + 4], (VI){0, 1, 2, 3, 8, 9, 10, 11});
-                V hi = __builtin_shuffle(b[k], b[k + 4], (VI){4, 5, 6, 7, 12, 13, 14, 15});
-                std::memcpy(d0 + k * X + x, &lo, sizeof(V));
-                std::memcpy(d0 + (k + 4) * X + x, &hi, sizeof(V));
-            }
-        }
-        for (; x < X; x++) {
-            V v = src[x];
-            for (int l = 0; l < L; l++) d0[l * X + x] = v[l];
-        }
-        return;
-    }
-    for (i64 x = 0; x < X; x++) {
-        V v = src[x];
-        for (int l = 0; l < nl; l++) dst[(r0 + l) * X + x] = v[l];
-    }
-}
+static void tlog(double* dst, i64 stride, const V* src, i64 X, int nl);
+
+static void tout(double* dst, const V* src, i64 X, i64 r0, int nl) { tlog(dst + r0 * X, X, src, X, nl); }
 
 // columns idx[0..n) only: dst[j][l] = src[(r0 + l) * X + idx[j]]
 static void tin_idx(V* dst, const double* src, i64 X, const u64* idx, i64 n, i64 r0, int nl) {
@@ -395,30 +365,16 @@ static inline void tmix(double* d, const double* s, double w, i64 C) {
     });
 }
 
-// dst[l * stride + x] = src[x][l] for the first nl lanes (a lane-major record of the traced lanes)
+// dst[l * stride + x] = src[x][l] for the first nl lanes (tout: the state back into its rows; the
+// lane-major record of the traced lanes)
 static void tlog(double* dst, i64 stride, const V* src, i64 X, int nl) {
     if (X <= 0) return;
     i64 x = 0;
     if (nl == L) {
-        for (; x + 8 <= X; x += 8) {
-            const V* rows = src + x;
-            V a[L], b[L];
-            for (int l = 0; l < L; l += 2) {
-                a[l] = __builtin_shuffle(rows[l], rows[l + 1], (VI){0, 8, 2, 10, 4, 12, 6, 14});
-                a[l + 1] = __builtin_shuffle(rows[l], rows[l + 1], (VI){1, 9, 3, 11, 5, 13, 7, 15});
-            }
-            for (int l = 0; l < L; l += 4) {
-                for (int k = 0; k < 2; k++) {
-                    b[l + k] = __builtin_shuffle(a[l + k], a[l + k + 2], (VI){0, 1, 8, 9, 4, 5, 12, 13});
-                    b[l + k + 2] = __builtin_shuffle(a[l + k], a[l + k + 2], (VI){2, 3, 10, 11, 6, 7, 14, 15});
-                }
-            }
-            for (int k = 0; k < 4; k++) {
-                V lo = __builtin_shuffle(b[k], b[k + 4], (VI){0, 1, 2, 3, 8, 9, 10, 11});
-                V hi = __builtin_shuffle(b[k], b[k + 4], (VI){4, 5, 6, 7, 12, 13, 14, 15});
-                std::memcpy(dst + k * stride + x, &lo, sizeof(V));
-                std::memcpy(dst + (k + 4) * stride + x, &hi, sizeof(V));
-            }
+        for (; x + 8 <= X; x += 8) {  // the transpose is its own inverse
+            V cols[L];
+            transpose8(src + x, cols);
+            for (int l = 0; l < L; l++) std::memcpy(dst + l * stride + x, &cols[l], sizeof(V));
         }
     }
     for (; x < X; x++) {
