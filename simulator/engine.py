@@ -35,9 +35,10 @@ from .events import Board, compile_events, event_process, extra_lead_steps, refe
 from .exceptions import InvariantError, UsageError
 from .fused_args import MAX_BATCH, fused_args
 from .memory import available_memory, check_memory, estimate_memory
-from .metrics import MarketTracker, SeriesQuantiles, check_invariants, market_cover
+from .metrics import MarketTracker
 from .network import Network
 from .noise import DemandNoise
+from .records import IntervalRecords, row_parts, side_by_side
 from .result import Result
 from .rng import Streams
 from .state import State
@@ -132,22 +133,8 @@ def simulate(
     piles = V.PileSetUp(net, T)  # stockpiles set up during the run
 
     # the compiled step's threads, once started: the interval's targets and records are split over them too
-    # (numpy releases the GIL in its array loops), as one core would otherwise idle through them
+    # (records.side_by_side), as one core would otherwise idle through them
     threads_of: list[ThreadPoolExecutor | None] = [None]
-
-    def on_threads(*jobs: Callable[[], Any]) -> list[Any]:
-        """Run ``jobs`` (independent of each other) on the step's threads and this one; their results."""
-        pool = threads_of[0]
-        if pool is None:
-            return [job() for job in jobs]
-        futures = [pool.submit(job) for job in jobs[1:]]
-        return [jobs[0](), *(f.result() for f in futures)]
-
-    def row_parts() -> list[slice]:
-        """Replicate rows in two parts cut at a multiple of 16 (each row's matrix products then round as in
-        one product over all rows: see simulator.chunks.split), or one part without the step's threads."""
-        cut = (R // 2) // 16 * 16
-        return [slice(0, cut), slice(cut, R)] if threads_of[0] is not None and cut >= 16 else [slice(0, R)]
 
     def refresh(t: int) -> None:
         growth = net.growth_factor(t * step)
@@ -159,7 +146,7 @@ def simulate(
             st.fg_target[sl] = net.fg_days * st.exp_use[sl]
             st.order_up_to[sl] = net.cover_days * st.exp_use[sl] + piles.target
 
-        on_threads(*(functools.partial(rows, sl) for sl in row_parts()))
+        side_by_side(threads_of[0], *(functools.partial(rows, sl) for sl in row_parts(R, threads_of[0])))
         # export-control quotas are a share of *normal* flows: the demand trend, not a replicate's demand
         # shocks or substitution (a licence does not shrink because the importer substitutes)
         v = int(np.searchsorted(net.quota_flow_steps, t, side="right")) - 1
@@ -185,16 +172,9 @@ def simulate(
                if p.deterministic and p.type not in ("commission", "policy") and p.start.size and p.start[0, 0] < T]
     win_all = np.zeros((len(windows), R, M, 2))  # event-window sums of served and demand, one block per window
     win_acc = {w[0]: win_all[i] for i, w in enumerate(windows)}
-    sink = series_sink or {}
-    series = {name: SeriesQuantiles(keep_series_values, sink.get(name))
-              for name in ("fill", "market_cover_days", "stockpile_t", "stockpile_product_t")}
-    china = np.array([net.blocs[b] == "china" for b in net.region_bloc] + [False])
-    stages = tuple(sc.report.trace_stages)
-    for k in stages:
-        series[f"china_share_{k}"] = SeriesQuantiles(keep_series_values, sink.get(f"china_share_{k}"))
-    china_cols = (china[tracer.col_g] if tracer is not None else np.zeros(0, dtype=bool))
     dep_int = np.zeros((Rt, M, tracer.C if tracer is not None else 0))
-    series_times: list[int] = []
+    records = IntervalRecords(net, mech, plan, st, tracker, tracer, dep_int, flows, stock0, keep_series_values,
+                              series_sink, checks, r0)
     acc = {name: np.zeros(shape) for name, shape in (
         ("output_t", (R, Fn)), ("cap_avail", (R, Fn)), ("act_sum", (R, Fn)), ("surplus_t", (R, P)),
         ("shipped_t", (R, E)), ("released_h", (R, len(mech.pile_holdings))), ("holding_cost", (R, S)),
@@ -204,7 +184,6 @@ def simulate(
     pile_of_q = mech.ch_holding  # releases are counted per stockpile holding, then summed per stockpile
     scrap_prod = np.zeros((len(mech.rec_producer), P))
     scrap_prod[np.arange(len(mech.rec_producer)), np.asarray(net.hold_product)[mech.rec_scrap_hold]] = 1.0
-    worst = 0.0
     lead_re: np.ndarray | None = None
     trig_event: list[Any] = [None]
     kinds = np.asarray(net.hold_kind)
@@ -356,7 +335,7 @@ def simulate(
             np.add.at(acc["holding_cost"], (slice(None), mech.pile_of_holding),
                       st.on_hand[:, pile_h] * mech.pile_cost_step[pile_h])
         if (t + 1) % interval == 0 or t == T - 1:
-            _record_interval(t)
+            records.record(t, threads_of[0])
         if observer is not None:
             observer(t, {"on_hand": st.on_hand, "backlog": st.backlog, "in_transit": st.in_transit,
                          "backorder": st.backorder, "demand": demand, "served": served, "activity": activity,
@@ -482,7 +461,7 @@ def simulate(
                 scrap.add(t + j, cons_k[j])
         t_last = t + k - 1
         if (t_last + 1) % interval == 0 or t_last == T - 1:
-            _record_interval(t_last)
+            records.record(t_last, threads_of[0])
         if observer is not None:
             observer(t, {"on_hand": st.on_hand, "backlog": st.backlog, "in_transit": st.in_transit,
                          "backorder": st.backorder, "demand": o["demand"], "served": o["served"],
@@ -495,44 +474,6 @@ def simulate(
                          "tags": None if tracer is None else tracer.full_tags()})
         if progress is not None:
             progress(t + k, T)
-
-    def _record_interval(t: int) -> None:
-        nonlocal worst
-
-        def fill() -> None:
-            series["fill"].add(tracker.take_interval())
-
-        def cover() -> None:
-            series["market_cover_days"].add(market_cover(st.on_hand[:, net.dem_hold], st.exp_use[:, net.dem_hold],
-                                                         net.dem_market, len(net.markets)))
-
-        def stockpiles() -> None:
-            levels = np.zeros((R, S))
-            if S:
-                np.add.at(levels, (slice(None), mech.pile_of_holding), st.on_hand[:, mech.pile_holdings])
-            series["stockpile_t"].add(levels)
-            series["stockpile_product_t"].add(st.on_hand[:, mech.pile_holdings])  # each product held
-
-        def shares() -> None:
-            for k, sname in enumerate(stages):
-                block = tracer.col_k == k  # type: ignore[union-attr]
-                tot = dep_int[:, :, block].sum(axis=-1)
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    share = np.where(tot > 0, dep_int[:, :, block & china_cols].sum(axis=-1)
-                                     / np.where(tot > 0, tot, 1), 0.0)
-                series[f"china_share_{sname}"].add(share)
-            dep_int[...] = 0.0
-
-        def invariants() -> float:
-            if checks == "off":
-                return 0.0
-            stock = st.on_hand @ plan.hold_prod + st.in_transit @ plan.link_prod
-            return check_invariants(t, st.on_hand, st.backlog, st.in_transit, st.backorder, stock, stock0, flows,
-                                    net.products, r0, checks)
-
-        # independent of each other: each reads the state and writes its own series
-        worst = max(worst, on_threads(invariants, fill, cover, stockpiles, shares)[0])
-        series_times.append(min((t + 1) * step, sc.horizon.days))
 
     def stockpile_watch(env: simpy.Environment) -> Any:
         """Triggered policy: wait for the kernels to raise a change of release triggers."""
@@ -605,10 +546,6 @@ def simulate(
     dep = tracer.dependency() if tracer is not None else np.zeros((Rt, M, 0, len(net.regions) + 1))
     released_s = np.zeros((R, S))  # per stockpile: the sum over its holdings
     np.add.at(released_s, (slice(None), mech.pile_of_holding), acc["released_h"])
-    labels = {"fill": net.markets, "market_cover_days": net.markets, "stockpile_t": net.stockpiles,
-              "stockpile_product_t": tuple(f"{net.stockpiles[s]}/{net.products[net.hold_product[h]]}"
-                                           for h, s in zip(mech.pile_holdings, mech.pile_of_holding))}
-    labels.update({f"china_share_{k}": net.markets for k in stages})
     return Result(
         scenario=sc.name, seed=seed, replications=R, r0=r0, n_steps=T, step_days=step,
         markets=net.markets, producers=net.producers, products=net.products, links=net.links,
@@ -620,12 +557,11 @@ def simulate(
         pile_holdings=tuple((net.stockpiles[s], net.products[net.hold_product[h]])
                             for h, s in zip(mech.pile_holdings, mech.pile_of_holding)),
         holding_cost_usd=acc["holding_cost"], substituted_t=acc["substituted_t"], collected_t=acc["collected_t"],
-        dependency=dep, trace_stages=stages, regions=net.regions,
-        series_times=tuple(series_times), series={k: v.array() for k, v in series.items()}, series_labels=labels,
-        series_values=({k: v.values_array() for k, v in series.items()}
-                       if keep_series_values and series_sink is None else None),
+        dependency=dep, trace_stages=records.stages, regions=net.regions,
+        series_times=tuple(records.times), series=records.arrays(), series_labels=records.labels(),
+        series_values=records.values(),
         event_windows=tuple((w[0], w[1], w[2] * step, min(w[3], T) * step) for w in windows),
-        reference_event=ref_id, mass_balance_error=worst,
+        reference_event=ref_id, mass_balance_error=records.worst,
         timings={"setup_s": setup_s, "simulate_s": sim_s, "steps": T,
                  "node_replicate_days": float(R * T * step * (Fn + M + S))},
     )
