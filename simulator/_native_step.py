@@ -1,16 +1,18 @@
-"""The native backend's step: SIMD across replicates in C++ (``simulator/_native/lanes.cpp``) for the
-untraced replicates, numba's kernel (:mod:`simulator._numba_kernel`) for the rest.
+"""The native backend's step: SIMD across replicates in C++ (``simulator/_native/lanes.cpp``), numba's
+kernel (:mod:`simulator._numba_kernel`) where it cannot run.
 
 ``lanes.cpp`` advances eight consecutive replicates in the eight lanes of 512-bit vectors, with the
-semantics of numba's ``_step_block`` for replicates without origin tags (same operations in the same
-order, so the same results to the last bit; ``tests/test_native.py`` compares whole results). It is
+semantics of numba's ``_step_block`` (same operations in the same order, so the same results to the last
+bit; ``tests/test_native.py`` compares whole results); the origin tags of traced replicates are updated
+replicate by replicate after each batch's lane pass, from what it recorded. It is
 compiled on first use with ``$CXX`` (else ``g++`` or ``c++``) into a cache directory keyed by the
 source, the flags, the compiler's version and the CPU's flags, and loaded with ctypes (whose calls
 release the GIL, so blocks of replicates run on Python threads as with numba).
 
-:func:`step` runs the chunks of :data:`CHUNK` replicates that hold traced replicates through numba's
-kernel (all of them when an observer reads the per-step outputs of every replicate) and the others
-natively. The module has the API of :mod:`simulator._numba_step`, so ``simulator.kernels.compiled()``
+:func:`step` runs every chunk of :data:`CHUNK` replicates natively, and all of them through numba's
+kernel when an observer reads the per-step outputs of every replicate or the arguments are not the kind
+the native step takes (``TRACED_ON_NUMBA`` puts the chunks holding traced replicates there, for
+comparisons). The module has the API of :mod:`simulator._numba_step`, so ``simulator.kernels.compiled()``
 returns it when ``REESIM_BACKEND=native``. Without a compiler, or when the build fails, the backend is
 unavailable: :func:`load` returns the reason.
 """

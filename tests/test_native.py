@@ -58,7 +58,7 @@ def test_tutorial_identical():
 
 
 def test_allied_traced_and_untraced_chunks_identical():
-    """21 replicates (the last chunk has 5 lanes), the first 10 traced: chunk 0 and 1 on numba, chunk 2 native."""
+    """21 replicates (the last chunk has 5 lanes), the first 10 traced: chunk 0 traced, chunk 1 mixed, chunk 2 not."""
     net = compile_network(load_scenario(ROOT / "scenarios" / "allied_supply.yaml",
                                         ["report.trace_replicates=10"]))
     a, b = run_both(net, 21, seed=3, steps=500)
@@ -67,7 +67,8 @@ def test_allied_traced_and_untraced_chunks_identical():
 
 
 def test_allied_on_two_threads_identical():
-    """Replicates 90..159 of a run tracing the first 100: two chunks on numba, seven native, on two threads."""
+    """Replicates 90..159 of a run tracing the first 100: two chunks with traced lanes, seven without, on two
+    threads."""
     net = compile_network(load_scenario(ROOT / "scenarios" / "allied_supply.yaml"))
     a, b = run_both(net, 70, seed=4, steps=400, threads=2, r0=90)
     assert a.dependency.shape[0] == 10

@@ -1,18 +1,20 @@
 // The compiled step with SIMD across replicates: eight replicates in the eight lanes of a 512-bit vector.
 //
-// It advances the untraced replicates of chunks of 8 consecutive replicates by `nsteps` steps with the
-// semantics of simulator/_numba_kernel.py::_step_block (the numba kernel; read it beside this file):
-// every operation there is repeated here on lane vectors, in the same order, branches on per-lane
-// values becoming element-wise selects that give the same values, segment sums adding in numpy's
-// pairwise order (_ss, _pw, _pairwise of _numba_parts.py). Compiled with -ffp-contract=off and without
-// -ffast-math, so results are those of the numba kernel to the last bit.
+// It advances chunks of 8 consecutive replicates by `nsteps` steps with the semantics of
+// simulator/_numba_kernel.py::_step_block (the numba kernel; read it beside this file): every operation
+// there is repeated here on lane vectors, in the same order, branches on per-lane values becoming
+// element-wise selects that give the same values, segment sums adding in numpy's pairwise order (_ss,
+// _pw, _pairwise of _numba_parts.py). Compiled with -ffp-contract=off and without -ffast-math, so
+// results are those of the numba kernel to the last bit.
 //
 // Per chunk, the eight rows of every [R, X] array the step uses are transposed into lane-major scratch
 // [X][8] at the start of the call and back at its end (only the real lanes: R need not be a multiple
 // of 8); the arrival ring is already chunk-major [n_chunks, rows, 8]. Index arithmetic (perm arrays,
 // segment starts) is the same for all lanes. The rare paths that differ per lane (order shares when
 // links are re-routed or plants are not online yet, delayed shipments' ring rows) run per lane in
-// scalar code. The numba kernel's per-block re-route cache (rr_* controls) is not used here.
+// scalar code. The numba kernel's per-block re-route cache (rr_* controls) is not used here. Traced
+// lanes (origin tags) record what the tag operations read during the lane pass; the tags are then
+// updated replicate by replicate, in numba's order (tag_steps below).
 //
 // Built by simulator/_native_step.py with -O3 -march=native -ffp-contract=off -fno-fast-math.
 
