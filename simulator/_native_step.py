@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import hashlib
+import logging
 import os
 import platform
 import shlex
@@ -114,9 +115,16 @@ class Args(ctypes.Structure):
 # --------------------------------------------------------------------------- build and load
 
 _lock = threading.Lock()
-#: called (no arguments) just before the library is compiled, not when it comes from the cache: the command
-#: line says what the pause is (simulator.cli)
-on_build: Any = None
+_log = logging.getLogger("reesim")
+
+
+def _announce() -> None:
+    _log.info("building the SIMD step for this processor (once; about 2 s, cached afterwards)")
+
+
+#: called (no arguments) just before the library is compiled, not when it comes from the cache: by default
+#: an INFO record of the ``reesim`` logger, which the command line prints (simulator.cli)
+on_build: Any = _announce
 _lib: Any = None
 _reason: str | None = None  #: why the backend is unavailable (None: not tried yet, or loaded)
 BUILD_SECONDS: float | None = None  #: time of the last compile in this process (None: loaded from the cache)
@@ -254,8 +262,9 @@ def _build() -> tuple[Any, str | None]:
                     _write_synced(d / f"lanes-{key}.failed", why.encode())
                 return None, why
             BUILD_SECONDS = time.perf_counter() - t
-            data = Path(tmp).read_bytes()
-            _write_synced(Path(tmp), data)  # on disk before it gets its name: never a partial library
+            with open(tmp, "rb") as fh:  # on disk before it gets its name: never a partial library
+                data = fh.read()
+                os.fsync(fh.fileno())
             os.chmod(tmp, 0o755)  # mkstemp's 0600: others sharing the install can load it too
             os.replace(tmp, d / name)  # atomic: processes building at once each leave a whole file
             sums = d / f"{name[:-3]}.sha256.tmp{os.getpid()}"

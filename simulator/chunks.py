@@ -291,9 +291,9 @@ def _series_stores(executor: Any, runs: Sequence[tuple[Network, bool]], replicat
     """A :class:`SeriesStore` per run that keeps its series values, on a local pool (None elsewhere: Dask
     workers may be other machines, and the values come back with the results); closed on the way out."""
     stores: list[SeriesStore | None] = []
+    local = getattr(executor, "name", None) == "local"
     try:
         for net, keep in runs:
-            local = getattr(executor, "name", None) == "local"
             stores.append(SeriesStore.open(net, replications) if keep and local else None)
         yield tuple(stores)
     finally:

@@ -6,6 +6,7 @@ Exit status: 0 success, 1 an invalid scenario (or a failed run check, or a damag
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -382,6 +383,23 @@ def main(argv: list[str] | None = None) -> None:
         raise
 
 
+class _Notices(logging.Handler):
+    """The ``reesim`` logger's records on the stderr of the moment, as ``reesim: ...``."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        _err(f"reesim: {self.format(record)}")
+
+
+def _say_notices() -> None:
+    """Print the ``reesim`` logger's notices (INFO and up: e.g. that the first run on a machine compiles the
+    native step, rather than pause in silence); once per process."""
+    log = logging.getLogger("reesim")
+    if not any(isinstance(h, _Notices) for h in log.handlers):
+        log.addHandler(_Notices())
+        log.setLevel(logging.INFO)
+        log.propagate = False
+
+
 def _main(argv: list[str] | None) -> None:
     _MADE.clear()
     import signal
@@ -393,13 +411,7 @@ def _main(argv: list[str] | None) -> None:
         old_term = signal.signal(signal.SIGTERM, _term)
     except ValueError:  # not the main thread: leave signals alone
         old_term = None
-    try:  # the first run on a machine compiles the native step: say so rather than pause in silence
-        from . import _native_step
-
-        _native_step.on_build = lambda: _err("reesim: building the SIMD step for this processor "
-                                             "(once; about 2 s, cached afterwards)")
-    except ImportError:  # no numba: no native step either
-        pass
+    _say_notices()
     try:
         _dispatch(argv)
     except BaseException as exc:
